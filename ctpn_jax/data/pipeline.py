@@ -1,0 +1,258 @@
+"""Detector input pipeline: resizing as the original, shape buckets, grain batches.
+
+Images are scaled so that the shorter side is ``short_side`` unless the longer side would
+exceed ``long_side`` (the original: 600 / 1000 for training, 900 / 1500 at test time), then
+padded on the right and bottom to a *bucket*: each side independently to the smallest of
+``bucket_sizes`` that holds it (a multiple of 16 beyond the largest).  With three sizes a
+model compiles for at most nine shapes, whatever the images.
+
+Every training example is a pure function of ``(seed, index)`` and batch ``b`` holds examples
+``b * B ... (b + 1) * B - 1``, so a run resumed at step ``s`` sees the batches it would have
+seen.  A batch is a dict of numpy arrays:
+
+  image     (B, H, W, 3) uint8     RGB, padded with ``PAD_VALUE``; (H, W) a bucket
+  image_hw  (B, 2) int32           content height and width (before padding)
+  quads     (B, G, 4, 2) float32   ground-truth lines in resized pixels, G = max_boxes
+  valid     (B, G) bool            False for padding entries
+  ignore    (B, G) bool            don't-care ("###") lines
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import grain
+import numpy as np
+
+from ctpn_jax.anchors import FEATURE_STRIDE
+from ctpn_jax.data.labels import Sample, TextLine, lines_to_arrays, read_labels
+from ctpn_jax.model import PIXEL_MEAN
+
+#: Padding colour: the model's input mean, i.e. zero after normalisation.
+PAD_VALUE: tuple[int, int, int] = tuple(int(round(v)) for v in PIXEL_MEAN)
+TRAIN_STREAM, EVAL_STREAM = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DetDataConfig:
+    """What the detector trains and is tested on (plain data).
+
+    Attributes:
+        short_side, long_side: training resize (the original's 600 / 1000).
+        bucket_sizes: training padding sizes per side.
+        test_short_side, test_long_side: test-time resize (the original's 900 / 1500).
+        test_bucket_sizes: test-time padding sizes per side.
+        scale_jitter: training short side drawn uniformly from
+            ``short_side * [1 - j, 1 + j]`` (0 = fixed, as the original).
+        max_boxes: ground-truth lines per image (more are dropped).
+        workers: grain worker processes rendering / reading (0 = threads only).
+        fonts: extra font files or folders for the renderer.
+        kinds: page kinds the renderer draws.
+        max_rotation: largest page rotation in degrees.
+        eval_pages: held-out synthetic pages for the in-training evaluation.
+    """
+
+    short_side: int = 600
+    long_side: int = 1000
+    bucket_sizes: tuple[int, ...] = (608, 800, 1008)
+    test_short_side: int = 900
+    test_long_side: int = 1500
+    test_bucket_sizes: tuple[int, ...] = (912, 1200, 1504)
+    scale_jitter: float = 0.0
+    max_boxes: int = 192
+    workers: int = 1
+    fonts: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ("document", "form", "receipt", "sign", "screenshot")
+    max_rotation: float = 3.0
+    eval_pages: int = 16
+
+
+def resize_scale(height: int, width: int, short_side: float, long_side: float) -> float:
+    """The original's scale: shorter side to ``short_side``, longer side at most ``long_side``."""
+    s = float(short_side) / min(height, width)
+    if s * max(height, width) > long_side:
+        s = float(long_side) / max(height, width)
+    return s
+
+
+def resize_image(
+    image: np.ndarray, short_side: float, long_side: float
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Resize ``(H, W, 3) uint8`` as ``resize_scale`` says.
+
+    Returns:
+        The resized image and the exact ``(scale_y, scale_x)`` of the rounded size.
+    """
+    h, w = image.shape[:2]
+    s = resize_scale(h, w, short_side, long_side)
+    nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
+    if (nh, nw) != (h, w):
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        image = cv2.resize(image, (nw, nh), interpolation=interp)
+    return image, (nh / h, nw / w)
+
+
+def bucket_size(n: int, sizes: Sequence[int], stride: int = FEATURE_STRIDE) -> int:
+    """The smallest of ``sizes`` that is >= ``n``; beyond them, ``n`` rounded up to ``stride``."""
+    for s in sorted(sizes):
+        if s >= n:
+            return int(s)
+    return -(-int(n) // stride) * stride
+
+
+def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pad ``(h, w, 3) uint8`` at the bottom and right to ``(height, width, 3)`` (``PAD_VALUE``)."""
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = np.asarray(PAD_VALUE, np.uint8)
+    h, w = image.shape[:2]
+    out[:h, :w] = image
+    return out
+
+
+def prepare_example(
+    image: np.ndarray, lines: Sequence[TextLine], short_side: float, long_side: float,
+    max_boxes: int,
+) -> dict[str, np.ndarray]:
+    """Resize one image with its lines (not yet padded).
+
+    Returns:
+        dict with ``image (h, w, 3) uint8``, ``image_hw (2,) int32``, ``quads (G, 4, 2)
+        float32``, ``valid (G,) bool``, ``ignore (G,) bool``, ``G = max_boxes``.  Lines that
+        are degenerate after resizing (under 1 px wide or high) are dropped.
+    """
+    resized, (sy, sx) = resize_image(image, short_side, long_side)
+    quads, ignore = lines_to_arrays(lines)
+    quads = quads * np.asarray([sx, sy], np.float32)
+    if len(quads):
+        ext = quads.max(axis=1) - quads.min(axis=1)
+        ok = (ext[:, 0] >= 1) & (ext[:, 1] >= 1)
+        quads, ignore = quads[ok][:max_boxes], ignore[ok][:max_boxes]
+    n = len(quads)
+    q = np.zeros((max_boxes, 4, 2), np.float32)
+    q[:n] = quads
+    valid = np.zeros((max_boxes,), bool)
+    valid[:n] = True
+    ign = np.zeros((max_boxes,), bool)
+    ign[:n] = ignore
+    h, w = resized.shape[:2]
+    return {"image": resized, "image_hw": np.asarray([h, w], np.int32), "quads": q,
+            "valid": valid, "ignore": ign}
+
+
+def collate(examples: Sequence[dict], sizes: Sequence[int]) -> dict[str, np.ndarray]:
+    """Pad examples to one bucket and stack them (layout in the module docstring)."""
+    hb = bucket_size(max(int(e["image_hw"][0]) for e in examples), sizes)
+    wb = bucket_size(max(int(e["image_hw"][1]) for e in examples), sizes)
+    return {
+        "image": np.stack([pad_to(e["image"], hb, wb) for e in examples]),
+        "image_hw": np.stack([e["image_hw"] for e in examples]).astype(np.int32),
+        "quads": np.stack([e["quads"] for e in examples]).astype(np.float32),
+        "valid": np.stack([e["valid"] for e in examples]),
+        "ignore": np.stack([e["ignore"] for e in examples]),
+    }
+
+
+class Collate:
+    """Picklable batch function for grain workers."""
+
+    def __init__(self, sizes: Sequence[int]):
+        self.sizes = tuple(sizes)
+
+    def __call__(self, examples: Sequence[dict]) -> dict:
+        return collate(examples, self.sizes)
+
+
+def _short_side(cfg: DetDataConfig, rng: np.random.Generator) -> float:
+    if cfg.scale_jitter <= 0:
+        return float(cfg.short_side)
+    return float(cfg.short_side * rng.uniform(1 - cfg.scale_jitter, 1 + cfg.scale_jitter))
+
+
+class SynthPages:
+    """Random-access source of rendered pages: ``pages[i]`` is a pure function of (seed, i)."""
+
+    def __init__(self, cfg: DetDataConfig, seed: int, stream: int = TRAIN_STREAM,
+                 train: bool = True):
+        self.cfg, self.seed, self.stream, self.train = cfg, int(seed), int(stream), train
+        self._renderer = None
+
+    @property
+    def renderer(self):
+        if self._renderer is None:  # built lazily: cheap to pickle into grain workers
+            from ctpn_jax.data.render import PageRenderer, RenderConfig
+
+            self._renderer = PageRenderer(RenderConfig(kinds=self.cfg.kinds,
+                                                       max_rotation=self.cfg.max_rotation,
+                                                       fonts=self.cfg.fonts))
+        return self._renderer
+
+    def __getstate__(self):
+        return {**self.__dict__, "_renderer": None}
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def page(self, index: int):
+        """The rendered page ``index`` (``ctpn_jax.data.render.Page``)."""
+        rng = np.random.default_rng((self.seed, self.stream, int(index)))
+        return self.renderer.render(rng), rng
+
+    def __getitem__(self, index: int) -> dict:
+        page, rng = self.page(index)
+        short = _short_side(self.cfg, rng) if self.train else self.cfg.short_side
+        return prepare_example(page.image, page.lines, short, self.cfg.long_side,
+                               self.cfg.max_boxes)
+
+
+class LabelledPages:
+    """Random-access source over image files with label files (read when indexed)."""
+
+    def __init__(self, samples: Sequence[Sample], cfg: DetDataConfig, seed: int = 0):
+        self.samples, self.cfg, self.seed = list(samples), cfg, int(seed)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        from ocr_common.io import read_image
+
+        s = self.samples[index]
+        rng = np.random.default_rng((self.seed, int(index)))
+        return prepare_example(read_image(s.image), read_labels(s.label),
+                               _short_side(self.cfg, rng), self.cfg.long_side,
+                               self.cfg.max_boxes)
+
+
+def train_batches(source, cfg: DetDataConfig, batch_size: int, seed: int,
+                  start_step: int = 0, shuffle: bool = False) -> Iterator[dict]:
+    """Endless batches from ``source``, starting at batch ``start_step``.
+
+    ``shuffle`` (for finite folders) reshuffles every epoch from ``seed``.
+    """
+    ds = grain.MapDataset.source(source)
+    if shuffle:
+        ds = ds.seed(seed).shuffle().repeat()
+    ds = ds.batch(batch_size, drop_remainder=True, batch_fn=Collate(cfg.bucket_sizes))
+    ds = ds[start_step:]
+    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1 if cfg.workers else 2,
+                                              prefetch_buffer_size=2))
+    if cfg.workers > 0:
+        from absl import flags
+
+        if not flags.FLAGS.is_parsed():  # grain workers read absl flags
+            flags.FLAGS.mark_as_parsed()
+        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.workers,
+                                                         per_worker_buffer_size=2))
+    return iter(it)
+
+
+def data_source(cfg: DetDataConfig, data: str, seed: int) -> tuple[object, bool]:
+    """``(source, shuffle)`` for ``--data``: "synth" or a folder of images and labels."""
+    if data == "synth":
+        return SynthPages(cfg, seed, TRAIN_STREAM), False
+    from ctpn_jax.data.labels import find_samples
+
+    return LabelledPages(find_samples(Path(data)), cfg, seed), True

@@ -1,0 +1,673 @@
+"""Synthetic pages with line-level ground truth for training and testing the detector.
+
+Five kinds of page, each a plain layout routine over one canvas:
+
+- ``document``: title, paragraphs in one or two columns, headings, page numbers;
+- ``form``: a ruled table of short fields plus "label: value" lines with underlines;
+- ``receipt``: a narrow slip, item names left and prices right, dashed rules, a barcode;
+- ``sign``: a few lines of large text on a coloured panel, stronger rotation;
+- ``screenshot``: a title bar, a sidebar menu, list rows with icons, buttons, input boxes.
+
+Every page gets a background texture (paper noise, gradients, ruled paper, blotches), text
+in several sizes and colours, distractors that are not text (lines, boxes, circles, stamps,
+barcodes, hatching), a slight rotation of the whole page and photometric noise (blur, noise,
+JPEG).  A text line whose words are separated by a wide space is labelled as separate
+boxes, since CTPN (30 px neighbour gap) splits there too.
+
+Command line: ``python -m ctpn_jax.data.render --out DIR --count N [--format json|icdar2015]``
+writes ``DIR/images/<stem>.jpg`` and ``DIR/gt/<label file>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ctpn_jax.data.labels import TextLine, format_icdar2015, format_json, label_name
+
+KINDS = ("document", "form", "receipt", "sign", "screenshot")
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderConfig:
+    """Renderer settings.
+
+    Attributes:
+        kinds: page kinds to draw from.
+        kind_weights: their probabilities (normalised).
+        max_rotation: largest rotation of a page in degrees (signs get twice this).
+        split_gap: a space run wider than this (px) splits a line into two boxes.
+        box_pad: padding of the boxes around the ink, as a fraction of the font size.
+        fonts: extra font files or folders (besides mplfonts' and the system's CJK fonts).
+    """
+
+    kinds: tuple[str, ...] = KINDS
+    kind_weights: tuple[float, ...] = (0.3, 0.2, 0.15, 0.15, 0.2)
+    max_rotation: float = 3.0
+    split_gap: float = 20.0
+    box_pad: float = 0.06
+    fonts: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass
+class Page:
+    """A rendered page: ``image (H, W, 3) uint8`` RGB, its lines and its kind."""
+
+    image: np.ndarray
+    lines: list[TextLine]
+    kind: str
+
+
+# ----------------------------------------------------------------------------- colours
+
+
+def _lum(c: Sequence[int]) -> float:
+    return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+
+
+def _rand_color(rng: np.random.Generator, lo: int = 0, hi: int = 256) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(lo, hi, size=3))
+
+
+def _contrasting(rng: np.random.Generator, bg: Sequence[int], min_diff: float = 90.0):
+    """A colour whose luminance differs from ``bg``'s by at least ``min_diff``."""
+    for _ in range(20):
+        if _lum(bg) > 128:
+            c = _rand_color(rng, 0, 110) if rng.random() < 0.7 else _rand_color(rng, 0, 200)
+        else:
+            c = _rand_color(rng, 170, 256)
+        if abs(_lum(c) - _lum(bg)) >= min_diff:
+            return c
+    return (0, 0, 0) if _lum(bg) > 128 else (255, 255, 255)
+
+
+# ----------------------------------------------------------------------------- backgrounds
+
+
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
+    """Low-frequency noise in [-1, 1], ``(h, w) float32``."""
+    small = rng.standard_normal((max(2, h // cells), max(2, w // cells))).astype(np.float32)
+    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(big / 2.0, -1, 1)
+
+
+def background(rng: np.random.Generator, h: int, w: int, base: Sequence[int]) -> np.ndarray:
+    """A textured ``(h, w, 3) uint8`` background around colour ``base``."""
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = np.asarray(base, np.float32)
+    r = rng.random()
+    if r < 0.3:  # paper: low-frequency blotches
+        img += _smooth_noise(rng, h, w, int(rng.integers(20, 120)))[..., None] * rng.uniform(4, 18)
+    elif r < 0.5:  # gradient
+        d = rng.standard_normal(2)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        g = (d[0] * yy / h + d[1] * xx / w)
+        img += (g - g.mean())[..., None] * rng.uniform(10, 40) * rng.choice([-1, 1], size=3)
+    elif r < 0.6:  # ruled paper
+        step = int(rng.integers(18, 40))
+        col = np.asarray(_rand_color(rng, 120, 220), np.float32)
+        img[::step] = 0.6 * img[::step] + 0.4 * col
+    elif r < 0.7:  # coloured texture (fabric / photo-like)
+        for c in range(3):
+            img[..., c] += _smooth_noise(rng, h, w, int(rng.integers(4, 30))) * rng.uniform(10, 40)
+    img += rng.standard_normal((h, w, 1)).astype(np.float32) * rng.uniform(0, 6)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- canvas
+
+
+class _Canvas:
+    """A PIL image plus the boxes of everything drawn on it."""
+
+    def __init__(self, image: np.ndarray, renderer: PageRenderer, rng: np.random.Generator):
+        self.im = Image.fromarray(image)
+        self.draw = ImageDraw.Draw(self.im)
+        self.w, self.h = self.im.size
+        self.r = renderer
+        self.rng = rng
+        self.lines: list[TextLine] = []
+        self.occupied: list[tuple[float, float, float, float]] = []
+
+    # -- text ---------------------------------------------------------------------------
+    def font(self, size: float, font_path: Path | None = None) -> ImageFont.FreeTypeFont:
+        from ocr_common.fonts import load_font
+
+        path = font_path or self.r.fonts[int(self.rng.integers(len(self.r.fonts)))]
+        return load_font(path, max(6, int(round(size))))
+
+    def fit(self, font: ImageFont.FreeTypeFont, max_w: float, n: int | None = None,
+            fill: bool = False) -> str:
+        """Sample text of about ``n`` characters (or enough to fill ``max_w``) that fits."""
+        size = font.size
+        if n is None or fill:
+            n = max(1, int(max_w / size * (1.6 if fill else 1.0)))
+        text = self.r.sampler.sample(self.rng, max(1, n))
+        if font.getlength(text) <= max_w:
+            return text
+        lo, hi = 0, len(text)  # longest prefix that fits
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if font.getlength(text[:mid]) <= max_w:
+                lo = mid
+            else:
+                hi = mid - 1
+        return text[:lo].rstrip()
+
+    def text(self, xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont,
+             fill: Sequence[int], label: bool = True) -> tuple[float, float, float, float] | None:
+        """Draw ``text`` with its top-left at ``xy``; label it (split at wide spaces).
+
+        Returns the union box ``(x0, y0, x1, y1)`` of the ink, or None for empty text.
+        """
+        text = text.rstrip()
+        if not text.strip():
+            return None
+        x, y = xy
+        ref = font.getbbox("中")
+        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        groups = [[words[0][0], words[0][1]]]
+        for s0, s1 in words[1:]:
+            gap = font.getlength(text[groups[-1][1]:s0])
+            if gap > self.r.cfg.split_gap:
+                groups.append([s0, s1])
+            else:
+                groups[-1][1] = s1
+        fill = tuple(int(c) for c in fill)
+        boxes = []
+        for g0, g1 in groups:
+            seg_text = text[g0:g1]
+            gx0 = x + (font.getlength(text[:g0]) if g0 else 0.0)
+            self.draw.text((gx0, y), seg_text, font=font, fill=fill)
+            bb = self.draw.textbbox((gx0, y), seg_text, font=font)
+            if bb[2] <= bb[0]:
+                continue
+            pad = self.r.cfg.box_pad * font.size
+            x0, x1 = bb[0] - pad * 0.5, bb[2] + pad * 0.5
+            y0 = min(bb[1], y + ref[1]) - pad
+            y1 = max(bb[3], y + ref[3]) + pad
+            boxes.append((x0, y0, x1, y1))
+            if label:
+                quad = np.asarray([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+                self.lines.append(TextLine(quad, seg_text))
+        if not boxes:
+            return None
+        b = np.asarray(boxes)
+        box = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()),
+               float(b[:, 3].max()))
+        self.occupied.append(box)
+        return box
+
+    # -- distractors ----------------------------------------------------------------------
+    def free(self, box: tuple[float, float, float, float], margin: float = 4.0) -> bool:
+        x0, y0, x1, y1 = box
+        if x0 < 0 or y0 < 0 or x1 > self.w or y1 > self.h:
+            return False
+        for a in self.occupied:
+            if x0 < a[2] + margin and a[0] - margin < x1 and y0 < a[3] + margin and \
+                    a[1] - margin < y1:
+                return False
+        return True
+
+    def distractors(self, count: int) -> None:
+        """Non-text clutter placed where there is no text."""
+        rng = self.rng
+        for _ in range(count):
+            for _try in range(10):
+                kind = rng.choice(["line", "rect", "circle", "stamp", "barcode", "hatch", "icon"])
+                w = float(rng.uniform(20, max(30, self.w * 0.4)))
+                h = float(rng.uniform(10, max(20, self.h * 0.25)))
+                if kind in ("circle", "stamp", "icon"):
+                    h = w = float(rng.uniform(12, max(20, min(self.w, self.h) * 0.25)))
+                if kind == "line":
+                    h = float(rng.uniform(1, 4)) if rng.random() < 0.5 else h
+                    w = float(rng.uniform(1, 4)) if h > 5 else w
+                x0 = float(rng.uniform(0, max(1, self.w - w)))
+                y0 = float(rng.uniform(0, max(1, self.h - h)))
+                box = (x0, y0, x0 + w, y0 + h)
+                if self.free(box):
+                    self._shape(kind, box)
+                    self.occupied.append(box)
+                    break
+
+    def _shape(self, kind: str, box: tuple[float, float, float, float]) -> None:
+        rng, d = self.rng, self.draw
+        col = _rand_color(rng)
+        x0, y0, x1, y1 = box
+        width = int(rng.integers(1, 4))
+        if kind == "line":
+            d.line([(x0, y0), (x1, y1)] if rng.random() < 0.3 else
+                   [(x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)] if x1 - x0 > y1 - y0 else
+                   [((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)], fill=col, width=width)
+        elif kind == "rect":
+            if rng.random() < 0.5:
+                d.rectangle(box, outline=col, width=width)
+            else:
+                d.rectangle(box, fill=col)
+        elif kind == "circle":
+            d.ellipse(box, outline=col, width=width) if rng.random() < 0.5 else \
+                d.ellipse(box, fill=col)
+        elif kind == "stamp":
+            red = (int(rng.integers(180, 240)), int(rng.integers(0, 60)), int(rng.integers(0, 60)))
+            d.ellipse(box, outline=red, width=int(rng.integers(2, 5)))
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            r = (x1 - x0) / 6
+            pts = [(cx + r * math.cos(a), cy + r * math.sin(a))
+                   for a in np.linspace(-math.pi / 2, 1.5 * math.pi, 11)[:-1]]
+            star = [pts[(2 * i) % 10] for i in range(5)]
+            d.polygon(star, fill=red)
+        elif kind == "barcode":
+            x, xe, ya, yb = int(x0), int(x1), int(y0), int(y1)
+            bar = col if _lum(col) < 120 else (0, 0, 0)
+            while x < xe:
+                bw = int(rng.integers(1, 5))
+                if rng.random() < 0.5:
+                    d.rectangle((x, ya, min(xe, x + bw - 1), yb), fill=bar)
+                x += bw
+        elif kind == "hatch":
+            step = float(rng.uniform(4, 12))
+            for t in np.arange(-(y1 - y0), x1 - x0, step):
+                d.line([(x0 + t, y1), (x0 + t + (y1 - y0), y0)], fill=col, width=1)
+        else:  # icon: a rounded square with a symbol
+            d.rounded_rectangle(box, radius=(x1 - x0) / 4, fill=col)
+            inner = _contrasting(rng, col)
+            m = (x1 - x0) / 4
+            d.ellipse((x0 + m, y0 + m, x1 - m, y1 - m), outline=inner, width=2)
+
+
+# ----------------------------------------------------------------------------- the renderer
+
+
+class PageRenderer:
+    """Renders synthetic pages (deterministic given the ``rng`` passed to ``render``).
+
+    Args:
+        cfg: settings.
+        sampler: text source with ``sample(rng, length) -> str``; default
+            ``ocr_common.corpus.TextSampler()``.
+        fonts: font files; default ``ocr_common.fonts.list_fonts(cfg.fonts)``.
+    """
+
+    def __init__(self, cfg: RenderConfig | None = None, sampler=None,
+                 fonts: Sequence[Path] | None = None):
+        self.cfg = cfg or RenderConfig()
+        if sampler is None:
+            from ocr_common.corpus import TextSampler
+
+            sampler = TextSampler()
+        if fonts is None:
+            from ocr_common.fonts import list_fonts
+
+            fonts = list_fonts(self.cfg.fonts)
+        self.sampler = sampler
+        self.fonts = [Path(f) for f in fonts]
+        if not self.fonts:
+            raise ValueError("PageRenderer needs at least one font")
+        p = np.asarray(self.cfg.kind_weights[: len(self.cfg.kinds)], np.float64)
+        self.kind_p = p / p.sum()
+        for k in self.cfg.kinds:
+            if k not in KINDS:
+                raise ValueError(f"unknown page kind {k!r}; expected one of {KINDS}")
+
+    def render(self, rng: np.random.Generator, kind: str | None = None) -> Page:
+        """One page of ``kind`` (random when None)."""
+        kind = kind or str(self.cfg.kinds[rng.choice(len(self.cfg.kinds), p=self.kind_p)])
+        layout = getattr(self, f"_{kind}")
+        canvas = layout(rng)
+        canvas.distractors(int(rng.integers(0, 8)))
+        image = np.asarray(canvas.im.convert("RGB"))
+        h, w = image.shape[:2]
+        lines = []
+        for t in canvas.lines:  # clip to the canvas; drop what is (nearly) outside
+            q = np.asarray(t.quad, np.float32).copy()
+            q[:, 0] = np.clip(q[:, 0], 0, w)
+            q[:, 1] = np.clip(q[:, 1], 0, h)
+            if np.ptp(q[:, 0]) >= 2 and np.ptp(q[:, 1]) >= 2:
+                lines.append(TextLine(q, t.text))
+        max_rot = self.cfg.max_rotation * (2.0 if kind == "sign" else 1.0)
+        angle = float(rng.uniform(-max_rot, max_rot)) if rng.random() < 0.7 else 0.0
+        image, lines = _rotate(rng, image, lines, angle)
+        image = _photometric(rng, image)
+        return Page(image, lines, kind)
+
+    # -- layouts --------------------------------------------------------------------------
+    def _new_canvas(self, rng, w, h, base=None) -> _Canvas:
+        if base is None:
+            base = _rand_color(rng, 215, 256) if rng.random() < 0.85 else _rand_color(rng, 150, 256)
+        return _Canvas(background(rng, h, w, base), self, rng)
+
+    def _document(self, rng: np.random.Generator) -> _Canvas:
+        w, h = int(rng.integers(500, 1300)), int(rng.integers(500, 1300))
+        c = self._new_canvas(rng, w, h)
+        bg = c.im.getpixel((w // 2, h // 2))
+        ink = _contrasting(rng, bg, 110)
+        size = float(rng.uniform(12, 34))
+        mx, my = w * rng.uniform(0.04, 0.12), h * rng.uniform(0.04, 0.1)
+        y = my
+        if rng.random() < 0.8:  # title
+            tf = c.font(size * rng.uniform(1.4, 2.4))
+            t = c.fit(tf, w - 2 * mx, n=int(rng.integers(4, 16)))
+            tw = tf.getlength(t)
+            c.text(((w - tw) / 2, y), t, tf, _contrasting(rng, bg, 110))
+            y += tf.size * rng.uniform(1.6, 2.4)
+        ncol = 2 if (w > 800 and rng.random() < 0.35) else 1
+        gutter = size * rng.uniform(1.5, 3)
+        col_w = (w - 2 * mx - (ncol - 1) * gutter) / ncol
+        spacing = rng.uniform(1.35, 2.2)
+        font = c.font(size)
+        y_start = y
+        for col in range(ncol):
+            x0 = mx + col * (col_w + gutter)
+            y = y_start
+            while y + size * 1.5 < h - my and len(c.lines) < 150:
+                r = rng.random()
+                if r < 0.08:  # heading
+                    hf = c.font(size * rng.uniform(1.1, 1.5))
+                    c.text((x0, y), c.fit(hf, col_w, n=int(rng.integers(3, 12))), hf,
+                           _contrasting(rng, bg, 110))
+                    y += hf.size * spacing
+                    continue
+                n_lines = int(rng.integers(1, 7))
+                for i in range(n_lines):
+                    if y + size * 1.5 >= h - my:
+                        break
+                    indent = 2 * size if i == 0 and rng.random() < 0.6 else 0.0
+                    last = i == n_lines - 1
+                    avail = col_w - indent
+                    if last:
+                        avail *= rng.uniform(0.15, 1.0)
+                    c.text((x0 + indent, y), c.fit(font, avail, fill=True), font, ink)
+                    y += size * spacing
+                y += size * rng.uniform(0.3, 1.2)
+        if rng.random() < 0.5:  # page number
+            pf = c.font(size * 0.8)
+            c.text((w / 2 - pf.size, h - my * 0.7), str(int(rng.integers(1, 300))), pf, ink)
+        return c
+
+    def _form(self, rng: np.random.Generator) -> _Canvas:
+        w, h = int(rng.integers(600, 1300)), int(rng.integers(500, 1200))
+        c = self._new_canvas(rng, w, h)
+        bg = c.im.getpixel((w // 2, h // 2))
+        ink = _contrasting(rng, bg, 110)
+        rule = _contrasting(rng, bg, 60)
+        size = float(rng.uniform(12, 28))
+        font = c.font(size)
+        mx = w * rng.uniform(0.04, 0.1)
+        y = h * rng.uniform(0.03, 0.08)
+        tf = c.font(size * rng.uniform(1.3, 2.0))
+        t = c.fit(tf, w - 2 * mx, n=int(rng.integers(4, 12)))
+        c.text(((w - tf.getlength(t)) / 2, y), t, tf, ink)
+        y += tf.size * 2
+        # label: value lines with underlines
+        for _ in range(int(rng.integers(0, 4))):
+            if y + size * 2 > h:
+                break
+            lab = c.fit(font, w * 0.3, n=int(rng.integers(2, 6))) + rng.choice(["：", ":", ""])
+            bx = c.text((mx, y), lab, font, ink)
+            x1 = (bx[2] if bx else mx) + size * 0.5
+            if rng.random() < 0.7:
+                c.text((x1, y), c.fit(font, w - mx - x1, n=int(rng.integers(2, 14))), font, ink)
+            c.draw.line([(x1, y + size * 1.3), (w - mx, y + size * 1.3)], fill=rule, width=1)
+            y += size * 2.2
+        # the table
+        ncols = int(rng.integers(2, 6))
+        row_h = size * rng.uniform(1.8, 2.8)
+        nrows = int(min(rng.integers(3, 20), max(1, (h - y - size) // row_h)))
+        widths = rng.dirichlet(np.ones(ncols) * 2) * (w - 2 * mx)
+        xs = mx + np.concatenate([[0], np.cumsum(widths)])
+        lw = int(rng.integers(1, 3))
+        header_fill = _rand_color(rng, 180, 250) if rng.random() < 0.5 else None
+        for r in range(nrows):
+            y0 = y + r * row_h
+            if r == 0 and header_fill is not None:
+                c.draw.rectangle((xs[0], y0, xs[-1], y0 + row_h), fill=header_fill)
+            for k in range(ncols):
+                c.draw.rectangle((xs[k], y0, xs[k + 1], y0 + row_h), outline=rule, width=lw)
+                if rng.random() < 0.15 and r > 0:
+                    continue
+                cell_w = xs[k + 1] - xs[k] - size
+                if cell_w < size:
+                    continue
+                t = c.fit(font, cell_w, n=int(rng.integers(1, 10)))
+                tw = font.getlength(t)
+                tx = xs[k] + size / 2 if rng.random() < 0.6 else (xs[k] + xs[k + 1] - tw) / 2
+                c.text((tx, y0 + (row_h - size) / 2 - size * 0.1), t, font, ink)
+        return c
+
+    def _receipt(self, rng: np.random.Generator) -> _Canvas:
+        w, h = int(rng.integers(300, 620)), int(rng.integers(600, 1300))
+        c = self._new_canvas(rng, w, h, base=_rand_color(rng, 225, 256))
+        bg = c.im.getpixel((w // 2, h // 2))
+        ink = _contrasting(rng, bg, 120)
+        size = float(rng.uniform(11, 22))
+        mono = [f for f in self.fonts if "Mono" in f.name]
+        fpath = mono[int(rng.integers(len(mono)))] if mono and rng.random() < 0.6 else None
+        font = c.font(size, fpath)
+        mx = size * rng.uniform(0.8, 2)
+        y = size * rng.uniform(1, 3)
+        hf = c.font(size * rng.uniform(1.3, 2.0), fpath)
+        t = c.fit(hf, w - 2 * mx, n=int(rng.integers(3, 10)))
+        c.text(((w - hf.getlength(t)) / 2, y), t, hf, ink)
+        y += hf.size * 1.8
+        while y + size * 4 < h * 0.85:
+            r = rng.random()
+            if r < 0.12:  # dashed rule
+                x = mx
+                while x < w - mx:
+                    c.draw.line([(x, y + size / 2), (x + size / 2, y + size / 2)], fill=ink)
+                    x += size
+                y += size * 1.2
+                continue
+            item = c.fit(font, (w - 2 * mx) * 0.6, n=int(rng.integers(2, 10)))
+            c.text((mx, y), item, font, ink)
+            price = f"{rng.integers(0, 9999) / 100:.2f}"
+            if rng.random() < 0.3:
+                price = f"{int(rng.integers(1, 10))} x {price}"
+            c.text((w - mx - font.getlength(price), y), price, font, ink)
+            y += size * rng.uniform(1.3, 1.8)
+        if rng.random() < 0.8 and y + size * 4 < h:
+            bw = (w - 2 * mx) * rng.uniform(0.5, 0.9)
+            box = ((w - bw) / 2, y + size, (w + bw) / 2, y + size * 4)
+            c._shape("barcode", box)
+            c.occupied.append(box)
+        return c
+
+    def _sign(self, rng: np.random.Generator) -> _Canvas:
+        w, h = int(rng.integers(500, 1300)), int(rng.integers(400, 1000))
+        c = self._new_canvas(rng, w, h, base=_rand_color(rng, 60, 256))
+        panel = _rand_color(rng)
+        px0, py0 = w * rng.uniform(0.02, 0.15), h * rng.uniform(0.02, 0.2)
+        px1, py1 = w - w * rng.uniform(0.02, 0.15), h - h * rng.uniform(0.02, 0.2)
+        if rng.random() < 0.5:
+            c.draw.rounded_rectangle((px0, py0, px1, py1), radius=float(rng.uniform(0, 30)),
+                                     fill=panel, outline=_contrasting(rng, panel, 60),
+                                     width=int(rng.integers(0, 6)))
+        else:
+            c.draw.rectangle((px0, py0, px1, py1), fill=panel)
+        ink = _contrasting(rng, panel, 100)
+        n = int(rng.integers(1, 5))
+        avail_h = py1 - py0
+        size = float(np.clip(avail_h / (n * rng.uniform(1.4, 2.5)), 20, 150))
+        y = py0 + (avail_h - n * size * 1.5) / 2
+        for i in range(n):
+            s = size * (rng.uniform(0.4, 0.7) if i > 0 and rng.random() < 0.4 else 1.0)
+            f = c.font(s)
+            t = c.fit(f, (px1 - px0) * 0.9, n=int(rng.integers(2, 10)))
+            c.text(((w - f.getlength(t)) / 2, y), t, f, ink)
+            y += s * 1.5
+        return c
+
+    def _screenshot(self, rng: np.random.Generator) -> _Canvas:
+        w, h = int(rng.integers(500, 1300)), int(rng.integers(450, 1000))
+        dark = rng.random() < 0.3
+        base = _rand_color(rng, 20, 60) if dark else _rand_color(rng, 235, 256)
+        c = self._new_canvas(rng, w, h, base=base)
+        ink = _contrasting(rng, base, 120)
+        grey = tuple(int(0.6 * a + 0.4 * b) for a, b in zip(ink, base, strict=True))
+        size = float(rng.uniform(12, 22))
+        bar_h = size * rng.uniform(2.2, 3.5)
+        bar = _rand_color(rng, 0, 200)
+        c.draw.rectangle((0, 0, w, bar_h), fill=bar)
+        tf = c.font(size * 1.2)
+        c.text((size, (bar_h - tf.size) / 2), c.fit(tf, w * 0.5, n=int(rng.integers(2, 10))), tf,
+               _contrasting(rng, bar, 110))
+        x_main = 0.0
+        if rng.random() < 0.5 and w > 700:  # sidebar menu
+            sb_w = w * rng.uniform(0.15, 0.25)
+            sb = tuple(max(0, min(255, v + (12 if dark else -12))) for v in base)
+            c.draw.rectangle((0, bar_h, sb_w, h), fill=sb)
+            f = c.font(size)
+            y = bar_h + size
+            while y + size * 2 < h:
+                c.text((size, y), c.fit(f, sb_w - 2 * size, n=int(rng.integers(2, 6))), f, ink)
+                y += size * rng.uniform(2, 3)
+            x_main = sb_w
+        y = bar_h + size
+        pf, sf = c.font(size * 1.1), c.font(size * 0.85)
+        while y + size * 3 < h:
+            r = rng.random()
+            if r < 0.15:  # buttons
+                x = x_main + size
+                for _ in range(int(rng.integers(1, 4))):
+                    t = c.fit(pf, w * 0.2, n=int(rng.integers(2, 5)))
+                    bw = pf.getlength(t) + size * 2
+                    if x + bw > w - size:
+                        break
+                    btn = _rand_color(rng, 0, 230)
+                    c.draw.rounded_rectangle((x, y, x + bw, y + size * 2.2), radius=size * 0.4,
+                                             fill=btn)
+                    c.text((x + size, y + size * 0.45), t, pf, _contrasting(rng, btn, 110))
+                    x += bw + size
+                y += size * 3.2
+            elif r < 0.25:  # input box with placeholder
+                bw = (w - x_main) * rng.uniform(0.4, 0.9)
+                c.draw.rectangle((x_main + size, y, x_main + size + bw, y + size * 2), outline=grey)
+                c.text((x_main + size * 1.5, y + size * 0.4),
+                       c.fit(sf, bw - size, n=int(rng.integers(3, 12))), sf, grey)
+                y += size * 3
+            else:  # list row: icon, title, subtitle, separator
+                icon = size * 2
+                if rng.random() < 0.6:
+                    c._shape("icon" if rng.random() < 0.5 else "circle",
+                             (x_main + size, y, x_main + size + icon, y + icon))
+                tx = x_main + size * 2 + icon
+                c.text((tx, y), c.fit(pf, w - tx - size, n=int(rng.integers(2, 20))), pf, ink)
+                if rng.random() < 0.7:
+                    c.text((tx, y + pf.size * 1.4),
+                           c.fit(sf, w - tx - size, n=int(rng.integers(4, 30))), sf, grey)
+                if rng.random() < 0.4:
+                    c.text((w - size - sf.getlength("12:30"), y), f"{rng.integers(0, 24):02d}:"
+                           f"{rng.integers(0, 60):02d}", sf, grey)
+                y += size * 3.2
+                c.draw.line([(tx, y - size * 0.5), (w, y - size * 0.5)], fill=grey, width=1)
+        return c
+
+
+# ----------------------------------------------------------------------------- whole-page effects
+
+
+def _rotate(rng: np.random.Generator, image: np.ndarray, lines: list[TextLine], angle: float):
+    """Rotate the page by ``angle`` degrees, enlarging the canvas so nothing is cut."""
+    if abs(angle) < 1e-3:
+        return image, lines
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    border = tuple(int(v) for v in np.median(image.reshape(-1, 3)[:: 97], axis=0))
+    if rng.random() < 0.5:
+        border = _rand_color(rng)
+    out = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    new_lines = []
+    for t in lines:
+        q = np.asarray(t.quad, np.float64)
+        q = q @ m[:, :2].T + m[:, 2]
+        new_lines.append(TextLine(q.astype(np.float32), t.text))
+    return out, new_lines
+
+
+def _photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    img = image
+    if rng.random() < 0.4:
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.2)))
+    if rng.random() < 0.5:
+        a, b = rng.uniform(0.7, 1.2), rng.uniform(-30, 30)
+        img = np.clip(img.astype(np.float32) * a + b, 0, 255).astype(np.uint8)
+    if rng.random() < 0.4:
+        noise = rng.standard_normal(img.shape).astype(np.float32) * rng.uniform(2, 10)
+        img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, enc = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY,
+                                                        int(rng.integers(30, 95))])
+        if ok:
+            img = cv2.imdecode(enc, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(img)
+
+
+# ----------------------------------------------------------------------------- writing sets
+
+
+def write_page(page: Page, out_dir: str | Path, stem: str, fmt: str = "json") -> tuple[Path, Path]:
+    """Write ``images/<stem>.jpg`` and its labels under ``out_dir`` (atomically)."""
+    from ocr_common.io import atomic_write_bytes, atomic_write_text
+
+    out = Path(out_dir)
+    name = f"{stem}.jpg"
+    ok, enc = cv2.imencode(".jpg", page.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    if not ok:
+        raise RuntimeError(f"cannot encode {name}")
+    img_path = out / "images" / name
+    atomic_write_bytes(img_path, enc.tobytes())
+    lab_path = out / "gt" / label_name(name, fmt)
+    if fmt == "json":
+        h, w = page.image.shape[:2]
+        atomic_write_text(lab_path, format_json(page.lines, name, w, h, ("synth", page.kind)))
+    elif fmt == "icdar2015":
+        atomic_write_text(lab_path, format_icdar2015(page.lines))
+    else:
+        raise ValueError(f"cannot write label format {fmt!r} (json or icdar2015)")
+    return img_path, lab_path
+
+
+def page_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator for page ``index`` of a stream seeded with ``seed``."""
+    return np.random.default_rng([int(seed), int(index)])
+
+
+def write_dataset(out_dir: str | Path, count: int, seed: int = 0, fmt: str = "json",
+                  renderer: PageRenderer | None = None) -> list[Path]:
+    """Render ``count`` pages into ``out_dir``; returns the image paths."""
+    renderer = renderer or PageRenderer()
+    paths = []
+    for i in range(count):
+        page = renderer.render(page_rng(seed, i))
+        paths.append(write_page(page, out_dir, f"synth_{seed}_{i:05d}", fmt)[0])
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Render synthetic pages with text-line labels.")
+    ap.add_argument("--out", required=True, help="output folder (images/ and gt/ inside)")
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--format", choices=("json", "icdar2015"), default="json")
+    ap.add_argument("--fonts", nargs="*", default=(), help="extra font files or folders")
+    args = ap.parse_args(argv)
+    renderer = PageRenderer(RenderConfig(fonts=tuple(args.fonts)))
+    paths = write_dataset(args.out, args.count, args.seed, args.format, renderer)
+    print(f"wrote {len(paths)} pages to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Detection precision / recall / H-mean on a folder of images with labels.
+
+``python -m ctpn_jax.evaluate --weights W --data FOLDER [--mode H|O] [--preds out.json]``
+
+Protocol (ICDAR 2015 style, and the same rules as ``shared/dev/ocr_eval.py``): predictions
+are matched one-to-one to cared-for ground-truth lines, highest quadrilateral IoU first,
+when IoU >= 0.5; a prediction left unmatched that has IoU >= 0.5 with a don't-care ("###")
+line, or has at least half of its own area inside one, is ignored (neither true nor false
+positive).  ``P = TP / (TP + FP)``, ``R = TP / #cared-for lines``, ``H = 2PR / (P + R)``.
+Label files may be in any format of ``ctpn_jax.data.labels``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def _convex(quad: np.ndarray) -> np.ndarray:
+    return cv2.convexHull(np.asarray(quad, np.float32).reshape(-1, 1, 2)).reshape(-1, 2)
+
+
+def polygon_area(quad: np.ndarray) -> float:
+    """Area of the convex hull of ``(P, 2)`` points."""
+    hull = _convex(quad)
+    return float(abs(cv2.contourArea(hull))) if len(hull) >= 3 else 0.0
+
+
+def intersection_area(a: np.ndarray, b: np.ndarray) -> float:
+    """Area of the intersection of the convex hulls of two ``(P, 2)`` point sets."""
+    ha, hb = _convex(a), _convex(b)
+    if len(ha) < 3 or len(hb) < 3:
+        return 0.0
+    if (ha[:, 0].max() <= hb[:, 0].min() or hb[:, 0].max() <= ha[:, 0].min()
+            or ha[:, 1].max() <= hb[:, 1].min() or hb[:, 1].max() <= ha[:, 1].min()):
+        return 0.0
+    area, _ = cv2.intersectConvexConvex(ha, hb)
+    return float(max(area, 0.0))
+
+
+def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two convex quadrilaterals ``(4, 2)``."""
+    inter = intersection_area(a, b)
+    union = polygon_area(a) + polygon_area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclasses.dataclass
+class MatchResult:
+    """Counts of one image (or, summed, of a set)."""
+
+    tp: int = 0
+    fp: int = 0
+    num_gt: int = 0
+    ignored: int = 0
+
+    def __add__(self, o: MatchResult) -> MatchResult:
+        return MatchResult(self.tp + o.tp, self.fp + o.fp, self.num_gt + o.num_gt,
+                           self.ignored + o.ignored)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / self.num_gt if self.num_gt else 0.0
+
+    @property
+    def hmean(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def match_detections(
+    gt_quads: np.ndarray, gt_ignore: np.ndarray, pred_quads: np.ndarray, iou: float = 0.5
+) -> MatchResult:
+    """Match predictions to ground truth (protocol in the module docstring).
+
+    Args:
+        gt_quads: ``(G, 4, 2)`` ground-truth lines.
+        gt_ignore: ``(G,) bool`` don't-care flags.
+        pred_quads: ``(P, 4, 2)`` predictions.
+        iou: matching threshold.
+    """
+    gt_quads = np.asarray(gt_quads, np.float32).reshape(-1, 4, 2)
+    pred_quads = np.asarray(pred_quads, np.float32).reshape(-1, 4, 2)
+    gt_ignore = np.asarray(gt_ignore, bool).reshape(-1)
+    care = np.nonzero(~gt_ignore)[0]
+    dont = np.nonzero(gt_ignore)[0]
+    cand = []
+    for g in care:
+        for p in range(len(pred_quads)):
+            v = quad_iou(gt_quads[g], pred_quads[p])
+            if v >= iou:
+                cand.append((-v, int(g), p))
+    cand.sort()
+    used_g, used_p = set(), set()
+    for _, g, p in cand:
+        if g not in used_g and p not in used_p:
+            used_g.add(g)
+            used_p.add(p)
+    ignored = 0
+    for p in range(len(pred_quads)):
+        if p in used_p:
+            continue
+        area = polygon_area(pred_quads[p])
+        for g in dont:
+            inter = intersection_area(gt_quads[g], pred_quads[p])
+            if quad_iou(gt_quads[g], pred_quads[p]) >= iou or (area > 0 and inter / area >= 0.5):
+                ignored += 1
+                break
+    fp = len(pred_quads) - len(used_p) - ignored
+    return MatchResult(len(used_p), fp, len(care), ignored)
+
+
+def evaluate_folder(detector, samples: Sequence, iou: float = 0.5,
+                    per_image: bool = False, out=sys.stdout) -> dict:
+    """Run ``detector`` (a ``TextDetector``) over ``samples`` (``Sample`` list) and score it.
+
+    Returns:
+        dict with ``precision``, ``recall``, ``hmean``, counts, ``seconds_per_image``
+        (median over calls that did not compile), ``compile_seconds`` and ``predictions``
+        (``{image name: [{"box": [8 numbers], "score": s}]}``).
+    """
+    from ctpn_jax.data.labels import lines_to_arrays, read_labels
+    from ocr_common.io import read_image
+
+    total = MatchResult()
+    times, compile_times, preds = [], [], {}
+    for s in samples:
+        gt_quads, gt_ignore = lines_to_arrays(read_labels(s.label))
+        image = read_image(s.image)
+        det = detector(image)
+        (compile_times if det.compiled else times).append(det.seconds)
+        r = match_detections(gt_quads, gt_ignore, det.quads, iou)
+        total = total + r
+        preds[s.image.name] = [{"box": [round(float(v), 1) for v in q.reshape(-1)],
+                                "text": "", "score": round(float(sc), 4)}
+                               for q, sc in zip(det.quads, det.scores, strict=True)]
+        if per_image:
+            print(f"{s.image.name:32s} {image.shape[1]:5d}x{image.shape[0]:<5d} "
+                  f"gt {r.num_gt:3d} det {len(det.quads):3d} tp {r.tp:3d} fp {r.fp:3d} "
+                  f"P {r.precision:.3f} R {r.recall:.3f} H {r.hmean:.3f} "
+                  f"{det.seconds * 1000:8.1f} ms{' (compile)' if det.compiled else ''}",
+                  file=out)
+    all_times = times or compile_times
+    return {
+        "images": len(samples), "gt_lines": total.num_gt, "true_positives": total.tp,
+        "false_positives": total.fp, "ignored": total.ignored,
+        "precision": total.precision, "recall": total.recall, "hmean": total.hmean,
+        "iou": iou,
+        "seconds_per_image": float(np.median(all_times)) if all_times else 0.0,
+        "mean_seconds_per_image": float(np.mean(all_times)) if all_times else 0.0,
+        "timed_images": len(times),
+        "compile_seconds": float(np.sum(compile_times)),
+        "predictions": preds,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Detection precision/recall/H-mean of CTPN weights on a labelled folder "
+        "(images/ + gt/, or images with gt_<name>.txt / <name>.json beside them).")
+    ap.add_argument("--weights", required=True, help="exported detector weights (.npz)")
+    ap.add_argument("--data", required=True, help="folder of images and label files")
+    ap.add_argument("--mode", choices=("H", "O"), default="H", help="text-line mode")
+    ap.add_argument("--iou", type=float, default=0.5)
+    ap.add_argument("--score", type=float, help="proposal score threshold (default 0.7)")
+    ap.add_argument("--line-score", type=float, help="line score threshold (default 0.6)")
+    ap.add_argument("--no-side-refinement", action="store_true")
+    ap.add_argument("--short-side", type=int, default=900)
+    ap.add_argument("--long-side", type=int, default=1500)
+    ap.add_argument("--limit", type=int, help="evaluate only the first N images")
+    ap.add_argument("--per-image", action="store_true", help="print a line per image")
+    ap.add_argument("--preds", type=Path, help="write predictions as JSON (ocr_eval format)")
+    ap.add_argument("--json", type=Path, help="write the metrics as JSON")
+    args = ap.parse_args(argv)
+
+    from ctpn_jax.data.labels import LabelError, find_samples
+    from ctpn_jax.detect import TextDetector
+    from ctpn_jax.postprocess import PostprocessConfig
+    from ocr_common.io import ImageError, atomic_write_text
+    from ocr_common.weights import WeightsError
+
+    post = PostprocessConfig(mode=args.mode, side_refinement=not args.no_side_refinement)
+    if args.score is not None:
+        post = dataclasses.replace(post, score_threshold=args.score)
+    if args.line_score is not None:
+        post = dataclasses.replace(post, line_min_score=args.line_score)
+    try:
+        samples = find_samples(args.data)
+        if args.limit:
+            samples = samples[: args.limit]
+        sizes = tuple(sorted({-(-args.short_side // 16) * 16, -(-args.long_side // 16) * 16,
+                              -(-((args.short_side + args.long_side) // 2) // 16) * 16}))
+        detector = TextDetector.from_weights(args.weights, post=post,
+                                             short_side=args.short_side,
+                                             long_side=args.long_side, bucket_sizes=sizes)
+        res = evaluate_folder(detector, samples, args.iou, args.per_image)
+    except (FileNotFoundError, LabelError, ImageError, WeightsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"images {res['images']}  gt lines {res['gt_lines']}  "
+          f"tp {res['true_positives']}  fp {res['false_positives']}  "
+          f"ignored {res['ignored']}  (IoU >= {args.iou}, mode {args.mode})")
+    print(f"precision {res['precision']:.4f}  recall {res['recall']:.4f}  "
+          f"hmean {res['hmean']:.4f}")
+    print(f"time per image: median {res['seconds_per_image'] * 1000:.1f} ms, mean "
+          f"{res['mean_seconds_per_image'] * 1000:.1f} ms over {res['timed_images']} images "
+          f"(+ {res['compile_seconds']:.1f} s in calls that compiled a new shape)")
+    preds = res.pop("predictions")
+    if args.preds:
+        atomic_write_text(args.preds, json.dumps(preds, ensure_ascii=False))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""grain input pipelines for the recogniser.
+
+Every example is a pure function of `(seed, index)`, and batch `b` holds examples
+`b * B ... (b + 1) * B - 1`, so a resumed run that starts at step `s` sees exactly the
+batches it would have seen: the pipeline is rebuilt from `start_step` instead of having its
+iterator state checkpointed. Rendering runs in grain worker processes.
+
+A batch is a dict of numpy arrays:
+  image         (B, 32, W, 1) uint8   W = the width bucket of the batch
+  width         (B,) int32            true width of each line before padding
+  labels        (B, L) int32          class ids, right-padded with 0, L = max_label_len
+  label_length  (B,) int32
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import grain
+import numpy as np
+
+from densenet_jax.charset import Charset
+from densenet_jax.data.labels import LabeledLine
+from densenet_jax.data.render import LineRenderer, RenderConfig
+from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
+from ocr_common.corpus import TextSampler
+from ocr_common.io import read_image
+
+# Offsets that keep the train, eval and test streams of one seed apart.
+TRAIN_STREAM, EVAL_STREAM = 0, 1
+
+
+@dataclass(frozen=True)
+class LineDataConfig:
+    """What the recogniser trains on (plain data)."""
+
+    widths: tuple[int, ...] = (280,)        # width buckets; (280,) = the original fixed width
+    min_chars: int = 2
+    max_chars: int = 12
+    max_label_len: int = 48
+    fonts: tuple[str, ...] = ()             # extra font files/folders
+    system_fonts: bool = True               # also use CJK fonts found in system folders
+    workers: int = 1                        # grain worker processes (0 = threads only)
+    render: RenderConfig = field(default_factory=RenderConfig)
+
+
+class SynthLines:
+    """Random-access source of rendered lines: `synth[i]` is a pure function of (seed, i)."""
+
+    def __init__(self, cfg: LineDataConfig, charset: Charset, seed: int, stream: int,
+                 fonts: Sequence[str] | None = None):
+        from ocr_common.fonts import list_fonts
+
+        self.cfg, self.charset, self.seed, self.stream = cfg, charset, seed, stream
+        fonts = list(fonts) if fonts is not None else list_fonts(cfg.fonts, cfg.system_fonts)
+        self.renderer = LineRenderer(fonts, cfg.render)
+        self.sampler = TextSampler("".join(charset.chars))
+        # Characters per pixel of width: ~1 char per `height` px, so the widest bucket fits.
+        self.max_width = max(cfg.widths)
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng((self.seed, self.stream, index))
+        n = int(rng.integers(self.cfg.min_chars, self.cfg.max_chars + 1))
+        text = self.sampler.sample(rng, n, index=index if self.stream == TRAIN_STREAM else None)
+        line = self.renderer(text, rng)
+        if line.shape[1] > self.max_width:
+            line = to_line_image(line, max_width=self.max_width)
+        return {"image": line, "labels": self.charset.encode(text), "text": text}
+
+
+class LabeledLines:
+    """Random-access source over labelled line images (read from disk when indexed)."""
+
+    def __init__(self, records: Sequence[LabeledLine], cfg: LineDataConfig):
+        self.records, self.max_width = list(records), max(cfg.widths)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        r = self.records[index]
+        line = to_line_image(read_image(r.path), max_width=self.max_width)
+        return {"image": line, "labels": list(r.labels), "text": r.text}
+
+
+def ctc_min_steps(labels: Sequence[int]) -> int:
+    """Fewest CTC time steps that can emit `labels`: one per label, plus a blank between
+    each pair of equal neighbours."""
+    return len(labels) + sum(a == b for a, b in zip(labels, labels[1:], strict=False))
+
+
+def widen_for_ctc(line: np.ndarray, labels: Sequence[int], px_per_step: int = 8) -> np.ndarray:
+    """Stretches a line that is too narrow for its label (e.g. "1111" in a narrow font) so
+    that the model has enough time steps (`px_per_step` input pixels per step) to emit it."""
+    need = px_per_step * (ctc_min_steps(labels) + 1)
+    if line.shape[1] >= need:
+        return line
+    return cv2.resize(line, (need, line.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def collate(examples: Sequence[dict], widths: Sequence[int], max_label_len: int) -> dict:
+    """Pads examples into one batch (see the module docstring for the layout)."""
+    lines = [widen_for_ctc(e["image"], e["labels"][:max_label_len]) for e in examples]
+    width = bucket_width(max(x.shape[1] for x in lines), widths)
+    image, true_w = pad_lines(lines, width)
+    labels = np.zeros((len(examples), max_label_len), np.int32)
+    lengths = np.zeros((len(examples),), np.int32)
+    for i, e in enumerate(examples):
+        ids = e["labels"][:max_label_len]
+        labels[i, : len(ids)] = ids
+        lengths[i] = len(ids)
+    return {"image": image, "width": true_w, "labels": labels, "label_length": lengths}
+
+
+class Collate:
+    """Picklable batch function for grain workers."""
+
+    def __init__(self, widths: Sequence[int], max_label_len: int):
+        self.widths, self.max_label_len = tuple(widths), max_label_len
+
+    def __call__(self, examples: Sequence[dict]) -> dict:
+        return collate(examples, self.widths, self.max_label_len)
+
+
+def train_batches(source, cfg: LineDataConfig, batch_size: int, seed: int,
+                  start_step: int = 0, shuffle: bool = False) -> Iterator[dict]:
+    """Endless batches from `source`, starting at batch `start_step`.
+
+    `shuffle` (for finite label-file sources) reshuffles every epoch from `seed`.
+    """
+    ds = grain.MapDataset.source(source)
+    if shuffle:
+        ds = ds.seed(seed).shuffle().repeat()
+    ds = ds.batch(batch_size, drop_remainder=True,
+                  batch_fn=Collate(cfg.widths, cfg.max_label_len))
+    ds = ds[start_step:]
+    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1 if cfg.workers else 2,
+                                              prefetch_buffer_size=4))
+    if cfg.workers > 0:
+        _absl_flags_ready()
+        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.workers,
+                                                         per_worker_buffer_size=4))
+    return iter(it)
+
+
+def _absl_flags_ready() -> None:
+    """grain's worker processes read absl flags; outside an absl app they are unparsed."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
+def fixed_batches(source, n: int, batch_size: int, cfg: LineDataConfig) -> list[dict]:
+    """The first `n` examples of `source` as a list of batches, with their texts."""
+    batches = []
+    for start in range(0, n, batch_size):
+        examples = [source[i] for i in range(start, min(n, start + batch_size))]
+        batch = collate(examples, cfg.widths, cfg.max_label_len)
+        batch["text"] = [e["text"] for e in examples]
+        batches.append(batch)
+    return batches

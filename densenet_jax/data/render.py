@@ -1,0 +1,197 @@
+"""Synthetic text-line renderer: real CJK fonts, then OpenCV augmentation towards real crops.
+
+`LineRenderer(fonts)(text, rng)` returns a `(32, W) uint8` gray line image whose width
+follows the text (height 32, aspect kept). What varies, each drawn from `rng`:
+font and size; letter spacing; dark-on-light or light-on-dark, gray or coloured; background
+(flat, gradient, paper-like noise, stains); distractors (underlines, table rules, parts of
+the neighbouring lines); italic shear, small rotation and perspective; tight and loose crops
+as a detector produces them; horizontal stretch; blur, low resolution, noise, JPEG.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ocr_common.fonts import font_charset, load_font
+
+LINE_HEIGHT = 32
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Ranges of the renderer's random choices (plain data)."""
+
+    height: int = LINE_HEIGHT
+    font_size: tuple[int, int] = (24, 48)     # canvas pixels before scaling to `height`
+    spacing: tuple[float, float] = (-0.05, 0.25)  # extra letter spacing, x font size
+    dark_background: float = 0.15           # probability of light text on dark ground
+    colour: float = 0.35                    # probability of a coloured (not gray) scheme
+    margin_y: tuple[float, float] = (-0.06, 0.3)   # crop margin above/below, x text height
+    margin_x: tuple[float, float] = (0.0, 0.5)     # crop margin left/right, x text height
+    stretch: tuple[float, float] = (0.75, 1.3)     # horizontal scale after cropping
+    max_rotation: float = 2.0               # degrees
+    max_shear: float = 0.25                 # italic slant
+    perspective: float = 0.04               # corner jitter, x height
+    distractors: float = 0.4                # probability of rules / neighbour lines
+    blur: float = 0.5                       # probability of a Gaussian blur
+    low_res: float = 0.25                   # probability of a down- and up-scale
+    noise: float = 0.5                      # probability of Gaussian noise
+    jpeg: float = 0.5                       # probability of JPEG compression
+
+
+def _contrasting_colours(rng: np.random.Generator, cfg: RenderConfig) -> tuple[tuple, tuple]:
+    dark_bg = rng.random() < cfg.dark_background
+    bg_l = rng.uniform(20, 90) if dark_bg else rng.uniform(150, 255)
+    fg_l = rng.uniform(180, 255) if dark_bg else rng.uniform(0, 90)
+    if rng.random() < cfg.colour:
+        def tint(level):
+            c = level + rng.normal(0, 45, size=3)
+            return tuple(int(v) for v in np.clip(c, 0, 255))
+        return tint(bg_l), tint(fg_l)
+    return (int(bg_l),) * 3, (int(fg_l),) * 3
+
+
+def _background(rng: np.random.Generator, h: int, w: int, colour: tuple) -> np.ndarray:
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = colour
+    kind = rng.integers(4)
+    if kind == 1:  # gradient
+        g = np.linspace(0, rng.uniform(-60, 60), w, dtype=np.float32)
+        img += g[None, :, None] if rng.random() < 0.5 else np.linspace(0, g[-1], h)[:, None, None]
+    elif kind == 2:  # paper-like low-frequency noise
+        small = rng.normal(0, rng.uniform(5, 25), size=(max(2, h // 8), max(2, w // 8), 1))
+        img += cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)[..., None]
+    elif kind == 3:  # stains
+        for _ in range(rng.integers(1, 4)):
+            c = (int(rng.integers(w)), int(rng.integers(h)))
+            r = int(rng.integers(h // 4 + 1, h + 2))
+            cv2.circle(img, c, r, tuple(float(v) for v in rng.uniform(-40, 40, 3) + colour), -1)
+        img = cv2.GaussianBlur(img, (0, 0), h / 6)
+    return img
+
+
+class LineRenderer:
+    """Renders text lines with the given fonts; see the module docstring."""
+
+    def __init__(self, fonts: Sequence[str | os.PathLike], cfg: RenderConfig | None = None):
+        if not fonts:
+            raise ValueError("LineRenderer needs at least one font")
+        self.fonts = [Path(f) for f in fonts]
+        self.cfg = cfg or RenderConfig()
+
+    def _pick_font(self, text: str, rng: np.random.Generator) -> Path:
+        needed = set(text) - {" "}
+        order = rng.permutation(len(self.fonts))
+        for i in order:
+            if needed <= font_charset(self.fonts[i]):
+                return self.fonts[i]
+        # No single font has every glyph: take the one missing the fewest.
+        return min(self.fonts, key=lambda f: len(needed - font_charset(f)))
+
+    def _draw_text(self, text: str, rng: np.random.Generator):
+        """Draws `text` on a canvas; returns (canvas RGB float32, ink mask, text box)."""
+        cfg = self.cfg
+        size = int(rng.integers(cfg.font_size[0], cfg.font_size[1] + 1))
+        font = load_font(self._pick_font(text, rng), size)
+        spacing = rng.uniform(*cfg.spacing) * size
+        advances = [font.getlength(c) + spacing for c in text]
+        ascent, descent = font.getmetrics()
+        pad = size
+        w = int(sum(advances) + 2 * pad)
+        h = int(ascent + descent + 2 * pad)
+        mask = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(mask)
+        x = float(pad)
+        for c, adv in zip(text, advances, strict=True):
+            draw.text((x, pad), c, font=font, fill=255)
+            x += adv
+        mask = np.asarray(mask, dtype=np.float32) / 255.0
+        # Text box: the font's line box (ascent + descent) rather than the ink, so that
+        # lines of flat characters ("一一") get the same height as the others.
+        box = (pad, pad, int(x - spacing), pad + ascent + descent)
+        return mask, box, size
+
+    def __call__(self, text: str, rng: np.random.Generator) -> np.ndarray:
+        """Renders `text`. Returns `(height, W) uint8`, dark or light text on any ground."""
+        cfg = self.cfg
+        mask, (x0, y0, x1, y1), size = self._draw_text(text, rng)
+        h, w = mask.shape
+        bg_col, fg_col = _contrasting_colours(rng, cfg)
+        img = _background(rng, h, w, bg_col)
+        th = y1 - y0
+        if rng.random() < cfg.distractors:
+            self._distractors(img, mask, rng, (x0, y0, x1, y1), fg_col)
+        ink = mask[..., None]
+        img = img * (1 - ink) + np.asarray(fg_col, np.float32) * ink
+
+        # Geometry: shear, rotation and perspective around the text box, then the crop.
+        my = rng.uniform(*cfg.margin_y, size=2) * th
+        mx = rng.uniform(*cfg.margin_x, size=2) * th
+        src = np.float32([[x0 - mx[0], y0 - my[0]], [x1 + mx[1], y0 - my[0]],
+                          [x1 + mx[1], y1 + my[1]], [x0 - mx[0], y1 + my[1]]])
+        src_w = src[1, 0] - src[0, 0]
+        src_h = src[3, 1] - src[0, 1]
+        out_h = cfg.height
+        out_w = max(4, int(round(src_w * out_h / src_h * rng.uniform(*cfg.stretch))))
+        jitter = rng.normal(0, cfg.perspective * src_h, size=(4, 2)).astype(np.float32)
+        shear = rng.uniform(-cfg.max_shear, cfg.max_shear) if rng.random() < 0.3 else 0.0
+        angle = np.deg2rad(rng.uniform(-cfg.max_rotation, cfg.max_rotation))
+        centre = src.mean(0)
+        rot = np.float32([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        quad = (src - centre) @ rot.T + centre + jitter
+        quad[:, 0] += shear * (quad[:, 1] - centre[1])
+        dst = np.float32([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]])
+        m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+        line = cv2.warpPerspective(img, m, (out_w, out_h), flags=cv2.INTER_AREA
+                                   if src_h > 2 * out_h else cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+        gray = cv2.cvtColor(np.clip(line, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+        return self._degrade(gray, rng)
+
+    def _distractors(self, img, mask, rng, box, fg_col) -> None:
+        x0, y0, x1, y1 = box
+        th = y1 - y0
+        col = tuple(float(c) for c in np.clip(np.asarray(fg_col) + rng.normal(0, 30, 3), 0, 255))
+        kind = rng.integers(3)
+        if kind == 0:  # underline or table rules
+            for y in ([y1 + int(th * rng.uniform(0.05, 0.3))] +
+                      ([y0 - int(th * rng.uniform(0.1, 0.3))] if rng.random() < 0.5 else [])):
+                cv2.line(img, (0, y), (img.shape[1], y), col, int(rng.integers(1, 3)))
+        elif kind == 1:  # vertical rules (table cells)
+            for x in (x0 - int(th * rng.uniform(0.1, 0.4)), x1 + int(th * rng.uniform(0.1, 0.4))):
+                cv2.line(img, (x, 0), (x, img.shape[0]), col, int(rng.integers(1, 3)))
+        else:  # ink of the neighbouring lines, cut by the crop
+            shift = int(th * rng.uniform(1.0, 1.4))
+            ghost = np.zeros_like(mask)
+            if rng.random() < 0.5:
+                ghost[:-shift] = mask[shift:]
+            else:
+                ghost[shift:] = mask[:-shift]
+            ghost = ghost[..., None] * rng.uniform(0.5, 1.0)
+            img[:] = img * (1 - ghost) + np.asarray(col, np.float32) * ghost
+
+    def _degrade(self, gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        cfg = self.cfg
+        h, w = gray.shape
+        if rng.random() < cfg.low_res:
+            f = rng.uniform(0.4, 0.8)
+            small = cv2.resize(gray, (max(1, int(w * f)), max(1, int(h * f))),
+                               interpolation=cv2.INTER_AREA)
+            gray = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        if rng.random() < cfg.blur:
+            gray = cv2.GaussianBlur(gray, (0, 0), rng.uniform(0.3, 1.2))
+        if rng.random() < cfg.noise:
+            noisy = gray.astype(np.float32) + rng.normal(0, rng.uniform(2, 12), gray.shape)
+            gray = np.clip(noisy, 0, 255).astype(np.uint8)
+        if rng.random() < cfg.jpeg:
+            ok, enc = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 95))])
+            if ok:
+                gray = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE)
+        return gray

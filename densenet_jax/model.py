@@ -1,0 +1,132 @@
+"""DenseNet + CTC text-line recogniser (the original chinese_ocr network), as a linen module.
+
+Layer list of the original Keras model (BatchNorm epsilon 1.1e-5, he-normal convolutions):
+
+  conv 64 5x5 /2 (no bias)                                    (B, 16, W/2, 64)
+  dense block: 8 x [BN, ReLU, conv 8 3x3]  +concat             (B, 16, W/2, 128)
+  transition: BN, ReLU, conv 128 1x1 (no bias), dropout 0.2, avgpool 2x2 /2
+                                                               (B, 8, W/4, 128)
+  dense block                                                  (B, 8, W/4, 192)
+  transition                                                   (B, 4, W/8, 128)
+  dense block                                                  (B, 4, W/8, 192)
+  BN, ReLU, permute to (B, W/8, 4, 192), flatten to (B, W/8, 768)
+  dense to num_classes                                         (B, W/8, num_classes)
+
+The model returns logits (the original's softmax is left to the loss and the decoders).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+BN_EPSILON = 1.1e-5
+he_normal = nn.initializers.he_normal()
+
+
+class DenseBlock(nn.Module):
+    """`depth` x [BN, ReLU, 3x3 conv with `growth` outputs], each concatenated to its input."""
+
+    depth: int
+    growth: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+        for _ in range(self.depth):
+            y = nn.BatchNorm(use_running_average=not train, epsilon=BN_EPSILON, dtype=self.dtype)(x)
+            y = nn.relu(y)
+            y = nn.Conv(self.growth, (3, 3), padding="SAME", kernel_init=he_normal,
+                        dtype=self.dtype)(y)
+            x = jnp.concatenate([x, y], axis=-1)
+        return x
+
+
+class Transition(nn.Module):
+    """BN, ReLU, 1x1 conv (no bias), dropout, 2x2 average pooling.
+
+    pooltype 2 (the shipped model): stride 2 in both axes. pooltype 1: zero-pad the width
+    by 1 on each side and pool with stride (2, 1), which keeps more time steps.
+    """
+
+    features: int
+    dropout_rate: float
+    pooltype: int = 2
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+        x = nn.BatchNorm(use_running_average=not train, epsilon=BN_EPSILON, dtype=self.dtype)(x)
+        x = nn.relu(x)
+        x = nn.Conv(self.features, (1, 1), use_bias=False, kernel_init=he_normal,
+                    dtype=self.dtype)(x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        if self.pooltype == 2:
+            return nn.avg_pool(x, (2, 2), strides=(2, 2))
+        if self.pooltype == 1:
+            x = jnp.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))
+            return nn.avg_pool(x, (2, 2), strides=(2, 1))
+        raise ValueError(f"pooltype must be 1 or 2, got {self.pooltype}")
+
+
+class DenseNet(nn.Module):
+    """The DenseNet-CTC recogniser. `DenseNet()` is the original 5990-class model.
+
+    Attributes:
+      num_classes: output classes including the CTC blank (class 0).
+      growth: channels added by each dense layer.
+      depth: layers per dense block.
+      first_features: channels of the first convolution.
+      transition_features: channels after each transition.
+      dropout_rate: dropout in the transitions (training only).
+      pooltype: transition pooling (2: stride 2, original; 1: stride (2, 1)).
+      dtype: computation dtype (parameters stay float32).
+    """
+
+    num_classes: int = 5990
+    growth: int = 8
+    depth: int = 8
+    first_features: int = 64
+    transition_features: int = 128
+    dropout_rate: float = 0.2
+    pooltype: int = 2
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+        """Logits per time step.
+
+        Args:
+          x: `(B, 32, W, 1)` float32 line images scaled to `pixel / 255 - 0.5`.
+          train: batch statistics and dropout on (needs a 'dropout' rng, mutable 'batch_stats').
+
+        Returns:
+          `(B, T, num_classes)` logits with `T = self.output_length(W)` (W/8 for pooltype 2).
+        """
+        x = x.astype(self.dtype)
+        x = nn.Conv(self.first_features, (5, 5), strides=(2, 2), padding="SAME", use_bias=False,
+                    kernel_init=he_normal, dtype=self.dtype)(x)
+        x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
+        x = Transition(self.transition_features, self.dropout_rate, self.pooltype, self.dtype)(
+            x, train)
+        x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
+        x = Transition(self.transition_features, self.dropout_rate, self.pooltype, self.dtype)(
+            x, train)
+        x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
+        x = nn.BatchNorm(use_running_average=not train, epsilon=BN_EPSILON, dtype=self.dtype)(x)
+        x = nn.relu(x)
+        b, h, w, c = x.shape
+        # Keras Permute((2, 1, 3)) + Flatten: features ordered (height, channel) per time step.
+        x = jnp.transpose(x, (0, 2, 1, 3)).reshape(b, w, h * c)
+        logits = nn.Dense(self.num_classes, kernel_init=nn.initializers.xavier_uniform(),
+                          dtype=self.dtype, name="out")(x)
+        return logits.astype(jnp.float32)
+
+    def output_length(self, width: int) -> int:
+        """Number of time steps T for an input of `width` pixels."""
+        w = -(-width // 2)  # conv stride 2, SAME padding
+        for _ in range(2):
+            w = w // 2 if self.pooltype == 2 else w + 1
+        return w

@@ -1,0 +1,90 @@
+"""Batched recognition of line images with a trained recogniser (the inference API).
+
+    rec = Recognizer.from_file("weights/densenet.npz")
+    results = rec.recognize([crop1, crop2, ...])      # -> list[Decoded]: text, confidences, score
+
+Lines are converted by `preprocess.to_line_image`, sorted by width and recognised in
+batches whose width is rounded up to a bucket and whose size is a power of two, so that jit
+compiles a handful of shapes whatever the mix of line lengths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from densenet_jax.charset import Charset
+from densenet_jax.ctc import Decoded, beam_search_decode, collapse_path
+from densenet_jax.model import DenseNet
+from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
+from densenet_jax.task import make_predict
+
+WIDTH_BUCKETS = (128, 256, 384, 512, 768, 1024)
+
+
+class Recognizer:
+    """A DenseNet-CTC model with its variables and charset, ready to read line images."""
+
+    def __init__(self, model: DenseNet, variables: dict, charset: Charset,
+                 width_buckets: Sequence[int] = WIDTH_BUCKETS):
+        self.model, self.charset = model, charset
+        self.variables = jax.device_put(variables)
+        self.width_buckets = tuple(width_buckets)
+        self._predict = make_predict(model)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **kwargs) -> Recognizer:
+        """Loads exported weights (see `densenet_jax.weights.load_recognizer`)."""
+        from densenet_jax.weights import load_recognizer
+
+        model, variables, charset, _ = load_recognizer(path)
+        return cls(model, variables, charset, **kwargs)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """`(B, 32, W, 1) uint8` -> `(B, T, C)` float32 logits."""
+        return np.asarray(self._predict(self.variables, batch))
+
+    def recognize(self, images: Sequence[np.ndarray], decoder: str = "greedy",
+                  batch_size: int = 32, show_progress: bool = False) -> list[Decoded]:
+        """Reads line images (RGB or gray, any size). Returns one `Decoded` per image."""
+        if decoder not in ("greedy", "beam"):
+            raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
+        lines = [to_line_image(im) for im in images]
+        order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
+        results: list[Decoded | None] = [None] * len(lines)
+        groups = []
+        i = 0
+        while i < len(order):  # consecutive lines of one width bucket, at most batch_size
+            w = bucket_width(lines[order[i]].shape[1], self.width_buckets)
+            j = i
+            while j < len(order) and j - i < batch_size and \
+                    bucket_width(lines[order[j]].shape[1], self.width_buckets) == w:
+                j += 1
+            groups.append((w, order[i:j]))
+            i = j
+        bar = None
+        if show_progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(lines), desc="recognise", unit="line")
+        for w, idx in groups:
+            n = 1 << (len(idx) - 1).bit_length()  # pad the batch to a power of two
+            batch, widths = pad_lines([lines[k] for k in idx] + [lines[idx[-1]]] * (n - len(idx)),
+                                      w)
+            logits = self._predict(self.variables, batch)
+            probs = np.asarray(jax.nn.softmax(logits, axis=-1))
+            for b, k in enumerate(idx):
+                t = int(self.model.output_length(int(widths[b])))
+                p = probs[b, :t]
+                if decoder == "greedy":
+                    ids = p.argmax(-1)
+                    results[k] = collapse_path(ids, p[np.arange(t), ids], self.charset)
+                else:
+                    results[k] = beam_search_decode(p, self.charset)
+            if bar is not None:
+                bar.update(len(idx))
+        if bar is not None:
+            bar.close()
+        return results  # type: ignore[return-value]

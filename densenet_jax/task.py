@@ -1,0 +1,156 @@
+"""The recogniser as a task of the shared training loop in `train.py`.
+
+See `train.py` for the interface every task module provides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from densenet_jax.charset import DEFAULT_CHARSET_FILE, Charset
+from densenet_jax.ctc import ctc_loss, decode_batch
+from densenet_jax.data.labels import read_labels
+from densenet_jax.data.pipeline import (
+    EVAL_STREAM,
+    TRAIN_STREAM,
+    LabeledLines,
+    LineDataConfig,
+    SynthLines,
+    fixed_batches,
+    train_batches,
+)
+from densenet_jax.metrics import text_metrics
+from densenet_jax.model import DenseNet
+from densenet_jax.preprocess import normalize
+from densenet_jax.weights import export_recognizer, model_config
+
+NAME = "densenet"
+# Defaults of the shared loop's settings for this model (Adam as the original, with warm-up).
+TRAIN_DEFAULTS = {"batch_size": 32, "lr": 1e-3, "warmup_steps": 300, "steps": 20000,
+                  "eval_every": 500}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Model and data settings of the recogniser (plain data; the defaults are the original)."""
+
+    charset_file: str = str(DEFAULT_CHARSET_FILE)
+    growth: int = 8
+    depth: int = 8
+    first_features: int = 64
+    transition_features: int = 128
+    dropout_rate: float = 0.2
+    pooltype: int = 2
+    data: LineDataConfig = field(default_factory=LineDataConfig)
+    eval_size: int = 256          # held-out synthetic lines for the in-training evaluation
+
+
+def charset_of(cfg: Config) -> Charset:
+    path = Path(cfg.charset_file)
+    return Charset.default() if path == DEFAULT_CHARSET_FILE else Charset.from_file(path)
+
+
+def build_model(cfg: Config) -> DenseNet:
+    return DenseNet(num_classes=charset_of(cfg).num_classes, growth=cfg.growth, depth=cfg.depth,
+                    first_features=cfg.first_features,
+                    transition_features=cfg.transition_features,
+                    dropout_rate=cfg.dropout_rate, pooltype=cfg.pooltype)
+
+
+def init_variables(model: DenseNet, cfg: Config, key: jax.Array) -> dict:
+    dummy = jnp.zeros((1, 32, max(cfg.data.widths), 1), jnp.float32)
+    return jax.jit(model.init)({"params": key}, dummy)
+
+
+def _data_source(cfg: Config, data: str, seed: int):
+    if data == "synth":
+        return SynthLines(cfg.data, charset_of(cfg), seed, TRAIN_STREAM), False
+    return LabeledLines(read_labels(data, charset_of(cfg)), cfg.data), True
+
+
+def make_train_iter(cfg: Config, data: str, batch_size: int, seed: int,
+                    start_step: int) -> Iterator[dict]:
+    """Batches for steps `start_step, start_step + 1, ...` ("synth" or a label file)."""
+    source, shuffle = _data_source(cfg, data, seed)
+    return train_batches(source, cfg.data, batch_size, seed, start_step, shuffle)
+
+
+def logit_lengths(model: DenseNet, widths: jnp.ndarray) -> jnp.ndarray:
+    """`(B,)` time steps of lines of `widths` pixels (works on traced arrays)."""
+    return model.output_length(widths)
+
+
+def loss_fn(model: DenseNet, params: Any, model_state: dict, batch: dict,
+            key: jax.Array) -> tuple[jnp.ndarray, tuple[dict, dict]]:
+    """Mean CTC loss of a batch in training mode (dropout on, batch statistics updated)."""
+    logits, new_state = model.apply({"params": params, **model_state},
+                                    normalize(batch["image"]), train=True,
+                                    rngs={"dropout": key}, mutable=["batch_stats"])
+    steps = logit_lengths(model, batch["width"])
+    losses = ctc_loss(logits, steps, batch["labels"], batch["label_length"])
+    # A label that needs more time steps than the line has cannot be emitted at all; its
+    # loss (~1e5) would swamp the batch, so such lines are left out of the mean.
+    feasible = steps >= min_ctc_steps(batch["labels"], batch["label_length"])
+    loss = jnp.sum(jnp.where(feasible, losses, 0.0)) / jnp.maximum(1, feasible.sum())
+    return loss, (dict(new_state), {"loss": loss, "feasible_frac": feasible.mean()})
+
+
+def min_ctc_steps(labels: jnp.ndarray, label_length: jnp.ndarray) -> jnp.ndarray:
+    """`(B,)` fewest time steps to emit each right-padded label row of `(B, L)` labels."""
+    valid = jnp.arange(labels.shape[1])[None, :] < label_length[:, None]
+    repeats = (labels[:, 1:] == labels[:, :-1]) & valid[:, 1:]
+    return label_length + repeats.sum(axis=1)
+
+
+def make_predict(model: DenseNet) -> Callable:
+    """A jitted `(variables, uint8 batch) -> logits` in inference mode."""
+    @jax.jit
+    def predict(variables, images):
+        return model.apply(variables, normalize(images), train=False)
+    return predict
+
+
+def make_evaluator(cfg: Config, model: DenseNet, seed: int,
+                   batch_size: int = 64) -> Callable[[dict], dict[str, float]]:
+    """Greedy-decoding CER and exact-line accuracy on a fixed held-out synthetic set."""
+    charset = charset_of(cfg)
+    source = SynthLines(cfg.data, charset, seed, EVAL_STREAM)
+    batches = fixed_batches(source, cfg.eval_size, batch_size, cfg.data)
+    predict = make_predict(model)
+
+    def evaluate(variables: dict) -> dict[str, float]:
+        t0 = time.perf_counter()
+        preds, targets = [], []
+        for b in batches:
+            logits = predict(variables, b["image"])
+            lengths = np.asarray(logit_lengths(model, b["width"]))
+            preds += [d.text for d in decode_batch(logits, lengths, charset)]
+            targets += b["text"]
+        m = text_metrics(preds, targets)
+        return {"eval_cer": m["cer"], "eval_exact": m["exact"],
+                "eval_lines_per_s": len(targets) / (time.perf_counter() - t0),
+                "eval_example": f"{targets[0]} -> {preds[0]}"}
+
+    return evaluate
+
+
+def export(path: str | Path, cfg: Config, model: DenseNet, variables: dict, **extra: Any) -> Path:
+    return export_recognizer(path, model, variables, charset_of(cfg), **extra)
+
+
+def check_init_weights(meta: dict, model: DenseNet, path: str) -> None:
+    """Raises ValueError when exported weights cannot initialise `model`."""
+    if meta.get("model") != NAME:
+        raise ValueError(f"{path}: weights of model {meta.get('model')!r}, not {NAME!r}")
+    if meta.get("config") != model_config(model):
+        raise ValueError(f"{path}: architecture {meta.get('config')} differs from the run's "
+                         f"{model_config(model)}")
+

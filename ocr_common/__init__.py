@@ -1,0 +1,1 @@
+"""Pieces shared by the detector and the recogniser: fonts, text corpus, file I/O, weight files."""

@@ -1,0 +1,190 @@
+"""Text for the synthetic renderers: realistic Chinese with digits, Latin and punctuation.
+
+Chinese comes from the word-frequency dictionary that `jieba` ships (about 350 k words with
+counts), so the character statistics follow real usage. Every sample may also carry a few
+"coverage" characters taken in turn from a fixed permutation of the alphabet: sample `i`
+gets characters `2i` and `2i+1` of that permutation, so every character of the alphabet
+appears at least once in every `len(alphabet) / 2` consecutive samples, however rare it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+ZH_PUNCT = "，。、：；？！“”（）《》·—"
+ASCII_PUNCT = ",.:;?!()-/%&+#*@'\""
+# A small vocabulary of Latin words seen on signs, tickets, forms and screenshots.
+LATIN_WORDS = (
+    "the of and to in is for on with by at from this that you are not or be as it all new more "
+    "open close exit entry push pull sale free hot cold total price tax cash card change date "
+    "time name no tel fax email www http com cn org net user login password search home help "
+    "about contact service shop store hotel bank taxi bus metro station airport gate seat class "
+    "ticket order item qty amount paid due invoice receipt model type size color made china "
+    "road street park center office room floor level north south east west left right up down "
+    "stop slow danger warning caution smoking wifi parking toilet coffee tea water menu rice "
+    "beef chicken pork fish noodle soup milk juice beer wine phone mobile power battery file "
+    "edit view tools window settings start cancel save delete copy paste print next back ok"
+).split()
+SYLLABLES = "ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo ga ge gi go ka ke ki ko la le li lo lu ma me mi mo mu na ne ni no nu pa pe pi po ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo za ze zi zo an en in on un er ar or".split()  # noqa: E501
+
+
+@functools.lru_cache(maxsize=4)
+def _jieba_words(alphabet: str) -> tuple[list[str], np.ndarray]:
+    """Chinese words of jieba's dictionary whose characters are all in `alphabet`, with
+    sampling probabilities proportional to sqrt(count) (flattened so rarer words appear)."""
+    spec = importlib.util.find_spec("jieba")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the 'jieba' package is not installed (pip install jieba)")
+    path = Path(spec.origin).parent / "dict.txt"
+    allowed = set(alphabet)
+    words, counts = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            w = parts[0]
+            if any("\u4e00" <= c <= "\u9fff" for c in w) and all(c in allowed for c in w):
+                words.append(w)
+                counts.append(float(parts[1]))
+    p = np.sqrt(np.asarray(counts))
+    return words, p / p.sum()
+
+
+def default_alphabet() -> str:
+    """The characters of the recogniser's default 5990 charset (without the space)."""
+    from densenet_jax.charset import Charset
+
+    return "".join(Charset.default().chars)
+
+
+class TextSampler:
+    """Samples text lines of an exact length from a mix of realistic kinds.
+
+    Args:
+      alphabet: the characters allowed in the output (default: the 5990 charset).
+      kind_weights: probabilities of the kinds "zh", "zh_mixed", "numeric", "latin".
+      coverage_per_sample: characters of the alphabet permutation inserted per sample.
+    """
+
+    KINDS = ("zh", "zh_mixed", "numeric", "latin")
+
+    def __init__(
+        self,
+        alphabet: str | None = None,
+        kind_weights: tuple[float, float, float, float] = (0.55, 0.25, 0.1, 0.1),
+        coverage_per_sample: int = 1,
+    ):
+        alphabet = default_alphabet() if alphabet is None else alphabet
+        self.alphabet = "".join(dict.fromkeys(c for c in alphabet if not c.isspace()))
+        self._allowed = set(self.alphabet)
+        self.words, self.word_p = _jieba_words(self.alphabet)
+        if not self.words:
+            raise ValueError("the alphabet contains no Chinese word of the dictionary")
+        w = np.asarray(kind_weights, dtype=np.float64)
+        self.kind_p = w / w.sum()
+        self.coverage_per_sample = coverage_per_sample
+        self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
+        self._zh_punct = [c for c in ZH_PUNCT if c in self._allowed]
+        self._ascii_punct = [c for c in ASCII_PUNCT if c in self._allowed]
+
+    # -- pieces -------------------------------------------------------------------------
+    def _zh(self, rng: np.random.Generator, n: int) -> str:
+        out = []
+        while sum(map(len, out)) < n:
+            k = max(1, min(16, n // 2))
+            out += [self.words[i] for i in rng.choice(len(self.words), size=k, p=self.word_p)]
+            if self._zh_punct and rng.random() < 0.3:
+                out.append(self._zh_punct[rng.integers(len(self._zh_punct))])
+        return "".join(out)
+
+    def _number(self, rng: np.random.Generator) -> str:
+        r = rng.integers(9)
+        if r == 0:
+            return f"{rng.integers(1950, 2031)}年{rng.integers(1, 13)}月{rng.integers(1, 29)}日"
+        if r == 1:
+            sep = "-/."[rng.integers(3)]
+            return f"{rng.integers(1990, 2031)}{sep}{rng.integers(1, 13):02d}{sep}{rng.integers(1, 29):02d}"  # noqa: E501
+        if r == 2:
+            return f"{rng.integers(0, 24):02d}:{rng.integers(0, 60):02d}"
+        if r == 3:
+            return f"¥{rng.integers(0, 100000) / 100:.2f}"
+        if r == 4:
+            return "1" + "".join(str(d) for d in rng.integers(0, 10, size=10))
+        if r == 5:
+            return f"{rng.integers(1, 1000)}号"
+        if r == 6:
+            return f"{rng.integers(0, 100)}.{rng.integers(0, 10)}%"
+        if r == 7:
+            return "".join(str(d) for d in rng.integers(0, 10, size=rng.integers(4, 19)))
+        return str(rng.integers(0, 10 ** rng.integers(1, 7)))
+
+    def _latin_word(self, rng: np.random.Generator) -> str:
+        r = rng.random()
+        if r < 0.6:
+            w = LATIN_WORDS[rng.integers(len(LATIN_WORDS))]
+        elif r < 0.85:
+            w = "".join(SYLLABLES[i] for i in rng.integers(len(SYLLABLES), size=rng.integers(2, 5)))
+        else:  # product codes, plate-like strings
+            letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+            w = "".join(letters[i] for i in rng.integers(len(letters), size=rng.integers(1, 4)))
+            w += "-" * int(rng.random() < 0.5) + str(rng.integers(10, 100000))
+        case = rng.random()
+        return w.upper() if case < 0.2 else w.capitalize() if case < 0.5 else w
+
+    # -- public -------------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator, length: int, index: int | None = None) -> str:
+        """A line of exactly `length` non-space characters, all in the alphabet.
+
+        Args:
+          rng: the source of randomness (the result is a pure function of its state).
+          length: the number of non-space characters.
+          index: the sample's position in the stream; when given, coverage characters
+            `coverage_order[index * c : (index + 1) * c]` are inserted (c per sample).
+        """
+        kind = self.KINDS[rng.choice(4, p=self.kind_p)]
+        if kind == "zh":
+            text = self._zh(rng, length)
+        elif kind == "zh_mixed":
+            parts = []
+            while sum(len(p) for p in parts) < length:
+                parts.append(self._number(rng) if rng.random() < 0.4 else self._zh(rng, 3))
+            text = "".join(parts)
+        elif kind == "numeric":
+            text = "".join(
+                self._number(rng) + (" " if rng.random() < 0.5 else "") for _ in range(length)
+            )
+        else:
+            words = []
+            while sum(len(w) for w in words) < length:
+                words.append(self._latin_word(rng))
+                if self._ascii_punct and rng.random() < 0.15:
+                    words[-1] += self._ascii_punct[rng.integers(len(self._ascii_punct))]
+            text = " ".join(words)
+        text = "".join(c for c in text if c in self._allowed or c == " ")
+        chars = list(_cut_non_space(text.strip(), length))
+        # Fill up if the kind produced too little (e.g. an alphabet without Latin letters).
+        while sum(c != " " for c in chars) < length:
+            chars.append(self.alphabet[rng.integers(len(self.alphabet))])
+        if index is not None and self.coverage_per_sample:
+            c = self.coverage_per_sample
+            n = len(self.alphabet)
+            positions = [i for i, x in enumerate(chars) if x != " "]
+            for j, pos in enumerate(rng.choice(positions, size=min(c, len(positions)),
+                                               replace=False)):
+                chars[pos] = self.alphabet[self.coverage_order[(index * c + j) % n]]
+        return "".join(chars).strip()
+
+
+def _cut_non_space(text: str, n: int) -> str:
+    """The shortest prefix of `text` with `n` non-space characters."""
+    count = 0
+    for i, c in enumerate(text):
+        count += c != " "
+        if count == n:
+            return text[: i + 1]
+    return text

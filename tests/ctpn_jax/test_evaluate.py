@@ -1,0 +1,97 @@
+"""Detection metrics against a hand-worked example; the evaluation command end to end."""
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from ctpn_jax.evaluate import main, match_detections, quad_iou
+
+
+def rect(x0, y0, x1, y1):
+    return np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def test_quad_iou_hand_values():
+    assert quad_iou(rect(0, 0, 10, 10), rect(5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert quad_iou(rect(0, 0, 10, 10), rect(0, 0, 10, 10)) == pytest.approx(1.0)
+    assert quad_iou(rect(0, 0, 10, 10), rect(20, 0, 30, 10)) == 0.0
+    # a diamond inside a square: area 50 of 100
+    diamond = np.float32([[5, 0], [10, 5], [5, 10], [0, 5]])
+    assert quad_iou(rect(0, 0, 10, 10), diamond) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_hand_worked_example():
+    gt = np.stack([rect(0, 0, 100, 20), rect(0, 40, 100, 60), rect(200, 0, 300, 50)])
+    ignore = np.array([False, False, True])
+    preds = np.stack([
+        rect(0, 0, 100, 20),      # IoU 1 with gt 0: TP
+        rect(10, 40, 100, 60),    # IoU 0.9 with gt 1: TP
+        rect(0, 42, 100, 62),     # IoU 0.82 with gt 1, already taken: FP (one-to-one)
+        rect(210, 10, 240, 40),   # inside the don't-care box: ignored
+        rect(500, 500, 550, 520),  # nothing there: FP
+        rect(0, 0, 40, 20),       # IoU 0.4 with gt 0: FP
+    ])
+    r = match_detections(gt, ignore, preds)
+    assert (r.tp, r.fp, r.num_gt, r.ignored) == (2, 3, 2, 1)
+    assert r.precision == pytest.approx(2 / 5)
+    assert r.recall == pytest.approx(1.0)
+    assert r.hmean == pytest.approx(2 * 0.4 * 1.0 / 1.4)
+    # highest IoU first: a worse prediction listed first does not steal the match
+    r2 = match_detections(gt[1:2], ignore[1:2], np.stack([rect(0, 42, 100, 62),
+                                                          rect(0, 40, 100, 60)]))
+    assert (r2.tp, r2.fp) == (1, 1)
+    empty = match_detections(gt, ignore, np.zeros((0, 4, 2), np.float32))
+    assert (empty.tp, empty.fp, empty.precision, empty.recall, empty.hmean) == (0, 0, 0, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    from ctpn_jax.detect import export_detector
+    from ctpn_jax.model import CTPN, CTPNConfig, init_ctpn
+
+    cfg = CTPNConfig(width=0.125)
+    variables = init_ctpn(CTPN.from_config(cfg), jax.random.PRNGKey(0))
+    path = tmp_path_factory.mktemp("w") / "ctpn.npz"
+    export_detector(path, cfg, variables, step=0)
+    return path
+
+
+def test_command_on_a_rendered_set(tmp_path, tiny_weights, capsys):
+    from ctpn_jax.data.render import write_dataset
+
+    write_dataset(tmp_path / "set", 2, seed=4, fmt="icdar2015")
+    preds = tmp_path / "preds.json"
+    rc = main(["--weights", str(tiny_weights), "--data", str(tmp_path / "set"),
+               "--short-side", "128", "--long-side", "192", "--score", "0.0",
+               "--per-image", "--preds", str(preds)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "precision" in out and "recall" in out and "hmean" in out and "time per image" in out
+    assert preds.is_file()
+
+
+DEV = Path(__file__).resolve().parents[3] / "shared" / "dev"
+
+
+@pytest.mark.skipif(not (DEV / "gt").is_dir(), reason="no shared dev set here")
+def test_command_on_the_dev_set(tiny_weights, capsys):
+    rc = main(["--weights", str(tiny_weights), "--data", str(DEV), "--short-side", "128",
+               "--long-side", "192", "--limit", "3"])
+    assert rc == 0 and "hmean" in capsys.readouterr().out
+
+
+def test_command_reports_bad_inputs(tmp_path, tiny_weights, capsys):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "gt").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (40, 30)).save(tmp_path / "images" / "a.png")
+    (tmp_path / "gt" / "gt_a.txt").write_text("1,2,3\n", encoding="utf-8")
+    rc = main(["--weights", str(tiny_weights), "--data", str(tmp_path), "--short-side", "64",
+               "--long-side", "96"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "gt_a.txt:1:" in err
+    rc = main(["--weights", str(tmp_path / "missing.npz"), "--data", str(tmp_path)])
+    assert rc == 2 and "missing.npz" in capsys.readouterr().err

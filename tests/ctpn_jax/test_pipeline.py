@@ -1,0 +1,55 @@
+"""Resizing as the original, shape buckets and batches."""
+
+import numpy as np
+
+from ctpn_jax.data.labels import TextLine
+from ctpn_jax.data.pipeline import (
+    PAD_VALUE,
+    bucket_size,
+    collate,
+    prepare_example,
+    resize_image,
+    resize_scale,
+)
+
+
+def test_resize_scale_hand_values():
+    assert resize_scale(480, 640, 600, 1000) == 1.25  # 600 x 800
+    assert resize_scale(300, 2000, 600, 1000) == 0.5  # long side capped: 150 x 1000
+    assert resize_scale(1200, 900, 900, 1500) == 1.0
+    assert resize_scale(2000, 1000, 900, 1500) == 0.75
+
+
+def test_resize_image_reports_exact_scales():
+    img = np.zeros((333, 500, 3), np.uint8)
+    out, (sy, sx) = resize_image(img, 600, 1000)
+    assert out.shape == (600, 901, 3)
+    assert sy == 600 / 333 and sx == 901 / 500
+
+
+def test_bucket_size():
+    sizes = (608, 800, 1008)
+    assert bucket_size(600, sizes) == 608 and bucket_size(608, sizes) == 608
+    assert bucket_size(609, sizes) == 800 and bucket_size(1000, sizes) == 1008
+    assert bucket_size(1009, sizes) == 1024  # beyond: multiple of 16
+
+
+def test_prepare_and_collate():
+    img = np.full((300, 400, 3), 255, np.uint8)
+    lines = [TextLine(np.float32([[10, 20], [110, 20], [110, 40], [10, 40]]), "a"),
+             TextLine(np.float32([[0, 0], [0.1, 0], [0.1, 50], [0, 50]]), "thin"),
+             TextLine(np.float32([[200, 100], [300, 100], [300, 150], [200, 150]]), "###")]
+    ex = prepare_example(img, lines, 600, 1000, max_boxes=4)
+    assert ex["image"].shape == (600, 800, 3)
+    np.testing.assert_array_equal(ex["image_hw"], [600, 800])
+    np.testing.assert_array_equal(ex["valid"], [True, True, False, False])  # "thin" dropped
+    np.testing.assert_array_equal(ex["ignore"], [False, True, False, False])
+    np.testing.assert_allclose(ex["quads"][0], [[20, 40], [220, 40], [220, 80], [20, 80]])
+    small = prepare_example(np.zeros((100, 100, 3), np.uint8), [], 600, 1000, max_boxes=4)
+    b = collate([ex, small], (608, 800, 1008))
+    assert b["image"].shape == (2, 608, 800, 3) and b["image"].dtype == np.uint8
+    assert b["quads"].shape == (2, 4, 4, 2) and b["valid"].shape == (2, 4)
+    np.testing.assert_array_equal(b["image_hw"], [[600, 800], [600, 600]])
+    np.testing.assert_array_equal(b["image"][1, 0, 700], PAD_VALUE)
+    np.testing.assert_array_equal(b["image"][0, 605, 0], PAD_VALUE)
+    assert list(b)[0] == "image"

@@ -1,0 +1,182 @@
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from densenet_jax.data.labels import LabelFileError, read_labels
+from densenet_jax.data.pipeline import (
+    TRAIN_STREAM,
+    LabeledLines,
+    LineDataConfig,
+    SynthLines,
+    train_batches,
+)
+from densenet_jax.data.render import LineRenderer, RenderConfig
+from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
+from ocr_common.corpus import TextSampler
+
+# Rendering without any augmentation: the ink must then be exactly the text.
+CLEAN = RenderConfig(font_size=(40, 40), spacing=(0.1, 0.1), dark_background=0.0, colour=0.0,
+                     margin_y=(0.1, 0.1), margin_x=(0.2, 0.2), stretch=(1.0, 1.0),
+                     max_rotation=0.0, max_shear=0.0, perspective=0.0, distractors=0.0,
+                     blur=0.0, low_res=0.0, noise=0.0, jpeg=0.0)
+
+
+def _ink_columns(line: np.ndarray) -> np.ndarray:
+    bg = np.median(line)
+    return (np.abs(line.astype(int) - bg) > 60).any(axis=0)
+
+
+def test_renderer_draws_the_text(pip_fonts):
+    r = LineRenderer(pip_fonts[:1], CLEAN)
+    rng = np.random.default_rng(0)
+    one = r("国", rng)
+    four = r("国国国国", rng)
+    assert one.dtype == np.uint8 and one.shape[0] == 32 and four.shape[0] == 32
+    # Ink inside the line, not at its edges, and four glyphs are about four times wider.
+    for line in (one, four):
+        cols = np.nonzero(_ink_columns(line))[0]
+        assert cols.size > 0 and cols[0] > 0 and cols[-1] < line.shape[1] - 1
+    assert 3.0 < four.shape[1] / one.shape[1] < 4.5
+    # Four identical glyphs give four separate ink runs.
+    runs = np.diff(_ink_columns(four).astype(int))
+    assert (runs == 1).sum() == 4
+    # Dark text on light ground (the clean config never inverts).
+    assert np.median(four) > 150 and four.min() < 80
+
+
+def test_renderer_augmented_lines_are_valid(pip_fonts):
+    r = LineRenderer(pip_fonts)
+    s = TextSampler("".join(sorted(set("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出0123"))))
+    rng = np.random.default_rng(1)
+    for i in range(20):
+        text = s.sample(rng, 6, index=i)
+        assert len(text.replace(" ", "")) == 6
+        line = r(text, rng)
+        assert line.shape[0] == 32 and line.shape[1] >= 8 and line.dtype == np.uint8
+        assert line.std() > 5  # something is drawn
+
+
+def test_text_sampler_covers_the_alphabet():
+    alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工"
+    s = TextSampler(alphabet, coverage_per_sample=1)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for i in range(len(alphabet)):
+        seen |= set(s.sample(rng, 5, index=i))
+    assert seen - {" "} <= set(alphabet)
+    assert set(alphabet) <= seen  # every character within len(alphabet) samples
+
+
+def test_synth_lines_label_matches_text(small_charset_file, small_charset, pip_fonts):
+    cfg = LineDataConfig(widths=(160,), max_chars=6, system_fonts=False)
+    src = SynthLines(cfg, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts)
+    for i in range(5):
+        ex = src[i]
+        assert small_charset.decode(ex["labels"]) == ex["text"].replace(" ", "")
+        assert ex["image"].shape[0] == 32 and ex["image"].shape[1] <= 160
+    # A pure function of (seed, index).
+    np.testing.assert_array_equal(src[3]["image"], src[3]["image"])
+    other = SynthLines(cfg, small_charset, seed=1, stream=TRAIN_STREAM, fonts=pip_fonts)
+    assert other[3]["text"] != src[3]["text"] or other[3]["image"].shape != src[3]["image"].shape
+
+
+def _batches(src, cfg, start, n, seed=0):
+    it = train_batches(src, cfg, batch_size=4, seed=seed, start_step=start)
+    return [next(it) for _ in range(n)]
+
+
+def test_pipeline_determinism_and_resume(small_charset, pip_fonts):
+    cfg = LineDataConfig(widths=(96, 192), max_chars=6, max_label_len=10, system_fonts=False,
+                         workers=0)
+    src = SynthLines(cfg, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts)
+    a = _batches(src, cfg, 0, 3)
+    b = _batches(src, cfg, 0, 3)
+    resumed = _batches(src, cfg, 2, 1)
+    for x, y in zip(a, b, strict=True):
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+    for k in a[2]:
+        np.testing.assert_array_equal(a[2][k], resumed[0][k])
+    batch = a[0]
+    assert batch["image"].shape[0] == 4 and batch["image"].shape[2] in (96, 192)
+    assert batch["image"].dtype == np.uint8 and batch["labels"].shape == (4, 10)
+    for i in range(4):
+        n = batch["label_length"][i]
+        assert (batch["labels"][i, n:] == 0).all() and (batch["labels"][i, :n] > 0).all()
+    # Worker processes give the same batches as the in-process pipeline.
+    mp = _batches(src, dataclasses.replace(cfg, workers=1), 1, 1)
+    for k in a[1]:
+        np.testing.assert_array_equal(a[1][k], mp[0][k])
+
+
+def test_preprocess_shapes():
+    img = np.full((64, 300, 3), 255, np.uint8)
+    line = to_line_image(img)
+    assert line.shape == (32, 150)
+    assert to_line_image(img, max_width=100).shape == (32, 100)
+    assert to_line_image(np.zeros((100, 3), np.uint8)).shape == (32, 8)
+    with pytest.raises(ValueError):
+        to_line_image(np.zeros((0, 5), np.uint8))
+    assert bucket_width(100, (96, 192)) == 192 and bucket_width(500, (96, 192)) == 576
+    batch, widths = pad_lines([np.full((32, 10), 200, np.uint8), np.zeros((32, 20), np.uint8)],
+                              24)
+    assert batch.shape == (2, 32, 24, 1) and list(widths) == [10, 20]
+    assert (batch[0, :, 10:] == 200).all()
+
+
+# -- label files -------------------------------------------------------------------------------
+def _write_image(path, value=128):
+    cv2.imwrite(str(path), np.full((32, 64), value, np.uint8))
+
+
+def test_read_original_and_tsv_formats(tmp_path, small_charset):
+    (tmp_path / "images").mkdir()
+    _write_image(tmp_path / "images" / "a.jpg")
+    (tmp_path / "data_train.txt").write_text("a.jpg 1 2 3\n", encoding="utf-8")
+    [rec] = read_labels(tmp_path / "data_train.txt", small_charset)
+    assert rec.labels == (1, 2, 3) and rec.text == "的一是"
+    _write_image(tmp_path / "b.png")
+    (tmp_path / "lines.tsv").write_text("\ufeffb.png\t的一 是\n\n", encoding="utf-8")
+    [rec] = read_labels(tmp_path / "lines.tsv", small_charset)
+    assert rec.labels == (1, 2, 3) and rec.path == tmp_path / "b.png"
+    ex = LabeledLines([rec], LineDataConfig(widths=(96,)))[0]
+    assert ex["image"].shape == (32, 64) and ex["labels"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("content,message", [
+    ("a.jpg\n", "data_train.txt:1: expected 'image k1 k2"),
+    ("a.jpg 1 x\n", "data_train.txt:1: class ids must be integers"),
+    ("a.jpg 1 2\nmissing.jpg 1\n", "data_train.txt:2: image"),
+    ("a.jpg 1 99999\n", "data_train.txt:1: class ids [99999] outside"),
+    ("", "no labelled lines"),
+])
+def test_original_format_errors(tmp_path, small_charset, content, message):
+    _write_image(tmp_path / "a.jpg")
+    (tmp_path / "data_train.txt").write_text(content, encoding="utf-8")
+    with pytest.raises(LabelFileError) as e:
+        read_labels(tmp_path / "data_train.txt", small_charset)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("content,message", [
+    ("a.jpg\t的\nb.jpg 的\n", "lines.tsv:2: expected 'path<TAB>text'"),
+    ("a.jpg\t的😀\n", "lines.tsv:1: characters not in the charset: '😀'"),
+    ("nope.jpg\t的\n", "lines.tsv:1: image"),
+    ("a.jpg\t \n", "lines.tsv:1: empty text"),
+])
+def test_tsv_format_errors(tmp_path, small_charset, content, message):
+    _write_image(tmp_path / "a.jpg")
+    (tmp_path / "lines.tsv").write_text(content, encoding="utf-8")
+    with pytest.raises(LabelFileError) as e:
+        read_labels(tmp_path / "lines.tsv", small_charset)
+    assert message in str(e.value)
+
+
+def test_missing_and_non_utf8_label_files(tmp_path, small_charset):
+    with pytest.raises(LabelFileError, match="does not exist"):
+        read_labels(tmp_path / "none.txt", small_charset)
+    (tmp_path / "latin1.tsv").write_bytes("a.jpg\t\xe9\n".encode("latin-1"))
+    with pytest.raises(LabelFileError, match="not UTF-8"):
+        read_labels(tmp_path / "latin1.tsv", small_charset)

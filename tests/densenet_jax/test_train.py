@@ -1,0 +1,155 @@
+"""The shared training loop with the recogniser: learning, resume, export, warm start, CLI."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import train
+from densenet_jax import task
+from densenet_jax.ctc import decode_batch
+from densenet_jax.data.pipeline import collate
+from densenet_jax.preprocess import normalize
+from densenet_jax.data.render import LineRenderer
+from densenet_jax.weights import load_recognizer
+from ocr_common.weights import WeightsError
+
+
+def test_tiny_model_overfits_fixed_lines(tiny_config, small_charset, pip_fonts):
+    """8 fixed rendered lines: the loss must fall far below its start, and they are read."""
+    cfg = tiny_config()
+    model = task.build_model(cfg)
+    rng = np.random.default_rng(0)
+    renderer = LineRenderer(pip_fonts[:1])
+    texts = ["的一", "是在", "不了", "有和", "人这", "中大", "为上", "个国"]
+    examples = [{"image": renderer(t, rng), "labels": small_charset.encode(t), "text": t}
+                for t in texts]
+    for e in examples:
+        e["image"] = e["image"][:, :96]
+    batch = collate(examples, (96,), 8)
+    variables = task.init_variables(model, cfg, jax.random.key(0))
+    params, state = variables.pop("params"), variables
+    tx = optax.adam(3e-3)
+    opt = tx.init(params)
+
+    @jax.jit
+    def step(params, state, opt, key):
+        (loss, (state, _)), g = jax.value_and_grad(
+            lambda p: task.loss_fn(model, p, state, batch, key), has_aux=True)(params)
+        upd, opt = tx.update(g, opt)
+        return optax.apply_updates(params, upd), state, opt, loss
+
+    losses = []
+    for i in range(150):
+        params, state, opt, loss = step(params, state, opt, jax.random.key(i))
+        losses.append(float(loss))
+    assert np.isfinite(losses).all()
+    assert np.mean(losses[-5:]) < 0.1 * np.mean(losses[:3])
+    # Read them back (batch statistics: 150 steps are too few for the running averages).
+    logits, _ = model.apply({"params": params, **state}, normalize(batch["image"]), train=True,
+                            rngs={"dropout": jax.random.key(0)}, mutable=["batch_stats"])
+    lengths = [model.output_length(int(w)) for w in batch["width"]]
+    read = [d.text for d in decode_batch(logits, lengths, small_charset)]
+    assert sum(r == t for r, t in zip(read, texts, strict=True)) >= 6, (read, losses[-5:])
+
+
+@pytest.fixture
+def tiny_run(tiny_config):
+    cfg = tiny_config()
+    tcfg = train.TrainConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=1, log_every=1,
+                             eval_every=3, ckpt_every=2)
+    return cfg, tcfg
+
+
+def test_train_checkpoints_resumes_and_exports(tmp_path, tiny_run, small_charset):
+    cfg, tcfg = tiny_run
+    run = tmp_path / "run"
+    last = train.train_and_evaluate(task, cfg, tcfg, run, quiet=True)
+    assert last["step"] == 3 and np.isfinite(last["loss"]) and "eval_cer" in last
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == \
+        ["2", "3"]
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]
+    # Resume: continues at step 3, runs steps 4 and 5 only.
+    last = train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=5), run,
+                                    quiet=True)
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5]
+    # The export loads without the run dir and carries config, charset and blank id.
+    model, variables, charset, meta = load_recognizer(run / "weights.npz")
+    assert meta["step"] == 5 and meta["blank_id"] == 0 and charset == small_charset
+    assert model == task.build_model(cfg)
+    assert jax.tree.leaves(variables)[0].dtype == np.float32
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path, tiny_run):
+    """Stopping after step 2 and resuming gives the very weights of a run that never stopped."""
+    cfg, tcfg = tiny_run
+    # A constant learning rate, so that the schedule does not depend on `steps`.
+    tcfg = dataclasses.replace(tcfg, steps=4, eval_every=0, ckpt_every=100, warmup_steps=1,
+                               end_lr_factor=1.0)
+    train.train_and_evaluate(task, cfg, tcfg, tmp_path / "a", quiet=True)
+    train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=2), tmp_path / "b",
+                             quiet=True)
+    train.train_and_evaluate(task, cfg, tcfg, tmp_path / "b", quiet=True)
+    _, va, _, _ = load_recognizer(tmp_path / "a" / "weights.npz")
+    _, vb, _, _ = load_recognizer(tmp_path / "b" / "weights.npz")
+    for x, y in zip(jax.tree.leaves(va), jax.tree.leaves(vb), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
+
+
+def test_export_round_trip_and_init_from(tmp_path, tiny_run, small_charset):
+    cfg, tcfg = tiny_run
+    model = task.build_model(cfg)
+    variables = task.init_variables(model, cfg, jax.random.key(1))
+    path = task.export(tmp_path / "w.npz", cfg, model, variables, step=7)
+    model2, variables2, charset, meta = load_recognizer(path)
+    x = jnp.asarray(np.random.default_rng(0).integers(0, 255, (2, 32, 96, 1)), jnp.uint8)
+    y1 = task.make_predict(model)(variables, x)
+    y2 = task.make_predict(model2)(variables2, x)
+    np.testing.assert_allclose(y1, y2, atol=2e-2, rtol=2e-2)  # float16 storage
+    assert charset == small_charset and meta["step"] == 7
+    # Warm start: a new run starts from the exported weights, at step 0.
+    tcfg = dataclasses.replace(tcfg, steps=1, eval_every=0, lr=1e-9, warmup_steps=1)
+    train.train_and_evaluate(task, cfg, tcfg, tmp_path / "warm", init_from=str(path),
+                             quiet=True)
+    _, v3, _, m3 = load_recognizer(tmp_path / "warm" / "weights.npz")
+    k2 = variables2["params"]["out"]["kernel"]
+    np.testing.assert_allclose(v3["params"]["out"]["kernel"], k2, atol=1e-3)
+    # Weights of another architecture are refused with a clear message.
+    other = dataclasses.replace(cfg, growth=6)
+    with pytest.raises(ValueError, match="architecture"):
+        train.train_and_evaluate(task, other, tcfg, tmp_path / "bad", init_from=str(path),
+                                 quiet=True)
+
+
+def test_weights_errors(tmp_path):
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_recognizer(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    with pytest.raises(WeightsError, match="cannot read weights"):
+        load_recognizer(tmp_path / "junk.npz")
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(WeightsError, match="not a chinese-ocr-jax weights file"):
+        load_recognizer(tmp_path / "plain.npz")
+
+
+def test_cli_help_and_overrides(capsys):
+    with pytest.raises(SystemExit) as e:
+        train.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--model", "--steps", "--batch-size", "--lr", "--run-dir", "--data",
+                 "--init-from", "--eval-every", "--seed", "--set"):
+        assert flag in out
+    cfg = train.override(task.Config(), "data.widths", "280,400")
+    assert cfg.data.widths == (280, 400)
+    assert train.override(cfg, "growth", "12").growth == 12
+    with pytest.raises(ValueError, match="unknown setting"):
+        train.override(cfg, "data.nope", "1")
+    d = train.config_to_dict(cfg)
+    assert train.config_from_dict(task.Config, d) == cfg

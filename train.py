@@ -1,0 +1,361 @@
+"""One training loop for both models: `python train.py --model densenet|ctpn`.
+
+Reads top to bottom: create the state, the jitted train step, the evaluation, the loop.
+Checkpoints (orbax) go to the run directory and a run resumes from the latest one by itself;
+Ctrl-C checkpoints and exits. Metrics are appended to `<run-dir>/metrics.jsonl`, and the
+weights are exported to `<run-dir>/weights.npz` (float16, config and charset inside) at every
+evaluation and at the end.
+
+A model plugs in as a *task module* (`densenet_jax/task.py`, `ctpn_jax/task.py`) providing:
+
+  NAME: str                                      the `--model` name
+  TRAIN_DEFAULTS: dict                           defaults of TrainConfig fields for this model
+  Config                                         frozen dataclass of model + data settings
+  build_model(cfg) -> nn.Module
+  init_variables(model, cfg, key) -> dict        {'params': ..., other collections ...}
+  make_train_iter(cfg, data, batch_size, seed, start_step) -> Iterator[dict of np arrays]
+                                                 batch i must be a pure function of (seed, i)
+  loss_fn(model, params, model_state, batch, key) -> (loss, (new_model_state, metrics))
+                                                 training mode; model_state = the non-param
+                                                 collections (e.g. {'batch_stats': ...}) or {}
+  make_evaluator(cfg, model, seed) -> (variables -> dict of metrics)
+  export(path, cfg, model, variables, **extra_meta) -> Path
+  check_init_weights(meta, model, path) -> None  raises ValueError if unusable for --init-from
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import math
+import signal
+import sys
+import time
+import types
+import typing
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+TASKS = {"densenet": "densenet_jax.task", "ctpn": "ctpn_jax.task"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of the shared loop (plain data). A task's TRAIN_DEFAULTS override these."""
+
+    steps: int = 20000
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 300
+    end_lr_factor: float = 0.05     # cosine decay from lr to lr * end_lr_factor at `steps`
+    clip_norm: float = 5.0
+    seed: int = 0
+    data: str = "synth"
+    log_every: int = 10
+    eval_every: int = 500
+    ckpt_every: int = 200
+    keep_checkpoints: int = 2
+
+
+# -- plain-data configs ----------------------------------------------------------------------
+def config_to_dict(cfg: Any) -> Any:
+    """A (nested) dataclass as JSON-ready plain data."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_from_dict(cls: type, d: dict) -> Any:
+    """Rebuilds a (nested) frozen dataclass from `config_to_dict` output; unknown keys fail."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in d.items():
+        if key not in hints:
+            raise ValueError(f"unknown setting {key!r} for {cls.__name__}")
+        kwargs[key] = _coerce(hints[key], value)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return config_from_dict(tp, value)
+    if typing.get_origin(tp) is tuple:
+        return tuple(value)
+    return value
+
+
+def override(cfg: Any, dotted: str, text: str) -> Any:
+    """`cfg` with the field at `dotted` (e.g. "data.widths") set from its text form.
+
+    Text is parsed as JSON when possible (`3`, `0.5`, `true`, `[280, 400]`), a comma list
+    for tuple fields (`280,400`), else taken as a string.
+    """
+    head, _, rest = dotted.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    if head not in fields:
+        raise ValueError(f"unknown setting {dotted!r}; known: {', '.join(fields)}")
+    current = getattr(cfg, head)
+    if rest:
+        return dataclasses.replace(cfg, **{head: override(current, rest, text)})
+    tp = typing.get_type_hints(type(cfg))[head]
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    if typing.get_origin(tp) is tuple:
+        value = value if isinstance(value, list) else [v for v in str(value).split(",") if v]
+        args = typing.get_args(tp)
+        conv = args[0] if args and args[0] in (int, float, str) else (lambda v: v)
+        value = tuple(conv(v) for v in value)
+    return dataclasses.replace(cfg, **{head: value})
+
+
+def load_task(name: str) -> types.ModuleType:
+    if name not in TASKS:
+        raise SystemExit(f"unknown model {name!r}; choose from {', '.join(TASKS)}")
+    return importlib.import_module(TASKS[name])
+
+
+# -- the loop ---------------------------------------------------------------------------------
+def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_dir: Path,
+                       init_from: str | None = None, quiet: bool = False) -> dict:
+    """Trains `task` with `cfg` / `tcfg` in `run_dir`, resuming if it holds a checkpoint.
+
+    Returns:
+      The last logged metrics (and evaluation metrics, if any evaluation ran).
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import orbax.checkpoint as ocp
+    from flax import struct
+    from tqdm import tqdm
+
+    from ocr_common.io import atomic_write_text
+    from ocr_common.weights import load_weights
+
+    run_dir = Path(run_dir).absolute()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    # 1. Model, optimizer and the training state (a pytree).
+    model = task.build_model(cfg)
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, tcfg.lr, max(1, min(tcfg.warmup_steps, tcfg.steps - 1)), max(tcfg.steps, 2),
+        end_value=tcfg.lr * tcfg.end_lr_factor)
+    tx = optax.chain(optax.clip_by_global_norm(tcfg.clip_norm), optax.adam(schedule))
+
+    class TrainState(struct.PyTreeNode):
+        step: jax.Array
+        params: Any
+        model_state: Any
+        opt_state: Any
+        key: jax.Array
+
+    def create_state(key) -> TrainState:
+        init_key, train_key = jax.random.split(key)
+        variables = dict(task.init_variables(model, cfg, init_key))
+        params = variables.pop("params")
+        return TrainState(jnp.zeros((), jnp.int32), params, variables, tx.init(params),
+                          train_key)
+
+    state = create_state(jax.random.PRNGKey(tcfg.seed))
+    options = ocp.CheckpointManagerOptions(max_to_keep=tcfg.keep_checkpoints, create=True)
+    mngr = ocp.CheckpointManager(run_dir / "checkpoints", options=options)
+    if mngr.latest_step() is not None:
+        state = mngr.restore(mngr.latest_step(), args=ocp.args.StandardRestore(
+            jax.tree.map(ocp.utils.to_shape_dtype_struct, state)))
+        _log(quiet, f"resumed from {run_dir / 'checkpoints'} at step {int(state.step)}")
+    elif init_from:
+        variables, meta = load_weights(init_from)
+        task.check_init_weights(meta, model, init_from)
+        params = jax.tree.map(jnp.asarray, variables.pop("params"))
+        state = state.replace(params=params, opt_state=tx.init(params),
+                              model_state=jax.tree.map(jnp.asarray, variables))
+        _log(quiet, f"initialised from {init_from} (trained {meta.get('step', '?')} steps)")
+    atomic_write_text(run_dir / "config.json", json.dumps(
+        {"model": task.NAME, "train": config_to_dict(tcfg), "task": config_to_dict(cfg)},
+        indent=2, ensure_ascii=False))
+
+    # 2. The train step: pure, jitted, the state donated.
+    @partial(jax.jit, donate_argnums=0)
+    def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        key = jax.random.fold_in(state.key, state.step)
+        grad_fn = jax.value_and_grad(
+            lambda p: task.loss_fn(model, p, state.model_state, batch, key), has_aux=True)
+        (loss, (model_state, metrics)), grads = grad_fn(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {**metrics, "grad_norm": optax.tree.norm(grads), "lr": schedule(state.step)}
+        return TrainState(state.step + 1, params, model_state, opt_state, state.key), metrics
+
+    # 3. Evaluation and export.
+    evaluate = task.make_evaluator(cfg, model, tcfg.seed) if tcfg.eval_every > 0 else None
+
+    def variables_of(s: TrainState) -> dict:
+        return {"params": s.params, **s.model_state}
+
+    def export(s: TrainState) -> None:
+        task.export(run_dir / "weights.npz", cfg, model, variables_of(s), step=int(s.step),
+                    train_config=config_to_dict(tcfg), task_config=config_to_dict(cfg))
+
+    def log(record: dict) -> None:
+        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    # 4. The loop.
+    start = int(state.step)
+    batches = task.make_train_iter(cfg, tcfg.data, tcfg.batch_size, tcfg.seed, start)
+    last: dict = {}
+    interrupted = False
+
+    def on_sigterm(signum, frame):  # treat `kill` like Ctrl-C: checkpoint, then stop
+        raise KeyboardInterrupt
+
+    old_handler = signal.signal(signal.SIGTERM, on_sigterm)
+    bar = tqdm(total=tcfg.steps, initial=start, disable=quiet, dynamic_ncols=True,
+               desc=f"train {task.NAME}")
+    step, t_window, n_window, data_wait = start, time.perf_counter(), 0, 0.0
+    try:
+        while step < tcfg.steps:
+            t0 = time.perf_counter()
+            batch = next(batches)
+            data_wait += time.perf_counter() - t0
+            state, metrics = train_step(state, batch)
+            step += 1
+            n_window += len(batch[next(iter(batch))])
+            bar.update(1)
+            if step % tcfg.log_every == 0 or step == tcfg.steps:
+                metrics = jax.device_get(metrics)
+                dt = time.perf_counter() - t_window
+                last = {"step": step, **{k: float(v) for k, v in metrics.items()},
+                        "samples_per_s": n_window / dt, "data_wait_frac": data_wait / dt,
+                        "time": time.time()}
+                if not math.isfinite(last["loss"]):
+                    raise FloatingPointError(f"loss is {last['loss']} at step {step}")
+                log(last)
+                bar.set_postfix(loss=f"{last['loss']:.3f}", sps=f"{last['samples_per_s']:.1f}")
+                t_window, n_window, data_wait = time.perf_counter(), 0, 0.0
+            if step % tcfg.ckpt_every == 0:
+                mngr.save(step, args=ocp.args.StandardSave(state))
+            if evaluate is not None and (step % tcfg.eval_every == 0 or step == tcfg.steps):
+                ev = evaluate(variables_of(state))
+                log({"step": step, **ev, "time": time.time()})
+                bar.write(f"step {step}: " + ", ".join(
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in ev.items()))
+                last = {**last, **ev}
+                export(state)
+                t_window, n_window, data_wait = time.perf_counter(), 0, 0.0
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, old_handler)
+        if mngr.latest_step() != step:
+            mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+        mngr.wait_until_finished()
+        mngr.close()
+    export(state)
+    _log(quiet, f"{'interrupted' if interrupted else 'finished'} at step {step}; checkpoint in "
+                f"{run_dir / 'checkpoints'}, weights in {run_dir / 'weights.npz'}")
+    if interrupted:
+        raise KeyboardInterrupt
+    return last
+
+
+def _log(quiet: bool, msg: str) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+# -- command line ------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Train the recogniser (densenet) or the detector (ctpn). A run directory "
+        "that already holds a checkpoint is resumed at its step, with the same data order.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, choices=sorted(TASKS), help="which model to train")
+    p.add_argument("--steps", type=int, help="total training steps (model default if omitted)")
+    p.add_argument("--batch-size", type=int, help="examples per step (model default if omitted)")
+    p.add_argument("--lr", type=float, help="peak learning rate of the warm-up + cosine schedule")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/default"),
+                   help="checkpoints, metrics.jsonl, config.json and weights.npz go here")
+    p.add_argument("--data", help="'synth' (render on the fly) or a label file "
+                   "(densenet: 'path<TAB>text' lines or the original 'name.jpg k1 ... kn')")
+    p.add_argument("--init-from", help="warm-start from an exported weights file (.npz); "
+                   "ignored when the run dir already has a checkpoint")
+    p.add_argument("--eval-every", type=int, help="evaluate and export every N steps (0: never)")
+    p.add_argument("--ckpt-every", type=int, help="save an orbax checkpoint every N steps")
+    p.add_argument("--log-every", type=int, help="append metrics to metrics.jsonl every N steps")
+    p.add_argument("--seed", type=int, help="seed of initialisation and data order")
+    p.add_argument("--config", type=Path, help="JSON file with 'train' and/or 'task' settings "
+                   "(e.g. a recipe from configs/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model/data setting, e.g. --set data.widths=280,400 "
+                   "--set data.workers=2 (repeatable)")
+    p.add_argument("--export", type=Path, help="also copy the final weights to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    return p.parse_args(argv)
+
+
+def build_configs(task: types.ModuleType, args: argparse.Namespace) -> tuple[Any, TrainConfig]:
+    """Task and loop configs from defaults, a saved run, --config, --set and the flags."""
+    tcfg = dataclasses.replace(TrainConfig(), **getattr(task, "TRAIN_DEFAULTS", {}))
+    cfg = task.Config()
+    saved = args.run_dir / "config.json"
+    if saved.is_file() and (args.run_dir / "checkpoints").is_dir():
+        # Resuming: the run's own settings win, except for how long and how often.
+        d = json.loads(saved.read_text(encoding="utf-8"))
+        if d.get("model") != task.NAME:
+            raise SystemExit(f"{args.run_dir} is a {d.get('model')!r} run, not {task.NAME!r}")
+        tcfg, cfg = config_from_dict(TrainConfig, d["train"]), config_from_dict(task.Config,
+                                                                                 d["task"])
+        allowed = {"steps", "eval_every", "ckpt_every", "log_every"}
+    else:
+        allowed = None
+        if args.config:
+            d = json.loads(args.config.read_text(encoding="utf-8"))
+            tcfg = dataclasses.replace(tcfg, **d.get("train", {}))
+            cfg = config_from_dict(task.Config, {**config_to_dict(cfg), **d.get("task", {})})
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+            cfg = override(cfg, key, value)
+    flags = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+             "data": args.data, "eval_every": args.eval_every, "ckpt_every": args.ckpt_every,
+             "log_every": args.log_every, "seed": args.seed}
+    for k, v in flags.items():
+        if v is None:
+            continue
+        if allowed is not None and k not in allowed and v != getattr(tcfg, k):
+            print(f"note: resuming {args.run_dir}: keeping its {k}={getattr(tcfg, k)!r}, "
+                  f"ignoring {v!r}", file=sys.stderr)
+            continue
+        tcfg = dataclasses.replace(tcfg, **{k: v})
+    return cfg, tcfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    task = load_task(args.model)
+    try:
+        cfg, tcfg = build_configs(task, args)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    try:
+        train_and_evaluate(task, cfg, tcfg, args.run_dir, args.init_from, args.quiet)
+    except KeyboardInterrupt:
+        return 130
+    if args.export:
+        import shutil
+
+        args.export.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.run_dir / "weights.npz", args.export)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
