@@ -122,8 +122,10 @@ def match_detections(
 
 
 def evaluate_folder(detector, samples: Sequence, iou: float = 0.5,
-                    per_image: bool = False, out=sys.stdout) -> dict:
+                    per_image: bool = False, out=sys.stdout, fmt: str | None = None) -> dict:
     """Run ``detector`` (a ``TextDetector``) over ``samples`` (``Sample`` list) and score it.
+
+    ``fmt`` forces a label format (``ctpn_jax.data.labels.FORMATS``); None guesses per file.
 
     Returns:
         dict with ``precision``, ``recall``, ``hmean``, counts, ``seconds_per_image``
@@ -136,7 +138,7 @@ def evaluate_folder(detector, samples: Sequence, iou: float = 0.5,
     total = MatchResult()
     times, compile_times, preds = [], [], {}
     for s in samples:
-        gt_quads, gt_ignore = lines_to_arrays(read_labels(s.label))
+        gt_quads, gt_ignore = lines_to_arrays(read_labels(s.label, fmt))
         image = read_image(s.image)
         det = detector(image)
         (compile_times if det.compiled else times).append(det.seconds)
@@ -173,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="folder of images and label files")
     ap.add_argument("--mode", choices=("H", "O"), default="H", help="text-line mode")
     ap.add_argument("--iou", type=float, default=0.5)
+    ap.add_argument("--format", choices=("icdar2015", "icdar2013", "json"),
+                    help="label format (guessed per file when omitted)")
     ap.add_argument("--score", type=float, help="proposal score threshold (default 0.7)")
     ap.add_argument("--line-score", type=float, help="line score threshold (default 0.6)")
     ap.add_argument("--no-side-refinement", action="store_true")
@@ -204,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         detector = TextDetector.from_weights(args.weights, post=post,
                                              short_side=args.short_side,
                                              long_side=args.long_side, bucket_sizes=sizes)
-        res = evaluate_folder(detector, samples, args.iou, args.per_image)
+        res = evaluate_folder(detector, samples, args.iou, args.per_image, fmt=args.format)
     except (FileNotFoundError, LabelError, ImageError, WeightsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

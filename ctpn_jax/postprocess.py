@@ -143,33 +143,58 @@ def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np
     return keep[(keep >= 0) & (keep < n)].astype(np.int64)
 
 
+def _candidate_pairs(boxes: np.ndarray, cfg: PostprocessConfig) -> tuple[np.ndarray, ...]:
+    """Pairs ``(i, j, dx)`` with ``0 < dx = x1_j - x1_i <= max_gap`` that meet the vertical
+    overlap and size-similarity rules; found with a sort and a window per proposal, so the
+    work is ``O(N log N + pairs)`` instead of ``O(N^2)``."""
+    n = boxes.shape[0]
+    x1, y1, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 3]
+    order = np.argsort(x1, kind="stable")
+    xs = x1[order]
+    lo = np.searchsorted(xs, xs, side="right")  # first proposal strictly to the right
+    hi = np.searchsorted(xs, xs + cfg.max_gap, side="right")
+    counts = hi - lo
+    total = int(counts.sum())
+    if total == 0:
+        empty = np.zeros((0,), np.int64)
+        return empty, empty, np.zeros((0,), np.float64)
+    rows = np.repeat(np.arange(n), counts)
+    starts = np.cumsum(counts) - counts
+    cols = lo[rows] + (np.arange(total) - starts[rows])
+    i, j = order[rows], order[cols]
+    h = np.maximum(y2 - y1, 1e-6)
+    inter = np.maximum(np.minimum(y2[i], y2[j]) - np.maximum(y1[i], y1[j]), 0.0)
+    hmin, hmax = np.minimum(h[i], h[j]), np.maximum(h[i], h[j])
+    ok = (inter / hmin >= cfg.min_v_overlap) & (hmin / hmax >= cfg.min_size_similarity)
+    return i[ok], j[ok], (x1[j] - x1[i])[ok]
+
+
 def _pair_graph(boxes: np.ndarray, scores: np.ndarray, cfg: PostprocessConfig) -> np.ndarray:
     """``(N,) int64``: each proposal's successor in the text-line graph, -1 if none."""
     n = boxes.shape[0]
-    x1, y1, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 3]
-    h = np.maximum(y2 - y1, 1e-6)
-    dx = x1[None, :] - x1[:, None]  # [i, j] = x1_j - x1_i
-    inter = np.maximum(np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :]),
-                       0.0)
-    hmin = np.minimum(h[:, None], h[None, :])
-    hmax = np.maximum(h[:, None], h[None, :])
-    meets = (inter / hmin >= cfg.min_v_overlap) & (hmin / hmax >= cfg.min_size_similarity)
-    cand = meets & (dx > 0) & (dx <= cfg.max_gap)  # cand[i, j]: j may succeed i
-
-    big = np.float32(np.inf)
-    # Successors of i: candidates in the nearest column to the right.
-    d_succ = np.where(cand, dx, big)
-    nearest = d_succ.min(axis=1)
-    succ = cand & (d_succ == nearest[:, None])
-    has_succ = succ.any(axis=1)
-    best = np.argmax(np.where(succ, scores[None, :], -np.inf), axis=1)
-    # Precursors of j: candidates in the nearest column to the left.
-    d_prec = np.where(cand, dx, big)  # [k, j] = x1_j - x1_k
-    nearest_p = d_prec.min(axis=0)
-    prec = cand & (d_prec == nearest_p[None, :])
-    max_prec = np.where(prec, scores[:, None], -np.inf).max(axis=0)  # (N,) over k for each j
-    edge = has_succ & (scores >= max_prec[best])
-    return np.where(edge, best, -1) if n else np.zeros((0,), np.int64)
+    succ_of = np.full(n, -1, np.int64)
+    i, j, dx = _candidate_pairs(boxes, cfg)
+    if i.size == 0:
+        return succ_of
+    # Successors of i: the candidates in the nearest column to its right; keep the best
+    # scoring one (lowest index on ties).
+    near_s = np.full(n, np.inf)
+    np.minimum.at(near_s, i, dx)
+    si, sj = i[dx == near_s[i]], j[dx == near_s[i]]
+    o = np.lexsort((sj, -scores[sj], si))
+    first = np.r_[True, si[o][1:] != si[o][:-1]]
+    best = np.full(n, -1, np.int64)
+    best[si[o][first]] = sj[o][first]
+    # Precursors of j: the candidates in the nearest column to its left.
+    near_p = np.full(n, np.inf)
+    np.minimum.at(near_p, j, dx)
+    pi, pj = i[dx == near_p[j]], j[dx == near_p[j]]
+    max_prec = np.full(n, -np.inf)
+    np.maximum.at(max_prec, pj, scores[pi])
+    has = best >= 0
+    edge = has & (scores >= max_prec[np.where(has, best, 0)])
+    succ_of[edge] = best[edge]
+    return succ_of
 
 
 def _group_chains(succ: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ class Recognizer:
         self.variables = jax.device_put(variables)
         self.width_buckets = tuple(width_buckets)
         self._predict = make_predict(model)
+        self._predict_probs = make_predict(model, probabilities=True)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kwargs) -> Recognizer:
@@ -70,11 +71,11 @@ class Recognizer:
             from tqdm import tqdm
             bar = tqdm(total=len(lines), desc="recognise", unit="line")
         for w, idx in groups:
-            n = 1 << (len(idx) - 1).bit_length()  # pad the batch to a power of two
+            # Pad the batch to one of three sizes: few shapes to compile, little waste.
+            n = next(s for s in (1, 8, max(8, batch_size)) if len(idx) <= s)
             batch, widths = pad_lines([lines[k] for k in idx] + [lines[idx[-1]]] * (n - len(idx)),
                                       w)
-            logits = self._predict(self.variables, batch)
-            probs = np.asarray(jax.nn.softmax(logits, axis=-1))
+            probs = np.asarray(self._predict_probs(self.variables, batch))
             for b, k in enumerate(idx):
                 t = int(self.model.output_length(int(widths[b])))
                 p = probs[b, :t]

@@ -110,11 +110,13 @@ def min_ctc_steps(labels: jnp.ndarray, label_length: jnp.ndarray) -> jnp.ndarray
     return label_length + repeats.sum(axis=1)
 
 
-def make_predict(model: DenseNet) -> Callable:
-    """A jitted `(variables, uint8 batch) -> logits` in inference mode."""
+def make_predict(model: DenseNet, probabilities: bool = False) -> Callable:
+    """A jitted `(variables, (B, 32, W, 1) uint8) -> (B, T, C)` in inference mode: logits,
+    or softmax probabilities when `probabilities` (computed inside the same jit)."""
     @jax.jit
     def predict(variables, images):
-        return model.apply(variables, normalize(images), train=False)
+        logits = model.apply(variables, normalize(images), train=False)
+        return jax.nn.softmax(logits, axis=-1) if probabilities else logits
     return predict
 
 

@@ -107,7 +107,7 @@ def _apply_exif_orientation(data: np.ndarray, img: np.ndarray) -> np.ndarray:
         4: lambda a: a[::-1],
         5: lambda a: np.transpose(a, (1, 0, 2)),
         6: lambda a: np.rot90(a, -1),
-        7: lambda a: np.rot90(a, 1)[::-1],
+        7: lambda a: np.transpose(a, (1, 0, 2))[::-1, ::-1],
         8: lambda a: np.rot90(a, 1),
     }
     op = ops.get(orientation)

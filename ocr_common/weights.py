@@ -34,7 +34,8 @@ def save_weights(path: str | os.PathLike, variables: dict, meta: dict[str, Any])
     from ocr_common.io import atomic_write_bytes
 
     flat = traverse_util.flatten_dict(variables, sep="/")
-    arrays = {k: np.asarray(v, dtype=np.float16) for k, v in flat.items()}
+    with np.errstate(over="ignore"):  # overflow is reported below, with the variable's name
+        arrays = {k: np.asarray(v, dtype=np.float16) for k, v in flat.items()}
     for k, v in flat.items():
         if np.isfinite(np.asarray(v, np.float32)).all() and not np.isfinite(arrays[k]).all():
             raise WeightsError(f"{k}: values overflow float16 (max |x| = {np.abs(v).max()})")

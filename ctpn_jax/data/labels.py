@@ -157,23 +157,26 @@ def read_json(path: str | os.PathLike) -> list[TextLine]:
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """Guess a label file's format: ``"json"``, ``"icdar2015"`` or ``"icdar2013"``."""
+    """Guess a label file's format: ``"json"``, ``"icdar2015"`` or ``"icdar2013"``.
+
+    A ``.json`` file is JSON; a text file is ICDAR 2015 when any line starts with eight
+    numbers, else ICDAR 2013 (so a malformed line in an ICDAR 2015 file is reported by the
+    ICDAR 2015 reader, not read as ICDAR 2013).
+    """
     path = Path(path)
     if path.suffix.lower() == ".json":
         return "json"
     for line in _read_text(path).splitlines():
-        if not line.strip():
-            continue
-        head = re.split(r"[\s,]+", line.strip())
         n = 0
-        for tok in head:
+        for tok in re.split(r"[\s,]+", line.strip())[:8]:
             try:
                 float(tok)
             except ValueError:
                 break
             n += 1
-        return "icdar2015" if n >= 8 or line.count(",") >= 8 else "icdar2013"
-    return "icdar2015"  # empty file: no boxes either way
+        if n >= 8:
+            return "icdar2015"
+    return "icdar2013"
 
 
 def read_labels(path: str | os.PathLike, fmt: str | None = None) -> list[TextLine]:

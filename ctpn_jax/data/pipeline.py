@@ -52,6 +52,7 @@ class DetDataConfig:
         fonts: extra font files or folders for the renderer.
         kinds: page kinds the renderer draws.
         max_rotation: largest page rotation in degrees.
+        min_text_px: smallest rendered text height at the training scale.
         eval_pages: held-out synthetic pages for the in-training evaluation.
     """
 
@@ -67,6 +68,7 @@ class DetDataConfig:
     fonts: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ("document", "form", "receipt", "sign", "screenshot")
     max_rotation: float = 3.0
+    min_text_px: float = 12.0
     eval_pages: int = 16
 
 
@@ -184,9 +186,11 @@ class SynthPages:
         if self._renderer is None:  # built lazily: cheap to pickle into grain workers
             from ctpn_jax.data.render import PageRenderer, RenderConfig
 
-            self._renderer = PageRenderer(RenderConfig(kinds=self.cfg.kinds,
-                                                       max_rotation=self.cfg.max_rotation,
-                                                       fonts=self.cfg.fonts))
+            c = self.cfg
+            self._renderer = PageRenderer(RenderConfig(
+                kinds=c.kinds, max_rotation=c.max_rotation, fonts=c.fonts,
+                min_text_px=c.min_text_px, reference_side=c.short_side,
+                reference_long=c.long_side))
         return self._renderer
 
     def __getstate__(self):

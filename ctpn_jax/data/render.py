@@ -47,6 +47,11 @@ class RenderConfig:
         split_gap: a space run wider than this (px) splits a line into two boxes.
         box_pad: padding of the boxes around the ink, as a fraction of the font size.
         fonts: extra font files or folders (besides mplfonts' and the system's CJK fonts).
+        min_text_px: smallest font size after the page is resized to ``reference_side`` on
+            its shorter side (CTPN's smallest anchor is 11 px high; smaller text is hardly
+            learnable at stride 16).
+        reference_side, reference_long: the training resize (shorter side to
+            ``reference_side``, longer side at most ``reference_long``).
     """
 
     kinds: tuple[str, ...] = KINDS
@@ -55,6 +60,9 @@ class RenderConfig:
     split_gap: float = 20.0
     box_pad: float = 0.06
     fonts: tuple[str, ...] = ()
+    min_text_px: float = 12.0
+    reference_side: float = 600.0
+    reference_long: float = 1000.0
 
 
 @dataclasses.dataclass
@@ -135,6 +143,11 @@ class _Canvas:
         self.r = renderer
         self.rng = rng
         self.lines: list[TextLine] = []
+        # smallest font size on this page, so that text is >= min_text_px once resized
+        cfg = renderer.cfg
+        scale = min(cfg.reference_side / min(self.w, self.h),
+                    cfg.reference_long / max(self.w, self.h))
+        self.min_size = cfg.min_text_px / scale
         self.occupied: list[tuple[float, float, float, float]] = []
 
     # -- text ---------------------------------------------------------------------------
@@ -142,7 +155,7 @@ class _Canvas:
         from ocr_common.fonts import load_font
 
         path = font_path or self.r.fonts[int(self.rng.integers(len(self.r.fonts)))]
-        return load_font(path, max(6, int(round(size))))
+        return load_font(path, max(6, int(round(max(size, self.min_size)))))
 
     def fit(self, font: ImageFont.FreeTypeFont, max_w: float, n: int | None = None,
             fill: bool = False) -> str:
@@ -349,7 +362,7 @@ class PageRenderer:
         c = self._new_canvas(rng, w, h)
         bg = c.im.getpixel((w // 2, h // 2))
         ink = _contrasting(rng, bg, 110)
-        size = float(rng.uniform(12, 34))
+        size = max(float(rng.uniform(12, 34)), c.min_size)
         mx, my = w * rng.uniform(0.04, 0.12), h * rng.uniform(0.04, 0.1)
         y = my
         if rng.random() < 0.8:  # title
@@ -398,7 +411,7 @@ class PageRenderer:
         bg = c.im.getpixel((w // 2, h // 2))
         ink = _contrasting(rng, bg, 110)
         rule = _contrasting(rng, bg, 60)
-        size = float(rng.uniform(12, 28))
+        size = max(float(rng.uniform(12, 28)), c.min_size)
         font = c.font(size)
         mx = w * rng.uniform(0.04, 0.1)
         y = h * rng.uniform(0.03, 0.08)
@@ -447,7 +460,7 @@ class PageRenderer:
         c = self._new_canvas(rng, w, h, base=_rand_color(rng, 225, 256))
         bg = c.im.getpixel((w // 2, h // 2))
         ink = _contrasting(rng, bg, 120)
-        size = float(rng.uniform(11, 22))
+        size = max(float(rng.uniform(11, 22)), c.min_size)
         mono = [f for f in self.fonts if "Mono" in f.name]
         fpath = mono[int(rng.integers(len(mono)))] if mono and rng.random() < 0.6 else None
         font = c.font(size, fpath)
@@ -512,7 +525,7 @@ class PageRenderer:
         c = self._new_canvas(rng, w, h, base=base)
         ink = _contrasting(rng, base, 120)
         grey = tuple(int(0.6 * a + 0.4 * b) for a, b in zip(ink, base, strict=True))
-        size = float(rng.uniform(12, 22))
+        size = max(float(rng.uniform(12, 22)), c.min_size)
         bar_h = size * rng.uniform(2.2, 3.5)
         bar = _rand_color(rng, 0, 200)
         c.draw.rectangle((0, 0, w, bar_h), fill=bar)

@@ -67,7 +67,8 @@ def _background(rng: np.random.Generator, h: int, w: int, colour: tuple) -> np.n
         img += g[None, :, None] if rng.random() < 0.5 else np.linspace(0, g[-1], h)[:, None, None]
     elif kind == 2:  # paper-like low-frequency noise
         small = rng.normal(0, rng.uniform(5, 25), size=(max(2, h // 8), max(2, w // 8), 1))
-        img += cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)[..., None]
+        img += cv2.resize(small.astype(np.float32), (w, h),
+                          interpolation=cv2.INTER_CUBIC)[..., None]
     elif kind == 3:  # stains
         for _ in range(rng.integers(1, 4)):
             c = (int(rng.integers(w)), int(rng.integers(h)))
@@ -191,7 +192,8 @@ class LineRenderer:
             noisy = gray.astype(np.float32) + rng.normal(0, rng.uniform(2, 12), gray.shape)
             gray = np.clip(noisy, 0, 255).astype(np.uint8)
         if rng.random() < cfg.jpeg:
-            ok, enc = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 95))])
+            quality = int(rng.integers(20, 95))
+            ok, enc = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
             if ok:
                 gray = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE)
         return gray

@@ -90,6 +90,17 @@ def test_malformed_text_files_name_file_and_line(tmp_path, reader, content, line
     assert f"{p}:{line}:" in str(e.value) and what in str(e.value)
 
 
+def test_format_detection_is_not_fooled_by_a_bad_first_line(tmp_path):
+    p = tmp_path / "gt_x.txt"
+    p.write_text("1,2,3,4,oops\n1,2,3,4,5,6,7,8,fine\n", encoding="utf-8")
+    assert detect_format(p) == "icdar2015"
+    with pytest.raises(LabelError, match=r"gt_x.txt:1: expected 8 coordinates"):
+        read_labels(p)
+    q = tmp_path / "gt_y.txt"
+    q.write_text('1 2 3 4 "a,b,c,d,e,f,g,h,i"\n', encoding="utf-8")
+    assert detect_format(q) == "icdar2013" and read_labels(q)[0].text == "a,b,c,d,e,f,g,h,i"
+
+
 def test_invalid_utf8_names_line(tmp_path):
     p = tmp_path / "gt_enc.txt"
     p.write_bytes(b"1,2,3,4,5,6,7,8,ok\n1,2,3,4,5,6,7,8,\xff\xfe\n")

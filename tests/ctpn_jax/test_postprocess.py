@@ -175,3 +175,60 @@ def test_detect_text_lines_ignores_padding_and_low_scores():
     quads, scores = detect_text_lines(logits, vertical, side, (96, 120))
     assert len(quads) == 1
     np.testing.assert_allclose(quads[0], rect(16, 23.5, 96, 56.5), atol=1e-3)
+
+
+def ref_successors(boxes, scores, gap=30.0, min_v=0.6, min_sim=0.6):
+    """The original's graph rule, by brute force: i -> best successor if mutual best."""
+    n = len(boxes)
+
+    def meets(a, b):
+        ha, hb = boxes[a, 3] - boxes[a, 1], boxes[b, 3] - boxes[b, 1]
+        inter = max(0.0, min(boxes[a, 3], boxes[b, 3]) - max(boxes[a, 1], boxes[b, 1]))
+        return inter / min(ha, hb) >= min_v and min(ha, hb) / max(ha, hb) >= min_sim
+
+    def nearest(i, sign):
+        c = [j for j in range(n) if 0 < sign * (boxes[j, 0] - boxes[i, 0]) <= gap and meets(i, j)]
+        if not c:
+            return []
+        d = min(abs(boxes[j, 0] - boxes[i, 0]) for j in c)
+        return [j for j in c if abs(boxes[j, 0] - boxes[i, 0]) == d]
+
+    out = np.full(n, -1)
+    for i in range(n):
+        s = nearest(i, +1)
+        if not s:
+            continue
+        best = max(s, key=lambda j: (scores[j], -j))
+        if scores[i] >= max(scores[k] for k in nearest(best, -1)):
+            out[i] = best
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_graph_matches_brute_force(seed):
+    from ctpn_jax.postprocess import _pair_graph
+
+    rng = np.random.default_rng(seed)
+    n = 150
+    col = rng.integers(0, 12, n)
+    cy = rng.uniform(20, 120, n)
+    h = rng.choice([12.0, 14.0, 20.0, 30.0], n)
+    boxes = np.stack([col * 16.0, cy - h / 2, col * 16.0 + 16, cy + h / 2], 1)
+    scores = rng.choice([0.8, 0.9, 0.95], n)  # many ties
+    got = _pair_graph(boxes, scores, PostprocessConfig())
+    np.testing.assert_array_equal(got, ref_successors(boxes, scores))
+    assert (got >= 0).sum() > 10
+
+
+def test_many_proposals_are_fast():
+    import time
+
+    rng = np.random.default_rng(0)
+    lines = [rect(16 + 400 * (k % 3), 12 + 24 * (k // 3), 16 + 400 * (k % 3) + 380,
+                  12 + 24 * (k // 3) + 20) for k in range(3 * 60)]
+    b, s, x = ideal_proposals(lines)
+    s = s * rng.uniform(0.9, 1.0, s.shape).astype(np.float32)
+    t = time.perf_counter()
+    quads, _ = text_lines_from_proposals(b, s, x)
+    assert time.perf_counter() - t < 2.0 and len(b) > 4000
+    assert len(quads) == len(lines)

@@ -51,4 +51,5 @@ def _tiny_task_config(charset_file, **data):
     data = {"widths": (96,), "min_chars": 2, "max_chars": 4, "max_label_len": 8,
             "system_fonts": False, "workers": 0, **data}
     return Config(charset_file=str(charset_file), growth=4, depth=2, first_features=16,
-                  transition_features=16, dropout_rate=0.0, eval_size=8, data=LineDataConfig(**data))
+                  transition_features=16, dropout_rate=0.0, eval_size=8,
+                  data=LineDataConfig(**data))

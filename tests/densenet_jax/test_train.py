@@ -13,8 +13,8 @@ import train
 from densenet_jax import task
 from densenet_jax.ctc import decode_batch
 from densenet_jax.data.pipeline import collate
-from densenet_jax.preprocess import normalize
 from densenet_jax.data.render import LineRenderer
+from densenet_jax.preprocess import normalize
 from densenet_jax.weights import load_recognizer
 from ocr_common.weights import WeightsError
 

@@ -1,6 +1,6 @@
 """Tests for kernels.nms: both implementations against a plain numpy greedy NMS.
 
-Box coordinates are drawn on a 1/4-pixel grid in [0, 160), so every width, height, area and
+Box coordinates are drawn on a 1/4-pixel grid in [0, 200], so every width, height, area and
 intersection is exact in float32 and only the final division rounds. Then the IoU has the same
 bits on every backend, whether or not the compiler fuses multiply-adds (XLA:CPU does), and the
 results must agree exactly, ties at the threshold included.

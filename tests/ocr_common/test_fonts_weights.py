@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from ocr_common.fonts import default_font, font_charset, has_cjk_glyphs, list_fonts
+from ocr_common.weights import WeightsError, load_weights, save_weights
+
+
+def test_pip_installed_fonts_cover_chinese():
+    fonts = list_fonts(system=False)
+    assert len(fonts) == 6  # mplfonts' six
+    for f in fonts:
+        assert has_cjk_glyphs(str(f))
+        assert {"中", "国", "1", "A"} <= font_charset(f)
+    assert default_font() in fonts
+
+
+def test_list_fonts_rejects_missing_and_non_cjk(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list_fonts(extra=[tmp_path / "nope.ttf"], system=False)
+    (tmp_path / "fake.ttf").write_bytes(b"not a font")
+    assert tmp_path / "fake.ttf" not in list_fonts(extra=[tmp_path], system=False)
+
+
+def test_weights_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    variables = {"params": {"a": {"kernel": rng.normal(size=(3, 4)).astype(np.float32)},
+                            "b": rng.normal(size=(5,)).astype(np.float32)},
+                 "batch_stats": {"mean": np.arange(3, dtype=np.float32)}}
+    path = save_weights(tmp_path / "w.npz", variables, {"model": "m", "note": "中文"})
+    loaded, meta = load_weights(path, expect_model="m")
+    assert meta["model"] == "m" and meta["note"] == "中文" and meta["format_version"] == 1
+    np.testing.assert_allclose(loaded["params"]["a"]["kernel"], variables["params"]["a"]["kernel"],
+                               rtol=1e-3)
+    with np.load(path) as raw:
+        assert raw["params/a/kernel"].dtype == np.float16
+    with pytest.raises(WeightsError, match="holds weights for model 'm', expected 'other'"):
+        load_weights(path, expect_model="other")
+    with pytest.raises(WeightsError, match="overflow float16"):
+        save_weights(tmp_path / "big.npz", {"x": np.array([1e6], np.float32)}, {"model": "m"})
+    assert not (tmp_path / "big.npz").exists()
