@@ -179,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="label format (guessed per file when omitted)")
     ap.add_argument("--score", type=float, help="proposal score threshold (default 0.7)")
     ap.add_argument("--line-score", type=float, help="line score threshold (default 0.6)")
+    ap.add_argument("--line-containment", type=float, default=0.0,
+                    help="also drop lines lying inside a better line for more than this "
+                    "fraction of their area (0 = off, as the original)")
     ap.add_argument("--no-side-refinement", action="store_true")
     ap.add_argument("--short-side", type=int, default=900)
     ap.add_argument("--long-side", type=int, default=1500)
@@ -194,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ocr_common.io import ImageError, atomic_write_text
     from ocr_common.weights import WeightsError
 
-    post = PostprocessConfig(mode=args.mode, side_refinement=not args.no_side_refinement)
+    post = PostprocessConfig(mode=args.mode, side_refinement=not args.no_side_refinement,
+                             line_containment=args.line_containment)
     if args.score is not None:
         post = dataclasses.replace(post, score_threshold=args.score)
     if args.line_score is not None:

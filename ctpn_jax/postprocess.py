@@ -55,6 +55,9 @@ class PostprocessConfig:
         min_ratio: lines need ``width / height`` above this.
         min_height: lines need at least this height in pixels.
         line_nms_iou: IoU threshold of the NMS over line boxes.
+        line_containment: when > 0, a line whose box lies inside a better line's box for
+            more than this fraction of its area is dropped too (not in the original, which
+            keeps such fragments; 0 = off).
         mode: "H" (axis-aligned boxes) or "O" (oriented rectangles).
         side_refinement: use the side-refinement outputs to move line ends.
         max_side_offset: side offsets are clipped to this many anchor widths.
@@ -71,6 +74,7 @@ class PostprocessConfig:
     min_ratio: float = 0.01
     min_height: float = 4.0
     line_nms_iou: float = 0.3
+    line_containment: float = 0.0
     mode: Mode = "H"
     side_refinement: bool = True
     max_side_offset: float = 2.0
@@ -323,7 +327,28 @@ def text_lines_from_proposals(
         return empty
     aabb = np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
     k = nms_numpy(aabb.astype(np.float32), line_score.astype(np.float32), cfg.line_nms_iou)
+    if cfg.line_containment > 0:
+        k = k[_not_contained(aabb[k], cfg.line_containment)]
     return quads[k].astype(np.float32), line_score[k].astype(np.float32)
+
+
+def _not_contained(boxes: np.ndarray, fraction: float) -> np.ndarray:
+    """``(L,) bool``: boxes (sorted best first) not covered, for more than ``fraction`` of
+    their area, by a better box that is itself kept."""
+    w = np.maximum(np.minimum(boxes[:, None, 2], boxes[None, :, 2])
+                   - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0.0)
+    h = np.maximum(np.minimum(boxes[:, None, 3], boxes[None, :, 3])
+                   - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0.0)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
+    n = boxes.shape[0]
+    covers = (w * h / area[None, :] > fraction) & (np.arange(n)[:, None] < np.arange(n)[None, :])
+    kept = np.ones(n, bool)
+    for _ in range(n + 1):  # kept_j = no kept i < j covers j; the fixed point is the greedy pass
+        new = ~np.any(covers & kept[:, None], axis=0)
+        if np.array_equal(new, kept):
+            break
+        kept = new
+    return kept
 
 
 def detect_text_lines(

@@ -31,7 +31,13 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ctpn_jax.data.labels import TextLine, format_icdar2015, format_json, label_name
+from ctpn_jax.data.labels import (
+    DONT_CARE,
+    TextLine,
+    format_icdar2015,
+    format_json,
+    label_name,
+)
 
 KINDS = ("document", "form", "receipt", "sign", "screenshot")
 
@@ -52,6 +58,9 @@ class RenderConfig:
             learnable at stride 16).
         reference_side, reference_long: the training resize (shorter side to
             ``reference_side``, longer side at most ``reference_long``).
+        crop_prob: probability of cropping a page to a random window (zooming in, so that
+            text sizes cover large text as in photos of cards and signs).
+        min_crop: smallest window side as a fraction of the page side.
     """
 
     kinds: tuple[str, ...] = KINDS
@@ -63,6 +72,8 @@ class RenderConfig:
     min_text_px: float = 12.0
     reference_side: float = 600.0
     reference_long: float = 1000.0
+    crop_prob: float = 0.4
+    min_crop: float = 0.35
 
 
 @dataclasses.dataclass
@@ -338,13 +349,13 @@ class PageRenderer:
         canvas.distractors(int(rng.integers(0, 8)))
         image = np.asarray(canvas.im.convert("RGB"))
         h, w = image.shape[:2]
-        lines = []
-        for t in canvas.lines:  # clip to the canvas; drop what is (nearly) outside
-            q = np.asarray(t.quad, np.float32).copy()
-            q[:, 0] = np.clip(q[:, 0], 0, w)
-            q[:, 1] = np.clip(q[:, 1], 0, h)
-            if np.ptp(q[:, 0]) >= 2 and np.ptp(q[:, 1]) >= 2:
-                lines.append(TextLine(q, t.text))
+        window = (0, 0, w, h)
+        if rng.random() < self.cfg.crop_prob:  # zoom in: larger text once resized
+            cw = int(w * rng.uniform(self.cfg.min_crop, 1.0))
+            ch = int(h * rng.uniform(self.cfg.min_crop, 1.0))
+            x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            window = (x0, y0, x0 + cw, y0 + ch)
+        image, lines = _crop(image, canvas.lines, window)
         max_rot = self.cfg.max_rotation * (2.0 if kind == "sign" else 1.0)
         angle = float(rng.uniform(-max_rot, max_rot)) if rng.random() < 0.7 else 0.0
         image, lines = _rotate(rng, image, lines, angle)
@@ -585,6 +596,33 @@ class PageRenderer:
 
 
 # ----------------------------------------------------------------------------- whole-page effects
+
+
+def _crop(image: np.ndarray, lines: Sequence[TextLine],
+          window: tuple[int, int, int, int]) -> tuple[np.ndarray, list[TextLine]]:
+    """Cut ``image`` to ``window = (x0, y0, x1, y1)`` and clip the (axis-aligned) lines.
+
+    Lines (nearly) outside are dropped; lines cut through their height, or cut so that less
+    than half a character height of them remains, become don't-care ("###").
+    """
+    x0, y0, x1, y1 = window
+    out = []
+    for t in lines:
+        q = np.asarray(t.quad, np.float32) - np.float32([x0, y0])
+        bx0, by0 = q.min(axis=0)
+        bx1, by1 = q.max(axis=0)
+        cx0, cy0 = max(bx0, 0.0), max(by0, 0.0)
+        cx1, cy1 = min(bx1, x1 - x0), min(by1, y1 - y0)
+        if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+            continue
+        height = by1 - by0
+        text = t.text
+        if cy1 - cy0 < by1 - by0 - 0.15 * height or (
+                cx1 - cx0 < bx1 - bx0 - 1e-3 and cx1 - cx0 < 0.5 * height):
+            text = DONT_CARE
+        quad = np.float32([[cx0, cy0], [cx1, cy0], [cx1, cy1], [cx0, cy1]])
+        out.append(TextLine(quad, text))
+    return np.ascontiguousarray(image[y0:y1, x0:x1]), out
 
 
 def _rotate(rng: np.random.Generator, image: np.ndarray, lines: list[TextLine], angle: float):

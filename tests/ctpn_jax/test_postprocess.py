@@ -232,3 +232,16 @@ def test_many_proposals_are_fast():
     quads, _ = text_lines_from_proposals(b, s, x)
     assert time.perf_counter() - t < 2.0 and len(b) > 4000
     assert len(quads) == len(lines)
+
+
+def test_line_containment_option():
+    big = rect(20, 30, 300, 60)
+    frag = rect(100, 34, 150, 46)  # inside the big line, IoU with it well under 0.3
+    b1, s1, x1 = ideal_proposals([big], score=0.95)
+    b2, s2, x2 = ideal_proposals([frag], score=0.9)
+    b2[:, 0] += 1.0  # a different column phase, so the fragment does not join the big line
+    b2[:, 2] += 1.0
+    args = (np.concatenate([b1, b2]), np.concatenate([s1, s2]), np.concatenate([x1, x2]))
+    assert len(text_lines_from_proposals(*args)[0]) == 2  # the original keeps the fragment
+    quads, scores = text_lines_from_proposals(*args, PostprocessConfig(line_containment=0.7))
+    assert len(quads) == 1 and scores[0] == pytest.approx(0.95)
