@@ -52,7 +52,7 @@ class DetDataConfig:
         fonts: extra font files or folders for the renderer.
         kinds: page kinds the renderer draws.
         max_rotation: largest page rotation in degrees.
-        min_text_px: smallest rendered text height at the training scale.
+        min_text_px, max_text_px: range of rendered body-text sizes at the training scale.
         eval_pages: held-out synthetic pages for the in-training evaluation.
     """
 
@@ -69,6 +69,7 @@ class DetDataConfig:
     kinds: tuple[str, ...] = ("document", "form", "receipt", "sign", "screenshot")
     max_rotation: float = 3.0
     min_text_px: float = 12.0
+    max_text_px: float = 48.0
     eval_pages: int = 16
 
 
@@ -189,7 +190,7 @@ class SynthPages:
             c = self.cfg
             self._renderer = PageRenderer(RenderConfig(
                 kinds=c.kinds, max_rotation=c.max_rotation, fonts=c.fonts,
-                min_text_px=c.min_text_px, reference_side=c.short_side,
+                min_text_px=c.min_text_px, max_text_px=c.max_text_px, reference_side=c.short_side,
                 reference_long=c.long_side))
         return self._renderer
 

@@ -53,9 +53,9 @@ class RenderConfig:
         split_gap: a space run wider than this (px) splits a line into two boxes.
         box_pad: padding of the boxes around the ink, as a fraction of the font size.
         fonts: extra font files or folders (besides mplfonts' and the system's CJK fonts).
-        min_text_px: smallest font size after the page is resized to ``reference_side`` on
-            its shorter side (CTPN's smallest anchor is 11 px high; smaller text is hardly
-            learnable at stride 16).
+        min_text_px, max_text_px: range of body-text sizes once the page is resized to the
+            training scale (log-uniform; titles are larger).  CTPN's anchors are 11 .. 283 px
+            high; text under about 11 px is hardly learnable at stride 16.
         reference_side, reference_long: the training resize (shorter side to
             ``reference_side``, longer side at most ``reference_long``).
         crop_prob: probability of cropping a page to a random window (zooming in, so that
@@ -70,6 +70,7 @@ class RenderConfig:
     box_pad: float = 0.06
     fonts: tuple[str, ...] = ()
     min_text_px: float = 12.0
+    max_text_px: float = 48.0
     reference_side: float = 600.0
     reference_long: float = 1000.0
     crop_prob: float = 0.4
@@ -159,7 +160,15 @@ class _Canvas:
         scale = min(cfg.reference_side / min(self.w, self.h),
                     cfg.reference_long / max(self.w, self.h))
         self.min_size = cfg.min_text_px / scale
+        self.scale = scale
         self.occupied: list[tuple[float, float, float, float]] = []
+
+    def body_size(self) -> float:
+        """A body-text font size in page pixels: log-uniform between ``min_text_px`` and
+        ``max_text_px`` once the page is resized to the training scale."""
+        cfg = self.r.cfg
+        px = math.exp(self.rng.uniform(math.log(cfg.min_text_px), math.log(cfg.max_text_px)))
+        return px / self.scale
 
     # -- text ---------------------------------------------------------------------------
     def font(self, size: float, font_path: Path | None = None) -> ImageFont.FreeTypeFont:
@@ -373,7 +382,7 @@ class PageRenderer:
         c = self._new_canvas(rng, w, h)
         bg = c.im.getpixel((w // 2, h // 2))
         ink = _contrasting(rng, bg, 110)
-        size = max(float(rng.uniform(12, 34)), c.min_size)
+        size = c.body_size()
         mx, my = w * rng.uniform(0.04, 0.12), h * rng.uniform(0.04, 0.1)
         y = my
         if rng.random() < 0.8:  # title
@@ -422,7 +431,7 @@ class PageRenderer:
         bg = c.im.getpixel((w // 2, h // 2))
         ink = _contrasting(rng, bg, 110)
         rule = _contrasting(rng, bg, 60)
-        size = max(float(rng.uniform(12, 28)), c.min_size)
+        size = c.body_size()
         font = c.font(size)
         mx = w * rng.uniform(0.04, 0.1)
         y = h * rng.uniform(0.03, 0.08)
@@ -471,7 +480,7 @@ class PageRenderer:
         c = self._new_canvas(rng, w, h, base=_rand_color(rng, 225, 256))
         bg = c.im.getpixel((w // 2, h // 2))
         ink = _contrasting(rng, bg, 120)
-        size = max(float(rng.uniform(11, 22)), c.min_size)
+        size = c.body_size()
         mono = [f for f in self.fonts if "Mono" in f.name]
         fpath = mono[int(rng.integers(len(mono)))] if mono and rng.random() < 0.6 else None
         font = c.font(size, fpath)
@@ -536,7 +545,7 @@ class PageRenderer:
         c = self._new_canvas(rng, w, h, base=base)
         ink = _contrasting(rng, base, 120)
         grey = tuple(int(0.6 * a + 0.4 * b) for a, b in zip(ink, base, strict=True))
-        size = max(float(rng.uniform(12, 22)), c.min_size)
+        size = c.body_size()
         bar_h = size * rng.uniform(2.2, 3.5)
         bar = _rand_color(rng, 0, 200)
         c.draw.rectangle((0, 0, w, bar_h), fill=bar)
