@@ -153,3 +153,16 @@ def test_cli_help_and_overrides(capsys):
         train.override(cfg, "data.nope", "1")
     d = train.config_to_dict(cfg)
     assert train.config_from_dict(task.Config, d) == cfg
+
+
+def test_shipped_recipe_loads(tmp_path):
+    """The recipe in configs/ is valid input for --config and gives the documented settings."""
+    from pathlib import Path
+
+    recipe = Path(train.__file__).parent / "configs" / "densenet-v1.json"
+    args = train.parse_args(["--model", "densenet", "--config", str(recipe),
+                             "--run-dir", str(tmp_path / "r"), "--steps", "7"])
+    cfg, tcfg = train.build_configs(task, args)
+    assert (tcfg.steps, tcfg.batch_size, tcfg.lr, tcfg.warmup_steps) == (7, 32, 1e-3, 300)
+    assert cfg.data.widths == (280,) and cfg.data.max_chars == 12 and cfg.eval_size == 256
+    assert cfg.growth == 8 and cfg.data.max_label_len == task.Config().data.max_label_len
