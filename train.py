@@ -253,6 +253,8 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
     finally:
         bar.close()
         signal.signal(signal.SIGTERM, old_handler)
+        if hasattr(batches, "close"):  # stop grain's worker processes and free their memory
+            batches.close()
         if mngr.latest_step() != step:
             mngr.save(step, args=ocp.args.StandardSave(state), force=True)
         mngr.wait_until_finished()
