@@ -359,10 +359,9 @@ class OCR:
         self.batch_size, self.decoder = batch_size, decoder
         if detector is None:
             from ctpn_jax.detect import TextDetector
-            from ctpn_jax.postprocess import PostprocessConfig
 
             path = require_weights(det_weights or DEFAULT_DET_WEIGHTS, "det")
-            detector = TextDetector.from_weights(path, post=PostprocessConfig(mode=mode),
+            detector = TextDetector.from_weights(path, post={"mode": mode},
                                                  **(detector_options or {}))
         if recognizer is None:
             from densenet_jax.recognizer import Recognizer

@@ -1,29 +1,133 @@
-"""DenseNet train-step throughput: forward, CTC loss, backward, Adam update.
+"""DenseNet train-step throughput, ours (JAX) vs the same network in PyTorch, in one run.
 
-    python bench/train_step.py [--batch-size 32] [--width 280] [--repeats 10]
+    python bench/train_step.py [--batch-size 32] [--width 280] [--repeats 10] [--torch-compile]
+    python bench/train_step.py --breakdown      # where our step spends its time
 
-Prints compile time, the median step time over repeats and samples/s, achieved GFLOP/s (from
-XLA's cost analysis of the compiled step) against a float32 matmul measured in the same run.
-The PyTorch peer of the performance issue will be added beside it.
+A step is forward, CTC loss, backward and Adam update (learning rate 1e-3) of the original
+`DenseNet()` (5990 classes) on one fixed random batch of uint8 lines (no input pipeline),
+float32 on the CPU, training mode (batch statistics, dropout). The PyTorch peer
+(`bench/torch_densenet.py`) has the same layers, CTC loss and Adam; before timing, both are
+given the same weights and must agree on logits and CTC loss (`--no-check` skips that).
+
+Timing: the steps of the two implementations alternate, so that load on the machine hits
+both alike; each figure is the median of `--repeats` steps, after one warm-up step each. The
+JAX compile time and PyTorch's first step (`torch.compile` included, with --torch-compile)
+are reported apart. GFLOP per step comes from XLA's cost analysis of the compiled step and is
+used for both (the same network); the peak is the faster of a 2048 x 2048 float32 matmul in
+JAX and in PyTorch, measured in the same run.
+
+`--breakdown` times the parts of our step apart (each jitted alone, median of repeats): the
+convolutional trunk forward + backward (the network with an 8-class output layer), the
+768 -> 5990 output layer forward + backward, the CTC loss forward + backward on fixed logits,
+and the Adam update.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import torch
 
 from densenet_jax import DenseNet
+from densenet_jax.ctc import ctc_loss
+from densenet_jax.preprocess import normalize
 from densenet_jax.task import loss_fn
 
+try:  # run as `python bench/train_step.py` (bench/ on the path) or as a module
+    import torch_densenet
+except ImportError:
+    from bench import torch_densenet
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of an (n x n) @ (n x n) float32 matmul (median of repeats)."""
+LEARNING_RATE = 1e-3
+
+
+def make_batch(batch_size: int, width: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A fixed random batch of uint8 lines with 10-character labels (all feasible for CTC)."""
+    rng = np.random.default_rng(seed)
+    return {"image": rng.integers(0, 256, (batch_size, 32, width, 1), dtype=np.uint8),
+            "width": np.full((batch_size,), width, np.int32),
+            "labels": rng.integers(1, 5990, (batch_size, 10), dtype=np.int32),
+            "label_length": np.full((batch_size,), 10, np.int32)}
+
+
+def jax_train_step(batch: dict[str, np.ndarray], variables: dict
+                   ) -> tuple[Callable[[], None], float, float]:
+    """`(step, compile seconds, FLOP per step)`; `step()` runs one step and waits for it."""
+    model = DenseNet()
+    params, state = variables["params"], {"batch_stats": variables["batch_stats"]}
+    tx = optax.adam(LEARNING_RATE)
+    opt = tx.init(params)
+
+    def step(params, state, opt, batch, key):
+        (loss, (state, _)), g = jax.value_and_grad(
+            lambda p: loss_fn(model, p, state, batch, key), has_aux=True)(params)
+        updates, opt = tx.update(g, opt)
+        return optax.apply_updates(params, updates), state, opt, loss
+
+    batch = jax.device_put(batch)
+    t = time.perf_counter()
+    compiled = jax.jit(step, donate_argnums=(0, 1, 2)).lower(
+        params, state, opt, batch, jax.random.key(0)).compile()
+    compile_s = time.perf_counter() - t
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    flops = float(cost.get("flops", float("nan")))
+    carry = {"params": params, "state": state, "opt": opt, "i": 0}
+
+    def run() -> None:
+        carry["i"] += 1
+        carry["params"], carry["state"], carry["opt"], loss = compiled(
+            carry["params"], carry["state"], carry["opt"], batch, jax.random.key(carry["i"]))
+        loss.block_until_ready()
+
+    return run, compile_s, flops
+
+
+def torch_train_step(batch: dict[str, np.ndarray], variables: dict, compile_model: bool
+                     ) -> Callable[[], None]:
+    """`step()` runs one PyTorch train step (the same batch, weights, loss and optimiser)."""
+    model = torch_densenet.TorchDenseNet()
+    torch_densenet.load_flax_variables(model, variables)
+    model.train()
+    forward = torch.compile(model) if compile_model else model
+    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    image = batch["image"]
+    steps = torch.full((len(image),), DenseNet().output_length(image.shape[2]), dtype=torch.long)
+    labels = torch.from_numpy(batch["labels"]).long()
+    label_lengths = torch.from_numpy(batch["label_length"]).long()
+
+    def run() -> None:
+        opt.zero_grad(set_to_none=True)
+        logits = forward(torch_densenet.to_input(image))
+        loss = torch_densenet.ctc_loss(logits, steps, labels, label_lengths)
+        loss.backward()
+        opt.step()
+
+    return run
+
+
+def interleaved_times(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call, the callables taking turns `repeats` times."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def matmul_peak_jax(n: int = 2048, repeats: int = 7) -> float:
+    """GFLOP/s of an (n x n) @ (n x n) float32 matmul in JAX (median of repeats)."""
     a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), jnp.float32)
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
@@ -35,52 +139,137 @@ def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+def matmul_peak_torch(n: int = 2048, repeats: int = 7) -> float:
+    """GFLOP/s of the same matmul in PyTorch."""
+    a = torch.from_numpy(np.random.default_rng(0).normal(size=(n, n)).astype(np.float32))
+    a @ a
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def time_jitted(f: Callable, *args, repeats: int) -> tuple[float, float]:
+    """`(median seconds, GFLOP)` of `jax.jit(f)(*args)` after one warm-up call."""
+    compiled = jax.jit(f).lower(*args).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    jax.block_until_ready(compiled(*args))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), float(cost.get("flops", float("nan"))) / 1e9
+
+
+def breakdown(batch: dict[str, np.ndarray], variables: dict, repeats: int, peak: float) -> None:
+    """Prints a table of the parts of our train step, timed apart."""
+    B, W = batch["image"].shape[0], batch["image"].shape[2]
+    model = DenseNet()
+    T = model.output_length(W)
+    params, state = variables["params"], {"batch_stats": variables["batch_stats"]}
+    key = jax.random.key(1)
+    rng = np.random.default_rng(1)
+    trunk = DenseNet(num_classes=8)
+    trunk_vars = trunk.init(jax.random.key(0), jnp.zeros((1, 32, W, 1)))
+
+    def trunk_grad(p):
+        def loss(p):
+            y, _ = trunk.apply({"params": p, "batch_stats": trunk_vars["batch_stats"]},
+                               normalize(batch["image"]), train=True, rngs={"dropout": key},
+                               mutable=["batch_stats"])
+            return jnp.sum(y**2)
+        return jax.grad(loss)(p)
+
+    features = jnp.asarray(rng.normal(size=(B, T, 768)), jnp.float32)
+    logits = jnp.asarray(rng.normal(size=(B, T, model.num_classes)), jnp.float32)
+    steps = jnp.full((B,), T)
+    tx = optax.adam(LEARNING_RATE)
+    opt = tx.init(params)
+    grads = jax.tree.map(jnp.ones_like, params)
+    parts = {
+        "full step: grad of loss_fn + Adam": (
+            lambda p: optax.apply_updates(p, tx.update(jax.grad(
+                lambda p: loss_fn(model, p, state, batch, key)[0])(p), opt)[0]), (params,)),
+        "trunk forward + backward (8-class output)": (trunk_grad, (trunk_vars["params"],)),
+        "output layer 768 -> 5990 forward + backward": (
+            lambda x, k: jax.grad(lambda x, k: jnp.sum((x @ k) ** 2), argnums=(0, 1))(x, k),
+            (features, params["out"]["kernel"])),
+        "CTC loss forward + backward": (
+            lambda z: jax.grad(lambda z: ctc_loss(z, steps, batch["labels"],
+                                                  batch["label_length"]).mean())(z), (logits,)),
+        "Adam update": (lambda g, o, p: optax.apply_updates(p, tx.update(g, o)[0]),
+                        (grads, opt, params)),
+    }
+    print(f"\n| part of our step (batch {B} x {W}) | ms (median of {repeats}) | GFLOP "
+          f"| GFLOP/s | fraction of matmul peak |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (f, args) in parts.items():
+        seconds, gflop = time_jitted(f, *args, repeats=repeats)
+        print(f"| {name} | {seconds * 1000:.0f} | {gflop:.1f} | {gflop / seconds:.1f} "
+              f"| {gflop / seconds / peak:.2f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--width", type=int, default=280)
-    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=10, help="timed steps of each implementation")
+    p.add_argument("--torch-compile", action="store_true",
+                   help="also time the PyTorch model under torch.compile (inductor)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="only time the parts of our step apart (no PyTorch)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip checking that both implementations give the same logits")
     args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
     B, W = args.batch_size, args.width
-    model = DenseNet()
-    rng = np.random.default_rng(0)
-    batch = {"image": rng.integers(0, 255, (B, 32, W, 1), dtype=np.uint8),
-             "width": np.full((B,), W, np.int32),
-             "labels": rng.integers(1, 5990, (B, 10), dtype=np.int32),
-             "label_length": np.full((B,), 10, np.int32)}
-    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, W, 1)))
-    params, state = variables.pop("params"), variables
-    tx = optax.adam(1e-3)
-    opt = tx.init(params)
+    batch = make_batch(B, W)
+    variables = jax.device_get(DenseNet().init(jax.random.key(0), jnp.zeros((1, 32, W, 1))))
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+          f"jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads)")
+    if args.breakdown:
+        peak = max(matmul_peak_jax(), matmul_peak_torch())
+        print(f"matmul peak {peak:.1f} GFLOP/s")
+        breakdown(batch, variables, args.repeats, peak)
+        return
+    if not args.no_check:
+        r = torch_densenet.check_same_network(variables, batch["image"][:4], batch["labels"][:4],
+                                              batch["label_length"][:4])
+        print(f"same network: max |logit diff| {r['max_abs_diff']:.1e}, CTC loss jax "
+              f"{r['jax_loss']:.4f} / torch {r['torch_loss']:.4f}")
+        if r["max_rel_diff"] > 1e-4:
+            raise SystemExit("the two implementations disagree: not benchmarking")
 
-    @jax.jit
-    def step(params, state, opt, batch, key):
-        (loss, (state, _)), g = jax.value_and_grad(
-            lambda p: loss_fn(model, p, state, batch, key), has_aux=True)(params)
-        upd, opt = tx.update(g, opt)
-        return optax.apply_updates(params, upd), state, opt, loss
-
-    t = time.perf_counter()
-    compiled = step.lower(params, state, opt, batch, jax.random.key(0)).compile()
-    compile_s = time.perf_counter() - t
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops = float(cost.get("flops", float("nan")))
-    times = []
-    for i in range(args.repeats + 1):
+    jax_run, compile_s, flops = jax_train_step(batch, variables)
+    runs = {"JAX (ours)": jax_run, "PyTorch eager": torch_train_step(batch, variables, False)}
+    if args.torch_compile:
+        runs["PyTorch torch.compile"] = torch_train_step(batch, variables, True)
+    first = {}
+    for name, run in runs.items():  # warm-up; for PyTorch this is its first-step cost
         t = time.perf_counter()
-        params, state, opt, loss = compiled(params, state, opt, batch, jax.random.key(i))
-        loss.block_until_ready()
-        if i:  # the first run warms caches
-            times.append(time.perf_counter() - t)
-    med = statistics.median(times)
-    peak = matmul_peak()
-    print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}")
-    print(f"| batch x width | compile s | step s (median of {args.repeats}) | samples/s "
-          f"| GFLOP/step | GFLOP/s | matmul peak GFLOP/s | fraction of peak |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| {B} x {W} | {compile_s:.1f} | {med:.3f} | {B / med:.1f} | {flops / 1e9:.1f} "
-          f"| {flops / med / 1e9:.1f} | {peak:.1f} | {flops / med / 1e9 / peak:.2f} |")
+        run()
+        first[name] = time.perf_counter() - t
+    first["JAX (ours)"] = compile_s
+    times = interleaved_times(runs, args.repeats)
+    peak_jax, peak_torch = matmul_peak_jax(), matmul_peak_torch()
+    peak = max(peak_jax, peak_torch)
+
+    median = {name: statistics.median(t) for name, t in times.items()}
+    print(f"\nbatch {B} x width {W}, {flops / 1e9:.1f} GFLOP/step (XLA cost analysis); "
+          f"matmul peak {peak:.1f} GFLOP/s (JAX {peak_jax:.1f}, PyTorch {peak_torch:.1f})\n")
+    print(f"| implementation | compile / first step s | step s (median of {args.repeats}) "
+          f"| min-max s | samples/s | GFLOP/s | fraction of matmul peak | speed vs PyTorch eager |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, t in times.items():
+        m = median[name]
+        print(f"| {name} | {first[name]:.1f} | {m:.3f} | {min(t):.3f}-{max(t):.3f} "
+              f"| {B / m:.1f} | {flops / m / 1e9:.1f} | {flops / m / 1e9 / peak:.2f} "
+              f"| {median['PyTorch eager'] / m:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,22 @@ def load_detector(path: str | os.PathLike) -> tuple[CTPNConfig, dict, dict]:
     return config, variables, meta
 
 
+def postprocess_from_meta(meta: dict[str, Any]) -> PostprocessConfig:
+    """The ``PostprocessConfig`` a weights file records (defaults for fields it lacks)."""
+    known = {f.name for f in dataclasses.fields(PostprocessConfig)}
+    return PostprocessConfig(**{k: v for k, v in (meta.get("postprocess") or {}).items()
+                                if k in known})
+
+
+def default_buckets(short_side: int, long_side: int) -> tuple[int, int, int]:
+    """Three padding sizes per side for a test-time resize: the short side, the middle and
+    the long side, each rounded up to the feature stride (900 / 1500: 912, 1200, 1504)."""
+    def up(n: float) -> int:
+        return -(-int(round(n)) // FEATURE_STRIDE) * FEATURE_STRIDE
+
+    return up(short_side), up((short_side + long_side) / 2), up(long_side)
+
+
 @dataclasses.dataclass
 class Detection:
     """Text lines of one image: ``quads (L, 4, 2) float32`` clockwise from top-left in the
@@ -94,10 +110,25 @@ class TextDetector:
         self._last_compiled = False
 
     @classmethod
-    def from_weights(cls, path: str | os.PathLike, **kwargs: Any) -> TextDetector:
-        """A detector from an exported weights file (``export_detector``)."""
-        config, variables, _ = load_detector(path)
-        return cls(CTPN.from_config(config), variables, **kwargs)
+    def from_weights(cls, path: str | os.PathLike,
+                     post: PostprocessConfig | dict[str, Any] | None = None,
+                     **kwargs: Any) -> TextDetector:
+        """A detector from an exported weights file (``export_detector``).
+
+        The test-time resize and the post-processing default to the ones the file records
+        (its training run's, or a calibration's: ``python -m ctpn_jax.calibrate``).  ``post``
+        replaces them (a ``PostprocessConfig``) or overrides some fields (a dict, e.g.
+        ``{"mode": "O"}``); ``kwargs`` (``short_side``, ``long_side``, ``bucket_sizes``)
+        override the resize.
+        """
+        config, variables, meta = load_detector(path)
+        if not isinstance(post, PostprocessConfig):
+            post = dataclasses.replace(postprocess_from_meta(meta), **(post or {}))
+        scale = meta.get("test_scale") or {}
+        short = int(kwargs.pop("short_side", scale.get("short_side", 900)))
+        long = int(kwargs.pop("long_side", scale.get("long_side", 1500)))
+        kwargs.setdefault("bucket_sizes", default_buckets(short, long))
+        return cls(CTPN.from_config(config), variables, post, short, long, **kwargs)
 
     def network_outputs(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], tuple[int, int],
                                                           tuple[float, float]]:

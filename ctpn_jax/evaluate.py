@@ -177,14 +177,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--iou", type=float, default=0.5)
     ap.add_argument("--format", choices=("icdar2015", "icdar2013", "json"),
                     help="label format (guessed per file when omitted)")
-    ap.add_argument("--score", type=float, help="proposal score threshold (default 0.7)")
-    ap.add_argument("--line-score", type=float, help="line score threshold (default 0.6)")
-    ap.add_argument("--line-containment", type=float, default=0.0,
+    ap.add_argument("--score", type=float, help="proposal score threshold (default: the "
+                    "weights file's, else the original's 0.7)")
+    ap.add_argument("--line-score", type=float, help="line score threshold (default: the "
+                    "file's, else 0.6)")
+    ap.add_argument("--line-containment", type=float,
                     help="also drop lines lying inside a better line for more than this "
-                    "fraction of their area (0 = off, as the original)")
+                    "fraction of their area (0 = off, as the original; default: the file's)")
     ap.add_argument("--no-side-refinement", action="store_true")
-    ap.add_argument("--short-side", type=int, default=900)
-    ap.add_argument("--long-side", type=int, default=1500)
+    ap.add_argument("--short-side", type=int, help="test-time resize (default: the file's, "
+                    "else the original's 900)")
+    ap.add_argument("--long-side", type=int, help="(default: the file's, else 1500)")
     ap.add_argument("--limit", type=int, help="evaluate only the first N images")
     ap.add_argument("--per-image", action="store_true", help="print a line per image")
     ap.add_argument("--preds", type=Path, help="write predictions as JSON (ocr_eval format)")
@@ -193,25 +196,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ctpn_jax.data.labels import LabelError, find_samples
     from ctpn_jax.detect import TextDetector
-    from ctpn_jax.postprocess import PostprocessConfig
     from ocr_common.io import ImageError, atomic_write_text
     from ocr_common.weights import WeightsError
 
-    post = PostprocessConfig(mode=args.mode, side_refinement=not args.no_side_refinement,
-                             line_containment=args.line_containment)
-    if args.score is not None:
-        post = dataclasses.replace(post, score_threshold=args.score)
-    if args.line_score is not None:
-        post = dataclasses.replace(post, line_min_score=args.line_score)
+    post = {"mode": args.mode}   # the rest: the weights file's settings unless given here
+    if args.no_side_refinement:
+        post["side_refinement"] = False
+    for name, value in (("score_threshold", args.score), ("line_min_score", args.line_score),
+                        ("line_containment", args.line_containment)):
+        if value is not None:
+            post[name] = value
+    scale = {k: v for k, v in (("short_side", args.short_side), ("long_side", args.long_side))
+             if v is not None}
     try:
         samples = find_samples(args.data)
         if args.limit:
             samples = samples[: args.limit]
-        sizes = tuple(sorted({-(-args.short_side // 16) * 16, -(-args.long_side // 16) * 16,
-                              -(-((args.short_side + args.long_side) // 2) // 16) * 16}))
-        detector = TextDetector.from_weights(args.weights, post=post,
-                                             short_side=args.short_side,
-                                             long_side=args.long_side, bucket_sizes=sizes)
+        detector = TextDetector.from_weights(args.weights, post=post, **scale)
         res = evaluate_folder(detector, samples, args.iou, args.per_image, fmt=args.format)
     except (FileNotFoundError, LabelError, ImageError, WeightsError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -30,6 +30,7 @@ from ctpn_jax.losses import LossConfig, ctpn_loss
 from ctpn_jax.model import CPU_WIDTH, CTPN, CTPNConfig, init_ctpn
 from ctpn_jax.postprocess import PostprocessConfig
 from ctpn_jax.targets import TargetConfig, ctpn_targets
+from ocr_common.precision import compute_dtype
 
 NAME = MODEL_NAME
 # From-scratch training (no ImageNet VGG16 here): Adam at 1e-4 rather than the original's
@@ -53,6 +54,9 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     post: PostprocessConfig = field(default_factory=PostprocessConfig)
     data: DetDataConfig = field(default_factory=DetDataConfig)
+    # Dtype of activations and matmuls/convolutions: "float32" or "bfloat16" (mixed
+    # precision: parameters, their updates, the network outputs and the loss stay float32).
+    compute_dtype: str = "float32"
 
 
 def model_config(cfg: Config) -> CTPNConfig:
@@ -72,6 +76,7 @@ def build_model(cfg: Config) -> TrainableCTPN:
     m = model_config(cfg)
     return TrainableCTPN(width=m.width, num_anchors=m.num_anchors, rnn_units=m.rnn_units,
                          fc_units=m.fc_units, window_units=m.window_units,
+                         dtype=compute_dtype(cfg.compute_dtype),
                          target_config=cfg.targets, loss_config=cfg.loss)
 
 

@@ -31,6 +31,7 @@ from densenet_jax.metrics import text_metrics
 from densenet_jax.model import DenseNet
 from densenet_jax.preprocess import normalize
 from densenet_jax.weights import export_recognizer, model_config
+from ocr_common.precision import compute_dtype
 
 NAME = "densenet"
 # Defaults of the shared loop's settings for this model (Adam as the original, with warm-up).
@@ -51,6 +52,10 @@ class Config:
     pooltype: int = 2
     data: LineDataConfig = field(default_factory=LineDataConfig)
     eval_size: int = 256          # held-out synthetic lines for the in-training evaluation
+    # Dtype of activations and matmuls/convolutions: "float32" or "bfloat16" (mixed
+    # precision: parameters, their updates, BatchNorm statistics, logits and the CTC loss
+    # stay float32). bench/RESULTS.md "Optimisations" says when bfloat16 pays.
+    compute_dtype: str = "float32"
 
 
 def charset_of(cfg: Config) -> Charset:
@@ -62,7 +67,8 @@ def build_model(cfg: Config) -> DenseNet:
     return DenseNet(num_classes=charset_of(cfg).num_classes, growth=cfg.growth, depth=cfg.depth,
                     first_features=cfg.first_features,
                     transition_features=cfg.transition_features,
-                    dropout_rate=cfg.dropout_rate, pooltype=cfg.pooltype)
+                    dropout_rate=cfg.dropout_rate, pooltype=cfg.pooltype,
+                    dtype=compute_dtype(cfg.compute_dtype))
 
 
 def init_variables(model: DenseNet, cfg: Config, key: jax.Array) -> dict:

@@ -53,3 +53,39 @@ def _tiny_task_config(charset_file, **data):
     return Config(charset_file=str(charset_file), growth=4, depth=2, first_features=16,
                   transition_features=16, dropout_rate=0.0, eval_size=8,
                   data=LineDataConfig(**data))
+
+
+def adam_steps(cfg, batch: dict, steps: int, lr: float = 3e-3) -> tuple[list, dict, dict]:
+    """`steps` Adam steps of `task.loss_fn` on one fixed batch from the seed-0 initialisation.
+
+    Returns the losses, the final params and the final model state (batch statistics).
+    """
+    import jax
+    import optax
+
+    from densenet_jax import task
+
+    model = task.build_model(cfg)
+    variables = task.init_variables(model, cfg, jax.random.key(0))
+    params, state = variables.pop("params"), variables
+    tx = optax.adam(lr)
+    opt = tx.init(params)
+
+    @jax.jit
+    def step(params, state, opt, key):
+        (loss, (state, _)), g = jax.value_and_grad(
+            lambda p: task.loss_fn(model, p, state, batch, key), has_aux=True)(params)
+        upd, opt = tx.update(g, opt)
+        return optax.apply_updates(params, upd), state, opt, loss
+
+    losses = []
+    for i in range(steps):
+        params, state, opt, loss = step(params, state, opt, jax.random.key(i))
+        losses.append(float(loss))
+    return losses, params, state
+
+
+@pytest.fixture(scope="session")
+def fit_batch():
+    """`adam_steps`, for tests (conftest modules are not importable under importlib mode)."""
+    return adam_steps

@@ -6,7 +6,6 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import train
@@ -19,7 +18,7 @@ from densenet_jax.weights import load_recognizer
 from ocr_common.weights import WeightsError
 
 
-def test_tiny_model_overfits_fixed_lines(tiny_config, small_charset, pip_fonts):
+def test_tiny_model_overfits_fixed_lines(tiny_config, small_charset, pip_fonts, fit_batch):
     """8 fixed rendered lines: the loss must fall far below its start, and they are read."""
     cfg = tiny_config()
     model = task.build_model(cfg)
@@ -31,22 +30,7 @@ def test_tiny_model_overfits_fixed_lines(tiny_config, small_charset, pip_fonts):
     for e in examples:
         e["image"] = e["image"][:, :96]
     batch = collate(examples, (96,), 8)
-    variables = task.init_variables(model, cfg, jax.random.key(0))
-    params, state = variables.pop("params"), variables
-    tx = optax.adam(3e-3)
-    opt = tx.init(params)
-
-    @jax.jit
-    def step(params, state, opt, key):
-        (loss, (state, _)), g = jax.value_and_grad(
-            lambda p: task.loss_fn(model, p, state, batch, key), has_aux=True)(params)
-        upd, opt = tx.update(g, opt)
-        return optax.apply_updates(params, upd), state, opt, loss
-
-    losses = []
-    for i in range(150):
-        params, state, opt, loss = step(params, state, opt, jax.random.key(i))
-        losses.append(float(loss))
+    losses, params, state = fit_batch(cfg, batch, 150)
     assert np.isfinite(losses).all()
     assert np.mean(losses[-5:]) < 0.1 * np.mean(losses[:3])
     # Read them back (batch statistics: 150 steps are too few for the running averages).
