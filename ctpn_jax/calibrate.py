@@ -27,7 +27,6 @@ import numpy as np
 
 from ctpn_jax.detect import TextDetector, default_buckets, postprocess_from_meta
 from ctpn_jax.evaluate import MatchResult, match_detections
-from ctpn_jax.postprocess import detect_text_lines
 
 #: The grid searched by default: the original's values and their neighbours.
 DEFAULT_GRID: dict[str, tuple] = {
@@ -82,12 +81,9 @@ def calibrate(weights: str | Path, samples: Sequence, scales: Sequence[tuple[int
         for image, (gt_quads, gt_ignore) in tqdm(
                 list(zip(images, gts, strict=True)), desc=f"scale {short}/{long}",
                 disable=not progress, leave=False):
-            out, hw, (sy, sx) = det.network_outputs(image)
+            outputs = det.network_outputs(image)
             for i, s in enumerate(settings):
-                post = dataclasses.replace(det.post, **s)
-                quads, _ = detect_text_lines(out["cls_logits"], out["vertical"], out["side"],
-                                             hw, post)
-                quads = quads / np.asarray([sx, sy], np.float32)
+                quads, _ = det.lines_from_outputs(*outputs, dataclasses.replace(det.post, **s))
                 totals[i] = totals[i] + match_detections(gt_quads, gt_ignore, quads, iou)
         for s, t in zip(settings, totals, strict=True):
             results.append({"short_side": short, "long_side": long, **s,

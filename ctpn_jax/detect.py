@@ -156,9 +156,16 @@ class TextDetector:
         import time
 
         t0 = time.perf_counter()
-        out, hw, (sy, sx) = self.network_outputs(image)
+        quads, scores = self.lines_from_outputs(*self.network_outputs(image))
+        return Detection(quads, scores, time.perf_counter() - t0, self._last_compiled)
+
+    def lines_from_outputs(self, out: dict[str, np.ndarray], hw: tuple[int, int],
+                           scale: tuple[float, float], post: PostprocessConfig | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """Text lines from ``network_outputs``' results, in the input image's pixels:
+        ``quads (L, 4, 2) float32``, ``scores (L,)``.  ``post`` replaces ``self.post`` (so
+        several settings can reuse one forward pass)."""
         quads, scores = detect_text_lines(out["cls_logits"], out["vertical"], out["side"], hw,
-                                          self.post)
-        quads = quads / np.asarray([sx, sy], np.float32)
-        return Detection(quads.astype(np.float32), scores, time.perf_counter() - t0,
-                         self._last_compiled)
+                                          post or self.post)
+        sy, sx = scale
+        return (quads / np.asarray([sx, sy], np.float32)).astype(np.float32), scores
