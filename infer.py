@@ -48,6 +48,9 @@ REPO_DIR = Path(__file__).resolve().parent
 DEFAULT_DET_WEIGHTS = REPO_DIR / "weights" / "ctpn.npz"
 DEFAULT_REC_WEIGHTS = REPO_DIR / "weights" / "densenet.npz"
 DEFAULT_OUT_DIR = Path("ocr_results")
+#: Lines read with a lower mean character confidence (or read as empty) are dropped; chosen
+#: on held-out rendered pages (bench/text_filter.py), see docs/models.md.
+DEFAULT_MIN_TEXT_SCORE = 0.0
 #: Environment variable naming the compilation-cache folder ("off" disables the cache).
 CACHE_ENV = "CHINESE_OCR_JAX_CACHE"
 #: Files with these suffixes given as inputs are lists of images, one path a line.
@@ -314,11 +317,18 @@ def fit_within(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 # ----------------------------------------------------------------------------- the pipeline
 
 
-def make_records(quads: np.ndarray, scores: np.ndarray, texts: Sequence[Any]) -> list[dict]:
-    """JSON line records from ``quads (L, 4, 2)``, detection ``scores (L,)`` and ``Decoded``s."""
+def make_records(quads: np.ndarray, scores: np.ndarray, texts: Sequence[Any],
+                 min_text_score: float | None = None) -> list[dict]:
+    """JSON line records from ``quads (L, 4, 2)``, detection ``scores (L,)`` and ``Decoded``s.
+
+    With ``min_text_score`` set, a line read as empty (blank only) or with a recognition
+    confidence under it is dropped: a box the recogniser cannot read is most often not text
+    (a texture, a photo, a fragment). ``None`` keeps every detected line.
+    """
     return [{"box": [round(float(v), 1) for v in np.asarray(quad).reshape(-1)],
              "text": t.text, "score": round(float(sc), 4), "text_score": round(float(t.score), 4)}
-            for quad, sc, t in zip(quads, scores, texts, strict=True)]
+            for quad, sc, t in zip(quads, scores, texts, strict=True)
+            if min_text_score is None or (t.text.strip() and t.score >= min_text_score)]
 
 
 class OCR:
@@ -337,6 +347,8 @@ class OCR:
       detector: use this callable ``(H, W, 3) uint8 -> Detection`` instead of loading one.
       recognizer: use this ``densenet_jax.recognizer.Recognizer`` instead of loading one.
       compilation_cache: enable JAX's persistent compilation cache (``enable_compilation_cache``).
+      min_text_score: drop lines read as empty or with a lower recognition confidence
+        (``make_records``); ``None`` keeps every detected line.
 
     Raises:
       WeightsError: a weights file is missing or unusable (the message says what to do).
@@ -347,7 +359,8 @@ class OCR:
                  batch_size: int = 32, decoder: str = "greedy",
                  detector_options: dict[str, Any] | None = None,
                  detector: Callable[[np.ndarray], Any] | None = None,
-                 recognizer: Any | None = None, compilation_cache: bool = True):
+                 recognizer: Any | None = None, compilation_cache: bool = True,
+                 min_text_score: float | None = DEFAULT_MIN_TEXT_SCORE):
         if mode not in ("H", "O"):
             raise ValueError(f"mode must be 'H' or 'O', got {mode!r}")
         if batch_size < 1:
@@ -357,6 +370,7 @@ class OCR:
         if compilation_cache:
             enable_compilation_cache()
         self.batch_size, self.decoder = batch_size, decoder
+        self.min_text_score = min_text_score
         if detector is None:
             from ctpn_jax.detect import TextDetector
 
@@ -412,7 +426,8 @@ class OCR:
             dets.append(det)
             lines += self.crop_lines(rgb, det.quads)
         texts = iter(self.recognize(lines))
-        return [make_records(d.quads, d.scores, [next(texts) for _ in d.quads]) for d in dets]
+        return [make_records(d.quads, d.scores, [next(texts) for _ in d.quads],
+                             self.min_text_score) for d in dets]
 
     def __call__(self, image: ImageInput) -> list[dict]:
         """Line records of one image (a path or an array), in reading order."""
@@ -719,15 +734,15 @@ class _Runner:
             k += len(p.lines)
             t1 = time.perf_counter()
             try:
-                _write_outputs(p, make_records(p.det.quads, p.det.scores, mine), self.out_dir,
-                               self.draw)
+                records = make_records(p.det.quads, p.det.scores, mine, self.ocr.min_text_score)
+                _write_outputs(p, records, self.out_dir, self.draw)
             except Exception as e:  # a write error fails this image only
                 self.fail(p.path, e)
             else:
                 # The shared batches' time is attributed to the images by their lines.
                 share = rec_s * (len(p.lines) / total_lines if total_lines else 1 / len(pending))
                 self.summary.add(p.load_s, p.detect_s, share, time.perf_counter() - t1,
-                                 len(p.lines))
+                                 len(records))
             self.bar.update(1)
 
 
@@ -792,6 +807,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="boxes: H = horizontal, O = oriented (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=32,
                    help="most lines per recognition batch (default: %(default)s)")
+    p.add_argument("--min-text-score", type=float, default=DEFAULT_MIN_TEXT_SCORE,
+                   help="drop lines read as empty or with a lower mean character confidence, "
+                        "0..1; a negative value keeps every detected line "
+                        "(default: %(default)s)")
     p.add_argument("--device", choices=("cpu", "gpu"),
                    help="JAX platform (default: a GPU if JAX has one, else the CPU)")
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated .jpg")
@@ -814,7 +833,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.device:
             select_device(args.device)
-        ocr = OCR(args.weights_det, args.weights_rec, mode=args.mode, batch_size=args.batch_size)
+        ocr = OCR(args.weights_det, args.weights_rec, mode=args.mode, batch_size=args.batch_size,
+                  min_text_score=None if args.min_text_score < 0 else args.min_text_score)
     except (WeightsError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ EXAMPLES: tuple[tuple[str, str, int], ...] = (
     ("sign", "sign", 5),
     ("screenshot", "screenshot", 2),
     ("form", "form", 7),
+    ("card", "card", 5),
 )
 MAX_BYTES = 250_000
 MAX_SIDE = 1100  # px: larger pages are scaled down (with their boxes) to stay small

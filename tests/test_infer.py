@@ -67,8 +67,9 @@ def tiny_weights(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def ocr(tiny_weights) -> infer.OCR:
     det, rec = tiny_weights
+    # every detected line kept: the untrained recogniser reads most lines as empty
     return infer.OCR(det, rec, batch_size=8, detector_options=SMALL_DET,
-                     compilation_cache=False)
+                     compilation_cache=False, min_text_score=None)
 
 
 @pytest.fixture
@@ -270,6 +271,39 @@ def test_batching_gives_the_same_text_as_one_by_one(ocr):
     a, b = page(96, 160, seed=1), page(64, 128, seed=2)
     for shared, own in zip(ocr.read_many([a, b]), [ocr(a), ocr(b)], strict=True):
         assert_same_records(shared, own)
+
+
+def test_unread_lines_are_dropped():
+    from densenet_jax.ctc import Decoded
+
+    quads = np.stack([rect(0, 10 * i, 50, 10 * i + 8) for i in range(4)])
+    scores = np.float32([0.9, 0.8, 0.7, 0.95])
+    texts = [Decoded("abc", [1, 2, 3], [0.9, 0.8, 0.7], 0.8), Decoded("", [], [], 0.99),
+             Decoded(" ", [0], [0.9], 0.9), Decoded("x", [4], [0.2], 0.2)]
+    read = lambda t: [r["text"] for r in infer.make_records(quads, scores, texts, t)]  # noqa: E731
+    assert read(None) == ["abc", "", " ", "x"]
+    assert read(0.0) == ["abc", "x"]
+    assert read(0.5) == ["abc"]
+    kept = infer.make_records(quads, scores, texts, 0.5)[0]
+    assert kept["box"] == [0.0, 0.0, 50.0, 0.0, 50.0, 8.0, 0.0, 8.0]
+    assert kept["score"] == pytest.approx(0.9) and kept["text_score"] == pytest.approx(0.8)
+
+
+def test_ocr_min_text_score_filters_what_it_read(ocr, tiny_weights, tmp_path, capsys,
+                                                 small_ocr_cli):
+    img = page(120, 200, seed=6)
+    everything = ocr(img)
+    det, rec = tiny_weights
+    t = float(np.median([r["text_score"] for r in everything]))
+    filtered = infer.OCR(det, rec, batch_size=8, detector_options=SMALL_DET,
+                         compilation_cache=False, min_text_score=t)(img)
+    assert filtered == [r for r in everything if r["text"].strip() and r["text_score"] >= t]
+    # the command line: a negative --min-text-score keeps every line
+    path = write(tmp_path / "p.png", img)
+    assert infer.main([str(path), "--out", str(tmp_path / "o"), "--no-draw", "--quiet",
+                       "--min-text-score", "-1", *small_ocr_cli]) == 0
+    written = json.loads((tmp_path / "o" / "p.json").read_text(encoding="utf-8"))
+    assert [r["box"] for r in written["lines"]] == [r["box"] for r in ocr(path)]
 
 
 def test_path_and_array_inputs_agree(ocr, tmp_path):

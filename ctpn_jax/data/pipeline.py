@@ -66,7 +66,7 @@ class DetDataConfig:
     max_boxes: int = 192
     workers: int = 1
     fonts: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ("document", "form", "receipt", "sign", "screenshot")
+    kinds: tuple[str, ...] = ("document", "form", "receipt", "sign", "screenshot", "card")
     max_rotation: float = 3.0
     min_text_px: float = 12.0
     max_text_px: float = 48.0

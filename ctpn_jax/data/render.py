@@ -1,18 +1,23 @@
 """Synthetic pages with line-level ground truth for training and testing the detector.
 
-Five kinds of page, each a plain layout routine over one canvas:
+Six kinds of page, each a plain layout routine over one canvas:
 
 - ``document``: title, paragraphs in one or two columns, headings, page numbers;
 - ``form``: a ruled table of short fields plus "label: value" lines with underlines;
 - ``receipt``: a narrow slip, item names left and prices right, dashed rules, a barcode;
 - ``sign``: a few lines of large text on a coloured panel, stronger rotation;
-- ``screenshot``: a title bar, a sidebar menu, list rows with icons, buttons, input boxes.
+- ``screenshot``: a title bar, a sidebar menu, list rows with icons, buttons, input boxes;
+- ``card``: an ID / bank / member card photographed on a busy surface: security line
+  patterns, a portrait, "label value" rows, a long number.
 
-Every page gets a background texture (paper noise, gradients, ruled paper, blotches), text
-in several sizes and colours, distractors that are not text (lines, boxes, circles, stamps,
-barcodes, hatching), a slight rotation of the whole page and photometric noise (blur, noise,
-JPEG).  A text line whose words are separated by a wide space is labelled as separate
-boxes, since CTPN (30 px neighbour gap) splits there too.
+Every page gets a background texture (paper noise, gradients, ruled paper, blotches,
+security line patterns), text in several sizes and colours, distractors that are not text
+(lines, boxes, circles, stamps, barcodes, hatching, photos), a slight rotation of the whole
+page and photometric noise (blur, noise, JPEG).  Some pages are laid on a busy surface
+(fabric, wood grain, stone, tiles, a blurred scene), as in photos of a sheet or a card on a
+table: texture that a detector must learn is not text.  A text line whose words are
+separated by a wide space is labelled as separate boxes, since CTPN (30 px neighbour gap)
+splits there too.
 
 Command line: ``python -m ctpn_jax.data.render --out DIR --count N [--format json|icdar2015]``
 writes ``DIR/images/<stem>.jpg`` and ``DIR/gt/<label file>``.
@@ -39,7 +44,7 @@ from ctpn_jax.data.labels import (
     label_name,
 )
 
-KINDS = ("document", "form", "receipt", "sign", "screenshot")
+KINDS = ("document", "form", "receipt", "sign", "screenshot", "card")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +66,12 @@ class RenderConfig:
         crop_prob: probability of cropping a page to a random window (zooming in, so that
             text sizes cover large text as in photos of cards and signs).
         min_crop: smallest window side as a fraction of the page side.
+        surface_prob: probability of laying a (non-card) page on a busy surface.
+        tracking_prob: probability that a sign or card label is drawn letter-spaced.
     """
 
     kinds: tuple[str, ...] = KINDS
-    kind_weights: tuple[float, ...] = (0.3, 0.2, 0.15, 0.15, 0.2)
+    kind_weights: tuple[float, ...] = (0.25, 0.15, 0.12, 0.15, 0.15, 0.18)
     max_rotation: float = 3.0
     split_gap: float = 20.0
     box_pad: float = 0.06
@@ -75,6 +82,8 @@ class RenderConfig:
     reference_long: float = 1000.0
     crop_prob: float = 0.4
     min_crop: float = 0.35
+    surface_prob: float = 0.2
+    tracking_prob: float = 0.3
 
 
 @dataclasses.dataclass
@@ -138,7 +147,99 @@ def background(rng: np.random.Generator, h: int, w: int, base: Sequence[int]) ->
     elif r < 0.7:  # coloured texture (fabric / photo-like)
         for c in range(3):
             img[..., c] += _smooth_noise(rng, h, w, int(rng.integers(4, 30))) * rng.uniform(10, 40)
+    elif r < 0.8:  # security print: fine wavy lines
+        img = guilloche(rng, img)
     img += rng.standard_normal((h, w, 1)).astype(np.float32) * rng.uniform(0, 6)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def guilloche(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Draws security-print line patterns (bundles of thin sine curves, rosettes) on
+    ``img (h, w, 3) float32`` in a tint close to its colour; returns it."""
+    h, w = img.shape[:2]
+    base = img[h // 2, w // 2]
+    tint = np.clip(base + rng.uniform(-70, 40, size=3), 0, 255)
+    xs = np.linspace(-0.05 * w, 1.05 * w, 240, dtype=np.float32)
+    for _ in range(int(rng.integers(1, 4))):  # bundles of phase-shifted curves
+        period, amp = rng.uniform(0.1, 0.6) * w, rng.uniform(0.02, 0.25) * h
+        period2, amp2 = rng.uniform(0.03, 0.2) * w, amp * rng.uniform(0, 0.4)
+        y0, step = rng.uniform(0, h), rng.uniform(2, 8)
+        for k in range(int(rng.integers(8, 40))):
+            ys = (y0 + k * step + amp * np.sin(2 * np.pi * xs / period + 0.15 * k)
+                  + amp2 * np.sin(2 * np.pi * xs / period2))
+            pts = np.stack([xs, ys], axis=1).round().astype(np.int32)
+            cv2.polylines(img, [pts], False, tint.tolist(), 1, cv2.LINE_AA)
+    if rng.random() < 0.5:  # a rosette of rotated ellipses
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        a, b = rng.uniform(0.1, 0.4) * w, rng.uniform(0.05, 0.2) * h
+        for ang in np.arange(0, 180, rng.uniform(4, 12)):
+            cv2.ellipse(img, (int(cx), int(cy)), (int(a), int(b)), float(ang), 0, 360,
+                        tint.tolist(), 1, cv2.LINE_AA)
+    return img
+
+
+def surface(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A busy ``(h, w, 3) uint8`` surface a sheet or a card lies on: woven fabric, wood
+    grain, stone, tiles or a blurred scene. Fine texture and no text."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = np.asarray(_rand_color(rng, 30, 230), np.float32)
+    kind = rng.choice(["weave", "wood", "stone", "tiles", "scene"])
+    if kind == "weave":
+        period, a = rng.uniform(3, 10), rng.uniform(0, np.pi)
+        u, v = xx * np.cos(a) + yy * np.sin(a), yy * np.cos(a) - xx * np.sin(a)
+        t = np.sin(2 * np.pi * u / period) * np.sin(2 * np.pi * v / period)
+        t += 0.6 * rng.standard_normal((h, w)).astype(np.float32)
+        img += t[..., None] * rng.uniform(12, 40) * rng.uniform(0.6, 1.0, size=3)
+        img += _smooth_noise(rng, h, w, int(rng.integers(40, 200)))[..., None] * 25
+    elif kind == "wood":
+        warp = _smooth_noise(rng, h, w, int(rng.integers(30, 150))) * rng.uniform(5, 25)
+        t = np.sin((yy if rng.random() < 0.5 else xx) * rng.uniform(0.05, 0.4) + warp)
+        img += t[..., None] * rng.uniform(10, 35) * np.float32([1.0, 0.8, 0.6])
+    elif kind == "stone":
+        s = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0),
+                             float(rng.uniform(0.6, 2.5)))
+        img += (s / (s.std() + 1e-6))[..., None] * rng.uniform(12, 40)
+        img += _smooth_noise(rng, h, w, int(rng.integers(20, 100)))[..., None] * 20
+    elif kind == "tiles":
+        step = int(rng.integers(20, 120))
+        grout = np.asarray(_rand_color(rng), np.float32)
+        for ty in range(0, h, step):
+            for tx in range(0, w, step):
+                img[ty:ty + step, tx:tx + step] += rng.uniform(-20, 20, size=3).astype(np.float32)
+        lw = int(rng.integers(1, 5))
+        for t in range(0, max(h, w), step):
+            img[t:t + lw] = grout
+            img[:, t:t + lw] = grout
+    else:  # a blurred scene: overlapping coloured blobs
+        for _ in range(int(rng.integers(6, 25))):
+            centre = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
+            axes = (int(rng.uniform(0.05, 0.5) * w), int(rng.uniform(0.05, 0.5) * h))
+            cv2.ellipse(img, centre, axes, float(rng.uniform(0, 180)), 0, 360,
+                        [float(c) for c in _rand_color(rng)], -1)
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(2, 12)))
+    img += rng.standard_normal((h, w, 1)).astype(np.float32) * rng.uniform(0, 8)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def portrait(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A photo-like ``(h, w, 3) uint8`` patch: a plain or blotched backdrop, a head and
+    shoulders in smooth shading."""
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = np.asarray(_rand_color(rng, 60, 256), np.float32)
+    img += _smooth_noise(rng, h, w, max(4, min(h, w) // 3))[..., None] * rng.uniform(0, 40)
+    skin = [float(c) for c in (rng.uniform(150, 240), rng.uniform(110, 200), rng.uniform(90, 180))]
+    cloth = [float(c) for c in _rand_color(rng, 0, 200)]
+    hair = [float(c) for c in _rand_color(rng, 0, 90)]
+    cx = w * rng.uniform(0.4, 0.6)
+    cv2.ellipse(img, (int(cx), int(h * 1.05)), (int(w * 0.45), int(h * 0.35)), 0, 0, 360, cloth, -1)
+    cv2.ellipse(img, (int(cx), int(h * 0.4)), (int(w * 0.26), int(h * 0.28)), 0, 0, 360, hair, -1)
+    cv2.ellipse(img, (int(cx), int(h * 0.45)), (int(w * 0.2), int(h * 0.25)), 0, 0, 360, skin, -1)
+    for dx in (-0.08, 0.08):  # eyes
+        cv2.circle(img, (int(cx + dx * w), int(h * 0.42)), max(1, int(w * 0.02)), hair, -1)
+    cv2.ellipse(img, (int(cx), int(h * 0.56)), (int(w * 0.06), max(1, int(h * 0.015))), 0, 0, 360,
+                [skin[0] * 0.8, skin[1] * 0.6, skin[2] * 0.6], -1)
+    img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.8, 3.0)))
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -196,14 +297,20 @@ class _Canvas:
         return text[:lo].rstrip()
 
     def text(self, xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont,
-             fill: Sequence[int], label: bool = True) -> tuple[float, float, float, float] | None:
+             fill: Sequence[int], label: bool = True,
+             tracking: float = 0.0) -> tuple[float, float, float, float] | None:
         """Draw ``text`` with its top-left at ``xy``; label it (split at wide spaces).
+
+        ``tracking`` > 0 spaces the characters that many pixels apart (s i g n s): the
+        whole text is then one box.
 
         Returns the union box ``(x0, y0, x1, y1)`` of the ink, or None for empty text.
         """
         text = text.rstrip()
         if not text.strip():
             return None
+        if tracking > 0:
+            return self._tracked_text(xy, text, font, fill, tracking, label)
         x, y = xy
         ref = font.getbbox("中")
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
@@ -239,6 +346,31 @@ class _Canvas:
         self.occupied.append(box)
         return box
 
+    def _tracked_text(self, xy, text, font, fill, tracking, label):
+        x, y = xy
+        fill = tuple(int(c) for c in fill)
+        inks = []
+        for ch in text:
+            if not ch.isspace():
+                self.draw.text((x, y), ch, font=font, fill=fill)
+                bb = self.draw.textbbox((x, y), ch, font=font)
+                if bb[2] > bb[0]:
+                    inks.append(bb)
+            x += font.getlength(ch) + tracking
+        if not inks:
+            return None
+        b = np.asarray(inks, np.float32)
+        ref = font.getbbox("中")
+        pad = self.r.cfg.box_pad * font.size
+        box = (float(b[:, 0].min() - pad * 0.5), float(min(b[:, 1].min(), xy[1] + ref[1]) - pad),
+               float(b[:, 2].max() + pad * 0.5), float(max(b[:, 3].max(), xy[1] + ref[3]) + pad))
+        if label:
+            quad = np.asarray([[box[0], box[1]], [box[2], box[1]], [box[2], box[3]],
+                               [box[0], box[3]]], np.float32)
+            self.lines.append(TextLine(quad, text))
+        self.occupied.append(box)
+        return box
+
     # -- distractors ----------------------------------------------------------------------
     def free(self, box: tuple[float, float, float, float], margin: float = 4.0) -> bool:
         x0, y0, x1, y1 = box
@@ -255,11 +387,15 @@ class _Canvas:
         rng = self.rng
         for _ in range(count):
             for _try in range(10):
-                kind = rng.choice(["line", "rect", "circle", "stamp", "barcode", "hatch", "icon"])
+                kind = rng.choice(["line", "rect", "circle", "stamp", "barcode", "hatch", "icon",
+                                   "photo"])
                 w = float(rng.uniform(20, max(30, self.w * 0.4)))
                 h = float(rng.uniform(10, max(20, self.h * 0.25)))
                 if kind in ("circle", "stamp", "icon"):
                     h = w = float(rng.uniform(12, max(20, min(self.w, self.h) * 0.25)))
+                if kind == "photo":
+                    w = float(rng.uniform(30, max(40, self.w * 0.3)))
+                    h = w * float(rng.uniform(0.7, 1.5))
                 if kind == "line":
                     h = float(rng.uniform(1, 4)) if rng.random() < 0.5 else h
                     w = float(rng.uniform(1, 4)) if h > 5 else w
@@ -305,6 +441,9 @@ class _Canvas:
                 if rng.random() < 0.5:
                     d.rectangle((x, ya, min(xe, x + bw - 1), yb), fill=bar)
                 x += bw
+        elif kind == "photo":
+            pw, ph = max(4, int(x1 - x0)), max(4, int(y1 - y0))
+            self.im.paste(Image.fromarray(portrait(rng, ph, pw)), (int(x0), int(y0)))
         elif kind == "hatch":
             step = float(rng.uniform(4, 12))
             for t in np.arange(-(y1 - y0), x1 - x0, step):
@@ -356,7 +495,10 @@ class PageRenderer:
         layout = getattr(self, f"_{kind}")
         canvas = layout(rng)
         canvas.distractors(int(rng.integers(0, 8)))
-        image = np.asarray(canvas.im.convert("RGB"))
+        image, lines = np.asarray(canvas.im.convert("RGB")), canvas.lines
+        if kind != "card" and rng.random() < self.cfg.surface_prob:
+            min_height = 0.75 * self.cfg.min_text_px / canvas.scale
+            image, lines = _on_surface(rng, image, lines, min_height)
         h, w = image.shape[:2]
         window = (0, 0, w, h)
         if rng.random() < self.cfg.crop_prob:  # zoom in: larger text once resized
@@ -364,7 +506,7 @@ class PageRenderer:
             ch = int(h * rng.uniform(self.cfg.min_crop, 1.0))
             x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
             window = (x0, y0, x0 + cw, y0 + ch)
-        image, lines = _crop(image, canvas.lines, window)
+        image, lines = _crop(image, lines, window)
         max_rot = self.cfg.max_rotation * (2.0 if kind == "sign" else 1.0)
         angle = float(rng.uniform(-max_rot, max_rot)) if rng.random() < 0.7 else 0.0
         image, lines = _rotate(rng, image, lines, angle)
@@ -604,7 +746,117 @@ class PageRenderer:
         return c
 
 
+    def _card(self, rng: np.random.Generator) -> _Canvas:
+        w = int(rng.integers(700, 1400))
+        h = int(w * rng.uniform(0.5, 0.8))
+        c = _Canvas(surface(rng, h, w), self, rng)
+        cw = w * rng.uniform(0.7, 0.97)
+        ch = min(h * 0.97, cw / rng.uniform(1.45, 1.75))
+        x0, y0 = float(rng.uniform(0, w - cw)), float(rng.uniform(0, h - ch))
+        base = _rand_color(rng, 170, 256)
+        card = background(rng, int(ch), int(cw), base)
+        if rng.random() < 0.7:
+            card = np.clip(guilloche(rng, card.astype(np.float32)), 0, 255).astype(np.uint8)
+        mask = Image.new("L", (int(cw), int(ch)), 0)
+        radius = float(ch * rng.uniform(0.02, 0.08))
+        ImageDraw.Draw(mask).rounded_rectangle((0, 0, int(cw) - 1, int(ch) - 1), radius=radius,
+                                               fill=255)
+        if rng.random() < 0.5:  # a soft shadow under the card
+            d = float(rng.uniform(2, 12))
+            c.draw.rounded_rectangle((x0 + d, y0 + d, x0 + cw + d, y0 + ch + d), radius=radius,
+                                     fill=_rand_color(rng, 0, 60))
+        c.im.paste(Image.fromarray(card), (int(x0), int(y0)), mask)
+        ink = _contrasting(rng, base, 110)
+        label_ink = _contrasting(rng, base, 70)
+        fpath = self.fonts[int(rng.integers(len(self.fonts)))]
+        size = ch / rng.uniform(9, 15)
+        font, num_font = c.font(size, fpath), c.font(size * rng.uniform(1.0, 1.3), fpath)
+        right = x0 + cw * 0.95
+        if rng.random() < 0.65:  # the portrait
+            pw = cw * rng.uniform(0.22, 0.32)
+            ph = min(ch * 0.7, pw * rng.uniform(1.15, 1.4))
+            px, py = x0 + cw - pw - cw * rng.uniform(0.04, 0.1), y0 + ch * rng.uniform(0.1, 0.2)
+            c._shape("photo", (px, py, px + pw, py + ph))
+            c.occupied.append((px, py, px + pw, py + ph))
+            right = px - size
+        mx = x0 + cw * rng.uniform(0.05, 0.1)
+        y = y0 + ch * rng.uniform(0.07, 0.14)
+        if rng.random() < 0.35:  # issuer name across the top
+            hf = c.font(size * rng.uniform(1.1, 1.5), fpath)
+            c.text((mx, y), c.fit(hf, right - mx, n=int(rng.integers(4, 12))), hf, ink)
+            y += hf.size * 1.6
+        tracked = rng.random() < self.cfg.tracking_prob
+        while y + size * 1.6 < y0 + ch * 0.78:
+            x = mx
+            for _pair in range(int(rng.integers(1, 3))):
+                lab = self.sampler.sample(rng, int(rng.integers(2, 5)))
+                track = size * rng.uniform(0.3, 0.9) if tracked else 0.0
+                value = _card_value(rng, self.sampler)
+                if track == 0.0 and rng.random() < 0.5:  # "label value" as one line
+                    box = c.text((x, y), c.fit(font, right - x, n=len(lab + value) + 1), font, ink)
+                else:
+                    box = c.text((x, y), lab, font, label_ink, tracking=track)
+                    if box is None:
+                        break
+                    vx = box[2] + size * rng.uniform(0.6, 1.5)
+                    if vx + font.getlength(value) < right:
+                        box = c.text((vx, y), value, font, ink)
+                if box is None:
+                    break
+                x = box[2] + size * rng.uniform(1.5, 3)
+                if x + size * 4 > right:
+                    break
+            y += size * rng.uniform(1.5, 2.3)
+        if rng.random() < 0.8:  # the long number at the bottom
+            digits = "".join(str(int(d)) for d in rng.integers(0, 10, int(rng.integers(12, 19))))
+            ny = y0 + ch * rng.uniform(0.8, 0.88) - num_font.size
+            nx = mx
+            if rng.random() < 0.6:
+                box = c.text((mx, ny), self.sampler.sample(rng, int(rng.integers(2, 7))), font,
+                             label_ink)
+                nx = (box[2] if box else mx) + size * rng.uniform(1.0, 3.0)
+            track = num_font.size * rng.uniform(0.05, 0.35) if rng.random() < 0.5 else 0.0
+            if nx + (num_font.getlength("0") + track) * len(digits) < x0 + cw * 0.97:
+                c.text((nx, ny), digits, num_font, ink, tracking=track)
+        return c
+
+
 # ----------------------------------------------------------------------------- whole-page effects
+
+
+def _card_value(rng: np.random.Generator, sampler) -> str:
+    """A field value on a card: words, a date or a number."""
+    r = rng.random()
+    if r < 0.2:
+        return f"{rng.integers(1950, 2030)}年{rng.integers(1, 13)}月{rng.integers(1, 29)}日"
+    if r < 0.3:
+        return f"{rng.integers(1, 13):02d}/{rng.integers(20, 40)}"
+    return sampler.sample(rng, int(rng.integers(1, 12)))
+
+
+def _on_surface(rng: np.random.Generator, image: np.ndarray, lines: Sequence[TextLine],
+                min_height: float) -> tuple[np.ndarray, list[TextLine]]:
+    """Shrink the page and lay it on a busy surface of the same size (a sheet on a desk).
+
+    Lines shrunk under ``min_height`` px become don't-care ("###")."""
+    h, w = image.shape[:2]
+    f = float(rng.uniform(0.6, 0.92))
+    nw, nh = max(8, int(w * f)), max(8, int(h * f))
+    page = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    out = surface(rng, h, w)
+    ox, oy = int(rng.integers(0, w - nw + 1)), int(rng.integers(0, h - nh + 1))
+    if rng.random() < 0.5:  # shadow
+        d = int(rng.integers(2, 12))
+        sy0, sx0 = min(h, oy + d), min(w, ox + d)
+        out[sy0:oy + nh + d, sx0:ox + nw + d] = (out[sy0:oy + nh + d, sx0:ox + nw + d] * 0.55
+                                                ).astype(np.uint8)
+    out[oy:oy + nh, ox:ox + nw] = page
+    moved = []
+    for t in lines:
+        q = np.asarray(t.quad, np.float32) * np.float32([nw / w, nh / h]) + np.float32([ox, oy])
+        small = q[:, 1].max() - q[:, 1].min() < min_height
+        moved.append(TextLine(q, DONT_CARE if small else t.text))
+    return out, moved
 
 
 def _crop(image: np.ndarray, lines: Sequence[TextLine],

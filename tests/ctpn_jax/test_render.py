@@ -46,3 +46,54 @@ def test_written_sets_read_back(tmp_path, renderer, fmt):
     assert [t.text for t in lines] == [t.text for t in page.lines]
     np.testing.assert_allclose(np.stack([t.quad for t in lines]),
                                np.stack([t.quad for t in page.lines]), atol=0.01)
+
+
+def _assert_boxes_hold_ink(page):
+    h, w = page.image.shape[:2]
+    for t in page.lines:
+        q = t.quad
+        assert q[:, 0].min() >= -1 and q[:, 1].min() >= -1
+        assert q[:, 0].max() <= w + 1 and q[:, 1].max() <= h + 1
+        if t.text == "###":
+            continue
+        x0, y0 = np.floor(q.min(0)).astype(int).clip(0)
+        x1, y1 = np.ceil(q.max(0)).astype(int)
+        assert page.image[y0:y1, x0:x1].std() > 3
+
+
+def test_pages_on_a_surface_keep_their_boxes_on_the_text():
+    from ctpn_jax.data.render import RenderConfig
+
+    r = PageRenderer(RenderConfig(surface_prob=1.0, crop_prob=0.0, kinds=("document",),
+                                  kind_weights=(1.0,)))
+    plain = PageRenderer(RenderConfig(surface_prob=0.0, crop_prob=0.0, kinds=("document",),
+                                      kind_weights=(1.0,)))
+    for i in range(3):
+        page = r.render(page_rng(5, i))
+        _assert_boxes_hold_ink(page)
+        # the page is shrunk onto a surface of its own size: same texts, smaller boxes
+        ref = plain.render(page_rng(5, i))
+        texts = [t.text for t in page.lines]
+        assert len(texts) == len(ref.lines)
+        # (a line the page edge cuts is don't-care on the page alone, not on the surface)
+        kept = [(a, b) for a, b in zip(page.lines, ref.lines, strict=True)
+                if "###" not in (a.text, b.text)]
+        assert len(kept) >= 0.8 * len(texts)
+        assert all(a.text == b.text for a, b in kept)
+        widths = [(np.ptp(a.quad[:, 0]), np.ptp(b.quad[:, 0])) for a, b in kept]
+        assert all(0.55 * wb <= wa <= 0.95 * wb for wa, wb in widths)
+
+
+def test_tracked_text_is_one_box_wider_than_plain_text(renderer):
+    from ctpn_jax.data.render import _Canvas
+
+    rng = np.random.default_rng(0)
+    c = _Canvas(np.full((200, 900, 3), 255, np.uint8), renderer, rng)
+    font = c.font(40, renderer.fonts[0])
+    plain = c.text((10, 10), "营业执照", font, (0, 0, 0))
+    spaced = c.text((10, 100), "营业执照", font, (0, 0, 0), tracking=30.0)
+    assert [t.text for t in c.lines] == ["营业执照", "营业执照"]
+    # 3 gaps of 30 px more than the plain text, one box despite gaps wider than split_gap
+    assert abs((spaced[2] - spaced[0]) - (plain[2] - plain[0]) - 90) < 2
+    ink = np.asarray(c.im)[100:150, int(spaced[0]):int(spaced[2])].min(axis=0).min(axis=1)
+    assert (ink < 128).sum() > 40

@@ -128,7 +128,7 @@ def test_cli_help_and_overrides(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--model", "--steps", "--batch-size", "--lr", "--run-dir", "--data",
-                 "--init-from", "--eval-every", "--seed", "--set"):
+                 "--init-from", "--eval-every", "--seed", "--set", "--ema-decay"):
         assert flag in out
     cfg = train.override(task.Config(), "data.widths", "280,400")
     assert cfg.data.widths == (280, 400)
@@ -150,3 +150,72 @@ def test_shipped_recipe_loads(tmp_path):
     assert (tcfg.steps, tcfg.batch_size, tcfg.lr, tcfg.warmup_steps) == (7, 32, 1e-3, 300)
     assert cfg.data.widths == (280,) and cfg.data.max_chars == 12 and cfg.eval_size == 256
     assert cfg.growth == 8 and cfg.data.max_label_len == task.Config().data.max_label_len
+    assert tcfg.ema_decay == 0.999
+    args = train.parse_args(["--model", "densenet", "--run-dir", str(tmp_path / "r"),
+                             "--ema-decay", "0"])
+    assert train.build_configs(task, args)[1].ema_decay == 0.0
+
+
+def test_ema_update_against_numpy():
+    rng = np.random.default_rng(0)
+    ema = {"w": rng.standard_normal((3, 4)).astype(np.float32), "n": np.int32(7)}
+    ref = {k: np.asarray(v, np.float64) for k, v in ema.items()}
+    for step in range(30):
+        new = {"w": rng.standard_normal((3, 4)).astype(np.float32), "n": np.int32(step)}
+        ema = train.ema_update(ema, new, 0.9, jnp.int32(step))
+        d = min(0.9, (1 + step) / (10 + step))
+        ref["w"] = d * ref["w"] + (1 - d) * new["w"]
+        assert ema["w"].dtype == jnp.float32 and int(ema["n"]) == step  # ints are taken as is
+        np.testing.assert_allclose(ema["w"], ref["w"], rtol=1e-5, atol=1e-6)
+    assert train.ema_update(ema, new, 0.0, 3) is new
+
+
+def _exported(path):
+    return jax.tree.leaves(load_recognizer(path)[1])
+
+
+def test_the_export_is_the_moving_average_and_old_checkpoints_resume(tmp_path, tiny_run):
+    """A run with ema_decay 0 exports the weights of each step (float16); a run with 0.9
+    exports their moving average. A checkpoint without the average (written before it
+    existed) resumes, the average starting from its weights."""
+    import orbax.checkpoint as ocp
+
+    cfg, tcfg = tiny_run
+    tcfg = dataclasses.replace(tcfg, eval_every=0, ckpt_every=100, warmup_steps=1,
+                               end_lr_factor=1.0, ema_decay=0.0)
+    raw = []  # the weights after steps 1, 2, 3 (resuming gives the same weights)
+    for steps in (1, 2, 3):
+        train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=steps),
+                                 tmp_path / "raw", quiet=True)
+        raw.append(_exported(tmp_path / "raw" / "weights.npz"))
+    model = task.build_model(cfg)
+    init_key = jax.random.split(jax.random.PRNGKey(tcfg.seed))[0]
+    ema = jax.tree.leaves(task.init_variables(model, cfg, init_key))
+    for step, weights in enumerate(raw):
+        d = min(0.9, (1 + step) / (10 + step))
+        ema = [d * e + (1 - d) * w for e, w in zip(ema, weights, strict=True)]
+    averaged = dataclasses.replace(tcfg, steps=3, ema_decay=0.9)
+    train.train_and_evaluate(task, cfg, averaged, tmp_path / "ema", quiet=True)
+    got = _exported(tmp_path / "ema" / "weights.npz")
+    assert max(float(np.abs(g - w).max()) for g, w in zip(got, raw[-1], strict=True)) > 1e-3
+    for g, e in zip(got, ema, strict=True):
+        np.testing.assert_allclose(g, e, rtol=5e-3, atol=2e-3)
+
+    # An old checkpoint: the state at step 2 without its `ema` entry.
+    old = tmp_path / "old" / "checkpoints"
+    src = ocp.CheckpointManager(tmp_path / "raw" / "checkpoints",
+                                item_handlers=ocp.StandardCheckpointHandler())
+    tree = src.restore(3, args=ocp.args.StandardRestore())
+    assert "ema" in tree
+    mngr = ocp.CheckpointManager(old, options=ocp.CheckpointManagerOptions(create=True))
+    mngr.save(3, args=ocp.args.StandardSave({k: v for k, v in tree.items() if k != "ema"}))
+    mngr.wait_until_finished()
+    train.train_and_evaluate(task, cfg, dataclasses.replace(averaged, steps=4),
+                             tmp_path / "old", quiet=True)
+    train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=4), tmp_path / "raw",
+                             quiet=True)
+    step4 = _exported(tmp_path / "raw" / "weights.npz")
+    d = min(0.9, (1 + 3) / (10 + 3))
+    for g, w3, w4 in zip(_exported(tmp_path / "old" / "weights.npz"), raw[-1], step4,
+                         strict=True):
+        np.testing.assert_allclose(g, d * w3 + (1 - d) * w4, rtol=5e-3, atol=2e-3)
