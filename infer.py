@@ -50,7 +50,7 @@ DEFAULT_REC_WEIGHTS = REPO_DIR / "weights" / "densenet.npz"
 DEFAULT_OUT_DIR = Path("ocr_results")
 #: Lines read with a lower mean character confidence (or read as empty) are dropped; chosen
 #: on held-out rendered pages (bench/text_filter.py), see docs/models.md.
-DEFAULT_MIN_TEXT_SCORE = 0.0
+DEFAULT_MIN_TEXT_SCORE = 0.3
 #: Environment variable naming the compilation-cache folder ("off" disables the cache).
 CACHE_ENV = "CHINESE_OCR_JAX_CACHE"
 #: Files with these suffixes given as inputs are lists of images, one path a line.
