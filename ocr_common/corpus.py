@@ -1,16 +1,24 @@
 """Text for the synthetic renderers: realistic Chinese with digits, Latin and punctuation.
 
 Chinese comes from the word-frequency dictionary that `jieba` ships (about 350 k words with
-counts), so the character statistics follow real usage. Every sample may also carry a few
-"coverage" characters taken in turn from a fixed permutation of the alphabet: sample `i`
-gets characters `2i` and `2i+1` of that permutation, so every character of the alphabet
-appears at least once in every `len(alphabet) / 2` consecutive samples, however rare it is.
+counts), so the character statistics follow real usage. English words come from the prose of
+Python's own reference manual (`pydoc_data`, part of the standard library), so Latin lines
+have real English spelling, next to a small vocabulary of signs and tickets and web
+addresses.
+
+Every sample may also carry `c` "coverage" characters taken in turn from a fixed permutation
+of the alphabet: sample `i` gets characters `c*i ... c*i + c - 1` of that permutation, so
+every character appears about once in every `len(alphabet) / c` consecutive samples, however
+rare it is. Latin lines take only their ASCII coverage characters (a hanzi would not belong
+in them), so a character is covered in 85% of those windows rather than in all.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +37,7 @@ LATIN_WORDS = (
     "beef chicken pork fish noodle soup milk juice beer wine phone mobile power battery file "
     "edit view tools window settings start cancel save delete copy paste print next back ok"
 ).split()
+WEB_SUFFIXES = (".com", ".cn", ".com.cn", ".net", ".org", ".co.uk", ".gov.cn", ".edu.cn")
 SYLLABLES = "ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo ga ge gi go ka ke ki ko la le li lo lu ma me mi mo mu na ne ni no nu pa pe pi po ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo za ze zi zo an en in on un er ar or".split()  # noqa: E501
 
 
@@ -56,6 +65,24 @@ def _jieba_words(alphabet: str) -> tuple[list[str], np.ndarray]:
     return words, np.cumsum(p / p.sum())
 
 
+@functools.lru_cache(maxsize=1)
+def english_words() -> tuple[list[str], np.ndarray]:
+    """Lower-case English words (2-15 letters, seen at least twice) from the prose of the
+    standard library's `pydoc_data.topics`, with the cumulative distribution of sampling
+    probabilities proportional to sqrt(count); LATIN_WORDS, uniform, where that module is
+    missing (some distributions strip it)."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        return list(LATIN_WORDS), np.arange(1, len(LATIN_WORDS) + 1) / len(LATIN_WORDS)
+    # Whole words only: not parts of identifiers such as "sys.path" or "__init__".
+    found = re.findall(r"(?<![\w.])[A-Za-z]{2,15}(?![\w(])", " ".join(topics.values()))
+    counts = Counter(w.lower() for w in found)
+    words = sorted(w for w, n in counts.items() if n >= 2)
+    p = np.sqrt(np.asarray([counts[w] for w in words], np.float64))
+    return words, np.cumsum(p / p.sum())
+
+
 def default_alphabet() -> str:
     """The characters of the recogniser's default 5990 charset (without the space)."""
     from densenet_jax.charset import Charset
@@ -68,7 +95,8 @@ class TextSampler:
 
     Args:
       alphabet: the characters allowed in the output (default: the 5990 charset).
-      kind_weights: probabilities of the kinds "zh", "zh_mixed", "numeric", "latin".
+      kind_weights: probabilities of the kinds "zh", "zh_mixed", "numeric", "latin"
+        (Latin: words, names, codes and web addresses, as on signs and screenshots).
       coverage_per_sample: characters of the alphabet permutation inserted per sample.
     """
 
@@ -77,13 +105,14 @@ class TextSampler:
     def __init__(
         self,
         alphabet: str | None = None,
-        kind_weights: tuple[float, float, float, float] = (0.55, 0.25, 0.1, 0.1),
+        kind_weights: tuple[float, float, float, float] = (0.5, 0.25, 0.1, 0.15),
         coverage_per_sample: int = 1,
     ):
         alphabet = default_alphabet() if alphabet is None else alphabet
         self.alphabet = "".join(dict.fromkeys(c for c in alphabet if not c.isspace()))
         self._allowed = set(self.alphabet)
         self.words, self.word_cdf = _jieba_words(self.alphabet)
+        self.english, self.english_cdf = english_words()
         if not self.words:
             raise ValueError("the alphabet contains no Chinese word of the dictionary")
         w = np.asarray(kind_weights, dtype=np.float64)
@@ -126,10 +155,20 @@ class TextSampler:
             return "".join(str(d) for d in rng.integers(0, 10, size=rng.integers(4, 19)))
         return str(rng.integers(0, 10 ** rng.integers(1, 7)))
 
+    def _english_word(self, rng: np.random.Generator) -> str:
+        i = int(np.searchsorted(self.english_cdf, rng.random() * self.english_cdf[-1],
+                                side="right"))
+        return self.english[min(i, len(self.english) - 1)]
+
     def _latin_word(self, rng: np.random.Generator) -> str:
         r = rng.random()
-        if r < 0.6:
+        if r < 0.3:
             w = LATIN_WORDS[rng.integers(len(LATIN_WORDS))]
+        elif r < 0.65:
+            w = self._english_word(rng)
+        elif r < 0.72:  # web addresses, as on signs, tickets and watermarks
+            w = ("www." if rng.random() < 0.5 else "") + self._english_word(rng) + \
+                WEB_SUFFIXES[rng.integers(len(WEB_SUFFIXES))]
         elif r < 0.85:
             w = "".join(SYLLABLES[i] for i in rng.integers(len(SYLLABLES), size=rng.integers(2, 5)))
         else:  # product codes, plate-like strings
@@ -179,7 +218,9 @@ class TextSampler:
             positions = [i for i, x in enumerate(chars) if x != " "]
             for j, pos in enumerate(rng.choice(positions, size=min(c, len(positions)),
                                                replace=False)):
-                chars[pos] = self.alphabet[self.coverage_order[(index * c + j) % n]]
+                ch = self.alphabet[self.coverage_order[(index * c + j) % n]]
+                if kind != "latin" or ch.isascii():
+                    chars[pos] = ch
         return "".join(chars).strip()
 
 

@@ -1,14 +1,21 @@
-"""Finding CJK-capable fonts for the renderers and for drawing results.
+"""Finding fonts for the renderers and for drawing results.
 
-Sources, in order: the six fonts that the `mplfonts` package ships (always present after
-`pip install`), CJK fonts in the system font folders (e.g. Debian's `fonts-wqy-*`,
-`fonts-arphic-*`, `fonts-noto-cjk`), and any files or folders the caller names.
+CJK fonts (`list_fonts`), in order: the six fonts that the `mplfonts` package ships (always
+present after `pip install`), CJK fonts in the system font folders (e.g. Debian's
+`fonts-wqy-*`, `fonts-arphic-*`, `fonts-noto-cjk`), and any files or folders the caller names.
+
+Latin fonts (`list_latin_fonts`) draw the ASCII characters of a line, as Latin text is set on
+documents, signs and screenshots: matplotlib's DejaVu and STIX faces (matplotlib comes with
+mplfonts) and the system's (e.g. Debian's `fonts-liberation2`, `fonts-croscore`,
+`fonts-freefont-ttf`, `fonts-urw-base35`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
+import string
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +31,11 @@ SYSTEM_FONT_DIRS = (
 )
 # Probe characters: common hanzi that every Simplified Chinese font has.
 _PROBE = "中国的人"
+# A Latin font must map all of these; fonts whose names match `_NOT_TEXT_FONTS` map ASCII
+# codes to symbols, dingbats, math or placeholder glyphs instead.
+_LATIN_PROBE = string.ascii_letters + string.digits
+_NOT_TEXT_FONTS = re.compile(
+    r"symbol|dingbat|D050000L|math|LastResort|NonUni|STIXSiz|^cm|display", re.IGNORECASE)
 
 
 def mplfonts_dir() -> Path:
@@ -92,6 +104,57 @@ def list_fonts(extra: Iterable[str | os.PathLike] = (), system: bool = True) -> 
             fonts.append(p)
     if not fonts:
         raise FileNotFoundError("no CJK-capable font found; install mplfonts or pass --fonts")
+    return fonts
+
+
+def matplotlib_fonts_dir() -> Path | None:
+    """The folder of TrueType fonts that matplotlib ships, or None without matplotlib."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return None
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+@functools.cache
+def is_latin_text_font(path: str) -> bool:
+    """True for a text font that maps every ASCII letter and digit and draws no hanzi."""
+    if _NOT_TEXT_FONTS.search(Path(path).stem):
+        return False
+    try:
+        return set(_LATIN_PROBE) <= font_charset(path) and not has_cjk_glyphs(path)
+    except Exception:  # unreadable or not a font: fontTools raises many kinds
+        return False
+
+
+def list_latin_fonts(extra: Iterable[str | os.PathLike] = (), system: bool = True) -> list[Path]:
+    """Latin text fonts without hanzi: matplotlib's, then the system's, then `extra`.
+
+    Args:
+      extra: more font files or folders to search.
+      system: also search the system font folders.
+
+    Returns:
+      De-duplicated paths (by file name: matplotlib and Debian both ship DejaVu), possibly
+      empty: a renderer then draws Latin characters with its CJK fonts only.
+    """
+    mpl = matplotlib_fonts_dir()
+    candidates = _font_files(mpl) if mpl is not None else []
+    if system:
+        for d in SYSTEM_FONT_DIRS:
+            candidates += _font_files(Path(d))
+    for e in extra:
+        p = Path(e)
+        if not p.exists():
+            raise FileNotFoundError(f"font path {p} does not exist")
+        candidates += _font_files(p)
+    seen, fonts = set(), []
+    for p in candidates:
+        if p.name not in seen and is_latin_text_font(str(p)):
+            seen.add(p.name)
+            fonts.append(p)
     return fonts
 
 

@@ -5,6 +5,9 @@ Every example is a pure function of `(seed, index)`, and batch `b` holds example
 batches it would have seen: the pipeline is rebuilt from `start_step` instead of having its
 iterator state checkpointed. Rendering runs in grain worker processes.
 
+`python -m densenet_jax.data.pipeline --out DIR --count N --seed S` writes a held-out set of
+rendered lines (PNG files and a `path<TAB>text` label file) for `densenet_jax.evaluate`.
+
 A batch is a dict of numpy arrays:
   image         (B, 32, W, 1) uint8   W = the width bucket of the batch
   width         (B,) int32            true width of each line before padding
@@ -14,8 +17,10 @@ A batch is a dict of numpy arrays:
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import grain
@@ -26,7 +31,7 @@ from densenet_jax.data.labels import LabeledLine
 from densenet_jax.data.render import LineRenderer, RenderConfig
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from ocr_common.corpus import TextSampler
-from ocr_common.io import read_image
+from ocr_common.io import atomic_write_bytes, atomic_write_text, read_image
 
 # Offsets that keep the train, eval and test streams of one seed apart.
 TRAIN_STREAM, EVAL_STREAM = 0, 1
@@ -40,8 +45,9 @@ class LineDataConfig:
     min_chars: int = 2
     max_chars: int = 12
     max_label_len: int = 48
-    fonts: tuple[str, ...] = ()             # extra font files/folders
-    system_fonts: bool = True               # also use CJK fonts found in system folders
+    fonts: tuple[str, ...] = ()             # extra font files/folders (CJK or Latin)
+    system_fonts: bool = True               # also use the fonts of the system folders
+    latin_fonts: bool = True                # draw ASCII in Latin fonts too (RenderConfig)
     workers: int = 1                        # grain worker processes (0 = threads only)
     render: RenderConfig = field(default_factory=RenderConfig)
 
@@ -51,11 +57,12 @@ class SynthLines:
 
     def __init__(self, cfg: LineDataConfig, charset: Charset, seed: int, stream: int,
                  fonts: Sequence[str] | None = None):
-        from ocr_common.fonts import list_fonts
+        from ocr_common.fonts import list_fonts, list_latin_fonts
 
         self.cfg, self.charset, self.seed, self.stream = cfg, charset, seed, stream
         fonts = list(fonts) if fonts is not None else list_fonts(cfg.fonts, cfg.system_fonts)
-        self.renderer = LineRenderer(fonts, cfg.render)
+        latin = list_latin_fonts(cfg.fonts, cfg.system_fonts) if cfg.latin_fonts else []
+        self.renderer = LineRenderer(fonts, cfg.render, latin)
         self.sampler = TextSampler("".join(charset.chars))
         # Characters per pixel of width: ~1 char per `height` px, so the widest bucket fits.
         self.max_width = max(cfg.widths)
@@ -165,3 +172,54 @@ def fixed_batches(source, n: int, batch_size: int, cfg: LineDataConfig) -> list[
         batch["text"] = [e["text"] for e in examples]
         batches.append(batch)
     return batches
+
+
+def write_line_set(out_dir: str | Path, count: int, seed: int, cfg: LineDataConfig,
+                   charset: Charset) -> Path:
+    """Renders lines `0 .. count-1` of the evaluation stream of `seed` into `out_dir`:
+    `lines/*.png`, `labels.tsv` (every line) and `labels-ascii.tsv` (the lines without
+    hanzi: Latin words, codes and numbers). Use a seed other than the training run's.
+
+    Returns:
+      The path of `labels.tsv`.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    (out / "lines").mkdir(parents=True, exist_ok=True)
+    source = SynthLines(cfg, charset, seed, EVAL_STREAM)
+    rows = []
+    for i in tqdm(range(count), desc="render lines", unit="line"):
+        example = source[i]
+        ok, png = cv2.imencode(".png", example["image"])
+        if not ok:
+            raise RuntimeError(f"could not encode line {i} as PNG")
+        name = f"lines/synth_{seed}_{i:05d}.png"
+        atomic_write_bytes(out / name, png.tobytes())
+        rows.append((name, example["text"]))
+    atomic_write_text(out / "labels-ascii.tsv", "".join(
+        f"{n}\t{t}\n" for n, t in rows if t.isascii()))
+    atomic_write_text(out / "labels.tsv", "".join(f"{n}\t{t}\n" for n, t in rows))
+    return out / "labels.tsv"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description="Render a held-out set of synthetic text lines with their labels, for "
+                    "python -m densenet_jax.evaluate --labels OUT/labels.tsv.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--out", required=True, help="output folder (lines/ and labels.tsv inside)")
+    ap.add_argument("--count", type=int, default=1000, help="number of lines")
+    ap.add_argument("--seed", type=int, default=303,
+                    help="stream seed; keep it apart from the training run's (0)")
+    ap.add_argument("--fonts", nargs="*", default=(), help="extra font files or folders")
+    args = ap.parse_args(argv)
+    if args.count <= 0:
+        ap.error("--count must be positive")
+    labels = write_line_set(args.out, args.count, args.seed,
+                            LineDataConfig(fonts=tuple(args.fonts)), Charset.default())
+    print(f"wrote {args.count} lines and {labels}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,16 +1,19 @@
 """Synthetic text-line renderer: real CJK fonts, then OpenCV augmentation towards real crops.
 
 `LineRenderer(fonts)(text, rng)` returns a `(32, W) uint8` gray line image whose width
-follows the text (height 32, aspect kept). What varies, each drawn from `rng`:
-font and size; letter spacing; dark-on-light or light-on-dark, gray or coloured; background
-(flat, gradient, paper-like noise, stains); distractors (underlines, table rules, parts of
-the neighbouring lines); italic shear, small rotation and perspective; tight and loose crops
-as a detector produces them; horizontal stretch; blur, low resolution, noise, JPEG.
+follows the text (height 32, aspect kept). What varies, each drawn from `rng`: font and size
+(the ASCII characters of a line possibly in a Latin font, as documents, signs and
+screenshots set them); letter spacing; dark-on-light or light-on-dark, gray or coloured;
+background (flat, gradient, paper-like noise, stains); distractors (underlines, table rules,
+parts of the neighbouring lines); italic shear, small rotation and perspective; tight and
+loose crops as a detector produces them; horizontal stretch; blur, low resolution, noise,
+JPEG.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,8 @@ class RenderConfig:
     low_res: float = 0.25                   # probability of a down- and up-scale
     noise: float = 0.5                      # probability of Gaussian noise
     jpeg: float = 0.5                       # probability of JPEG compression
+    latin_font: float = 0.5                 # probability of drawing ASCII in a Latin font
+    latin_italic: float = 0.2               # of those, probability of an italic face
 
 
 def _contrasting_colours(rng: np.random.Generator, cfg: RenderConfig) -> tuple[tuple, tuple]:
@@ -78,14 +83,40 @@ def _background(rng: np.random.Generator, h: int, w: int, colour: tuple) -> np.n
     return img
 
 
-class LineRenderer:
-    """Renders text lines with the given fonts; see the module docstring."""
+_ITALIC = re.compile(r"italic|oblique|ita$", re.IGNORECASE)
 
-    def __init__(self, fonts: Sequence[str | os.PathLike], cfg: RenderConfig | None = None):
+
+class LineRenderer:
+    """Renders text lines with the given fonts; see the module docstring.
+
+    Args:
+      fonts: CJK fonts; each line is drawn with one that has all its glyphs.
+      cfg: the ranges of the random choices.
+      latin_fonts: Latin text fonts (`ocr_common.fonts.list_latin_fonts`); with probability
+        `cfg.latin_font` the ASCII characters of a line are drawn with one of them, on the
+        same baseline as the rest.
+    """
+
+    def __init__(self, fonts: Sequence[str | os.PathLike], cfg: RenderConfig | None = None,
+                 latin_fonts: Sequence[str | os.PathLike] = ()):
         if not fonts:
             raise ValueError("LineRenderer needs at least one font")
         self.fonts = [Path(f) for f in fonts]
         self.cfg = cfg or RenderConfig()
+        latin = [Path(f) for f in latin_fonts]
+        self.latin_fonts = ([f for f in latin if not _ITALIC.search(f.stem)],
+                            [f for f in latin if _ITALIC.search(f.stem)])
+
+    def _pick_latin_font(self, text: str, rng: np.random.Generator) -> Path | None:
+        """A Latin font for the ASCII characters of `text`, or None (drawn with the CJK one)."""
+        upright, italic = self.latin_fonts
+        if not (upright or italic) or not any(c.isascii() and not c.isspace() for c in text):
+            return None
+        if rng.random() >= self.cfg.latin_font:
+            return None
+        faces = italic if italic and (not upright or rng.random() < self.cfg.latin_italic) \
+            else upright
+        return faces[rng.integers(len(faces))]
 
     def _pick_font(self, text: str, rng: np.random.Generator) -> Path:
         needed = set(text) - {" "}
@@ -101,8 +132,13 @@ class LineRenderer:
         cfg = self.cfg
         size = int(rng.integers(cfg.font_size[0], cfg.font_size[1] + 1))
         font = load_font(self._pick_font(text, rng), size)
+        latin_path = self._pick_latin_font(text, rng)
+        fonts = [font] * len(text)
+        if latin_path is not None:
+            latin, covered = load_font(latin_path, size), font_charset(latin_path)
+            fonts = [latin if c.isascii() and c in covered else font for c in text]
         spacing = rng.uniform(*cfg.spacing) * size
-        advances = [font.getlength(c) + spacing for c in text]
+        advances = [f.getlength(c) + spacing for c, f in zip(text, fonts, strict=True)]
         ascent, descent = font.getmetrics()
         pad = size
         w = int(sum(advances) + 2 * pad)
@@ -110,8 +146,9 @@ class LineRenderer:
         mask = Image.new("L", (w, h), 0)
         draw = ImageDraw.Draw(mask)
         x = float(pad)
-        for c, adv in zip(text, advances, strict=True):
-            draw.text((x, pad), c, font=font, fill=255)
+        for c, f, adv in zip(text, fonts, advances, strict=True):
+            # Every face on the CJK font's baseline ("ls": left, baseline).
+            draw.text((x, pad + ascent), c, font=f, fill=255, anchor="ls")
             x += adv
         mask = np.asarray(mask, dtype=np.float32) / 255.0
         # Text box: the font's line box (ascent + descent) rather than the ink, so that

@@ -6,15 +6,18 @@ import pytest
 
 from densenet_jax.data.labels import LabelFileError, read_labels
 from densenet_jax.data.pipeline import (
+    EVAL_STREAM,
     TRAIN_STREAM,
     LabeledLines,
     LineDataConfig,
     SynthLines,
     train_batches,
+    write_line_set,
 )
 from densenet_jax.data.render import LineRenderer, RenderConfig
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
-from ocr_common.corpus import TextSampler
+from ocr_common.corpus import TextSampler, english_words
+from ocr_common.fonts import list_latin_fonts, load_font
 
 # Rendering without any augmentation: the ink must then be exactly the text.
 CLEAN = RenderConfig(font_size=(40, 40), spacing=(0.1, 0.1), dark_background=0.0, colour=0.0,
@@ -60,13 +63,62 @@ def test_renderer_augmented_lines_are_valid(pip_fonts):
 
 def test_text_sampler_covers_the_alphabet():
     alphabet = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年"
-    s = TextSampler(alphabet, coverage_per_sample=1)
+    # Without Latin lines (which skip hanzi coverage characters) the cover is complete.
+    s = TextSampler(alphabet, kind_weights=(0.6, 0.3, 0.1, 0.0), coverage_per_sample=1)
     rng = np.random.default_rng(0)
     seen = set()
     for i in range(len(alphabet)):
         seen |= set(s.sample(rng, 5, index=i))
     assert seen - {" "} <= set(alphabet)
     assert set(alphabet) <= seen  # every character within len(alphabet) samples
+
+
+def test_latin_lines_are_english_words_without_hanzi():
+    s = TextSampler(kind_weights=(0.0, 0.0, 0.0, 1.0), coverage_per_sample=1)
+    rng = np.random.default_rng(0)
+    lines = [s.sample(rng, 12, index=i) for i in range(300)]
+    assert all(line.isascii() and len(line.replace(" ", "")) == 12 for line in lines)
+    words, cdf = english_words()
+    assert len(words) > 1000 and {"the", "value", "function"} <= set(words)
+    assert all(w.isalpha() and w.islower() and w.isascii() for w in words)
+    assert np.all(np.diff(cdf) > 0) and cdf[-1] == pytest.approx(1.0)
+    # Real English words appear (whole, in any case) among the sampled ones.
+    seen = {t.strip(".,:;?!()-/%&+#*@'\"").lower() for line in lines for t in line.split()}
+    assert len(seen & set(words)) > 100
+
+
+def test_renderer_draws_ascii_in_a_latin_font_on_the_same_baseline(pip_fonts):
+    latin = [f for f in list_latin_fonts(system=False) if f.name == "DejaVuSerif-Bold.ttf"]
+    assert latin, "matplotlib ships DejaVu fonts"
+    with_latin = LineRenderer(pip_fonts[:1], dataclasses.replace(CLEAN, latin_font=1.0), latin)
+    without = LineRenderer(pip_fonts[:1], dataclasses.replace(CLEAN, latin_font=0.0), latin)
+    a, b = with_latin("HxH", np.random.default_rng(0)), without("HxH", np.random.default_rng(0))
+    assert a.shape[0] == b.shape[0] == 32
+    assert a.shape != b.shape or np.abs(a.astype(int) - b).max() > 100  # another face
+
+    # Both faces stand on the CJK font's baseline: "HxH" has no descender, so on the canvas
+    # (size 40, before the crop) its last ink row is the baseline, pad + ascent.
+    mask, (x0, y0, x1, y1), size = with_latin._draw_text("HxH", np.random.default_rng(0))
+    ascent, _ = load_font(pip_fonts[0], size).getmetrics()
+    rows = np.nonzero((mask > 0.5).any(axis=1))[0]
+    assert abs(rows[-1] + 1 - (y0 + ascent)) <= 1
+    # Hanzi-only text never takes the Latin face.
+    c, d = with_latin("国国", np.random.default_rng(3)), without("国国", np.random.default_rng(3))
+    assert c.shape == d.shape and np.abs(c.astype(int) - d).max() <= 1
+
+
+def test_write_line_set_round_trips_through_the_label_reader(tmp_path, small_charset):
+    cfg = LineDataConfig(system_fonts=False)
+    labels = write_line_set(tmp_path / "set", 12, seed=7, cfg=cfg, charset=small_charset)
+    records = read_labels(labels, small_charset)
+    source = SynthLines(cfg, small_charset, seed=7, stream=EVAL_STREAM)
+    assert len(records) == 12
+    for i, r in enumerate(records):
+        expected = source[i]
+        assert r.text == expected["text"] and r.labels == tuple(expected["labels"])
+        assert np.array_equal(cv2.imread(str(r.path), cv2.IMREAD_GRAYSCALE), expected["image"])
+    ascii_only = read_labels(tmp_path / "set" / "labels-ascii.tsv", small_charset)
+    assert [r.text for r in ascii_only] == [r.text for r in records if r.text.isascii()]
 
 
 def test_synth_lines_label_matches_text(small_charset_file, small_charset, pip_fonts):

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from ocr_common.fonts import default_font, font_charset, has_cjk_glyphs, list_fonts
+from ocr_common.fonts import (
+    default_font,
+    font_charset,
+    has_cjk_glyphs,
+    is_latin_text_font,
+    list_fonts,
+    list_latin_fonts,
+)
 from ocr_common.weights import WeightsError, load_weights, save_weights
 
 
@@ -12,6 +19,21 @@ def test_pip_installed_fonts_cover_chinese():
         assert has_cjk_glyphs(str(f))
         assert {"中", "国", "1", "A"} <= font_charset(f)
     assert default_font() in fonts
+
+
+def test_latin_fonts_from_pip_are_text_fonts_without_hanzi(tmp_path):
+    fonts = list_latin_fonts(system=False)  # matplotlib's, as in CI
+    names = {f.name for f in fonts}
+    assert {"DejaVuSans.ttf", "DejaVuSerif.ttf", "STIXGeneral.ttf"} <= names
+    assert not names & {"cmsy10.ttf", "cmex10.ttf", "STIXSizOneSymReg.ttf",
+                        "LastResortHE-Regular.ttf"}  # symbols / placeholders, not text
+    for f in fonts:
+        assert set("AZaz09") <= font_charset(f) and not has_cjk_glyphs(str(f))
+    assert not any(is_latin_text_font(str(f)) for f in list_fonts(system=False))
+    (tmp_path / "fake.ttf").write_bytes(b"not a font")
+    assert not is_latin_text_font(str(tmp_path / "fake.ttf"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list_latin_fonts(extra=[tmp_path / "nope.ttf"], system=False)
 
 
 def test_list_fonts_rejects_missing_and_non_cjk(tmp_path):
