@@ -68,6 +68,8 @@ class RenderConfig:
         min_crop: smallest window side as a fraction of the page side.
         surface_prob: probability of laying a (non-card) page on a busy surface.
         tracking_prob: probability that a sign or card label is drawn letter-spaced.
+        latin_font_prob: probability that a line of ASCII text (English words, codes,
+            numbers) is drawn in a Latin font rather than in the CJK one it was laid out with.
     """
 
     kinds: tuple[str, ...] = KINDS
@@ -84,6 +86,7 @@ class RenderConfig:
     min_crop: float = 0.35
     surface_prob: float = 0.2
     tracking_prob: float = 0.3
+    latin_font_prob: float = 0.5
 
 
 @dataclasses.dataclass
@@ -309,10 +312,10 @@ class _Canvas:
         text = text.rstrip()
         if not text.strip():
             return None
+        font, ref = self._latin_face(text, font)
         if tracking > 0:
-            return self._tracked_text(xy, text, font, fill, tracking, label)
+            return self._tracked_text(xy, text, font, fill, tracking, label, ref)
         x, y = xy
-        ref = font.getbbox("中")
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
         groups = [[words[0][0], words[0][1]]]
         for s0, s1 in words[1:]:
@@ -346,7 +349,26 @@ class _Canvas:
         self.occupied.append(box)
         return box
 
-    def _tracked_text(self, xy, text, font, fill, tracking, label):
+    def _latin_face(self, text: str, font: ImageFont.FreeTypeFont
+                    ) -> tuple[ImageFont.FreeTypeFont, tuple[float, float, float, float]]:
+        """The face to draw ``text`` with, and the reference box of a hanzi in the CJK font
+        at that size (the vertical extent of a line's label).
+
+        With probability ``latin_font_prob`` an ASCII text gets a Latin font, at a size
+        that keeps it no wider than in ``font`` (the layout was fitted with ``font``)."""
+        from ocr_common.fonts import load_font
+
+        cfg, fonts = self.r.cfg, self.r.latin_fonts
+        if not fonts or not text.isascii() or self.rng.random() >= cfg.latin_font_prob:
+            return font, font.getbbox("中")
+        path = fonts[int(self.rng.integers(len(fonts)))]
+        latin = load_font(path, font.size)
+        width, latin_width = font.getlength(text), latin.getlength(text)
+        if latin_width > width > 0:
+            latin = load_font(path, max(6, int(font.size * width / latin_width)))
+        return latin, load_font(font.path, latin.size).getbbox("中")
+
+    def _tracked_text(self, xy, text, font, fill, tracking, label, ref):
         x, y = xy
         fill = tuple(int(c) for c in fill)
         inks = []
@@ -360,7 +382,6 @@ class _Canvas:
         if not inks:
             return None
         b = np.asarray(inks, np.float32)
-        ref = font.getbbox("中")
         pad = self.r.cfg.box_pad * font.size
         box = (float(b[:, 0].min() - pad * 0.5), float(min(b[:, 1].min(), xy[1] + ref[1]) - pad),
                float(b[:, 2].max() + pad * 0.5), float(max(b[:, 3].max(), xy[1] + ref[3]) + pad))
@@ -466,10 +487,13 @@ class PageRenderer:
         sampler: text source with ``sample(rng, length) -> str``; default
             ``ocr_common.corpus.TextSampler()``.
         fonts: font files; default ``ocr_common.fonts.list_fonts(cfg.fonts)``.
+        latin_fonts: Latin text fonts; default
+            ``ocr_common.fonts.list_latin_fonts(cfg.fonts)`` (may be empty).
     """
 
     def __init__(self, cfg: RenderConfig | None = None, sampler=None,
-                 fonts: Sequence[Path] | None = None):
+                 fonts: Sequence[Path] | None = None,
+                 latin_fonts: Sequence[Path] | None = None):
         self.cfg = cfg or RenderConfig()
         if sampler is None:
             from ocr_common.corpus import TextSampler
@@ -479,8 +503,13 @@ class PageRenderer:
             from ocr_common.fonts import list_fonts
 
             fonts = list_fonts(self.cfg.fonts)
+        if latin_fonts is None:
+            from ocr_common.fonts import list_latin_fonts
+
+            latin_fonts = list_latin_fonts(self.cfg.fonts)
         self.sampler = sampler
         self.fonts = [Path(f) for f in fonts]
+        self.latin_fonts = [Path(f) for f in latin_fonts]
         if not self.fonts:
             raise ValueError("PageRenderer needs at least one font")
         p = np.asarray(self.cfg.kind_weights[: len(self.cfg.kinds)], np.float64)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ctpn_jax.data.labels import find_samples, read_labels
-from ctpn_jax.data.render import KINDS, PageRenderer, page_rng, write_dataset
+from ctpn_jax.data.render import KINDS, PageRenderer, RenderConfig, page_rng, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +97,31 @@ def test_tracked_text_is_one_box_wider_than_plain_text(renderer):
     assert abs((spaced[2] - spaced[0]) - (plain[2] - plain[0]) - 90) < 2
     ink = np.asarray(c.im)[100:150, int(spaced[0]):int(spaced[2])].min(axis=0).min(axis=1)
     assert (ink < 128).sum() > 40
+
+
+def test_ascii_lines_in_a_latin_font_stay_inside_their_box_and_layout():
+    from ctpn_jax.data.render import _Canvas
+    from ocr_common.fonts import list_fonts, list_latin_fonts
+
+    cjk = list_fonts(system=False)[:1]
+    latin = [f for f in list_latin_fonts(system=False) if f.name == "DejaVuSans-Bold.ttf"]
+    assert latin, "matplotlib ships DejaVu fonts"
+    always = PageRenderer(RenderConfig(latin_font_prob=1.0), fonts=cjk, latin_fonts=latin)
+    never = PageRenderer(RenderConfig(latin_font_prob=0.0), fonts=cjk, latin_fonts=latin)
+    drawn = {}
+    for name, r in (("latin", always), ("cjk", never)):
+        c = _Canvas(np.full((120, 900, 3), 255, np.uint8), r, np.random.default_rng(0))
+        font = c.font(40, cjk[0])
+        box = c.text((10, 20), "WWW Hello 2024", font, (0, 0, 0))
+        ink = np.nonzero(np.asarray(c.im).min(axis=2) < 128)
+        # Every ink pixel lies inside the labelled box.
+        assert box is not None and [t.text for t in c.lines] == ["WWW Hello 2024"]
+        assert box[0] <= ink[1].min() and ink[1].max() <= box[2]
+        assert box[1] <= ink[0].min() and ink[0].max() <= box[3]
+        drawn[name] = (np.asarray(c.im), font.getlength("WWW Hello 2024"), ink[1].max())
+    assert np.abs(drawn["latin"][0].astype(int) - drawn["cjk"][0]).max() > 100  # another face
+    # The layout was fitted with the CJK face: the Latin one is never wider.
+    assert drawn["latin"][2] <= 10 + drawn["cjk"][1] + 2
+    # Text with hanzi keeps the CJK face.
+    c = _Canvas(np.full((120, 900, 3), 255, np.uint8), always, np.random.default_rng(0))
+    assert c._latin_face("营业 2024", c.font(40, cjk[0]))[0].path == str(cjk[0])
