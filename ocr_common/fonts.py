@@ -56,6 +56,21 @@ def _font_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in FONT_SUFFIXES)
 
 
+def _candidates(first: Iterable[Path], extra: Iterable[str | os.PathLike],
+                system: bool) -> list[Path]:
+    """Font files of the `first` folders, then of the system's, then of `extra`."""
+    candidates = [f for root in first for f in _font_files(root)]
+    if system:
+        for d in SYSTEM_FONT_DIRS:
+            candidates += _font_files(Path(d))
+    for e in extra:
+        p = Path(e)
+        if not p.exists():
+            raise FileNotFoundError(f"font path {p} does not exist")
+        candidates += _font_files(p)
+    return candidates
+
+
 @functools.cache
 def has_cjk_glyphs(path: str) -> bool:
     """True when the font at `path` draws real glyphs (not the missing-glyph box) for hanzi."""
@@ -87,15 +102,7 @@ def list_fonts(extra: Iterable[str | os.PathLike] = (), system: bool = True) -> 
     Raises:
       FileNotFoundError: a path in `extra` does not exist, or no CJK font is found at all.
     """
-    candidates = _font_files(mplfonts_dir())
-    if system:
-        for d in SYSTEM_FONT_DIRS:
-            candidates += _font_files(Path(d))
-    for e in extra:
-        p = Path(e)
-        if not p.exists():
-            raise FileNotFoundError(f"font path {p} does not exist")
-        candidates += _font_files(p)
+    candidates = _candidates([mplfonts_dir()], extra, system)
     seen, fonts = set(), []
     for p in candidates:
         key = p.resolve()
@@ -141,15 +148,7 @@ def list_latin_fonts(extra: Iterable[str | os.PathLike] = (), system: bool = Tru
       empty: a renderer then draws Latin characters with its CJK fonts only.
     """
     mpl = matplotlib_fonts_dir()
-    candidates = _font_files(mpl) if mpl is not None else []
-    if system:
-        for d in SYSTEM_FONT_DIRS:
-            candidates += _font_files(Path(d))
-    for e in extra:
-        p = Path(e)
-        if not p.exists():
-            raise FileNotFoundError(f"font path {p} does not exist")
-        candidates += _font_files(p)
+    candidates = _candidates([mpl] if mpl is not None else [], extra, system)
     seen, fonts = set(), []
     for p in candidates:
         if p.name not in seen and is_latin_text_font(str(p)):
