@@ -126,10 +126,7 @@ class TextSampler:
     def _zh(self, rng: np.random.Generator, n: int) -> str:
         out = []
         while sum(map(len, out)) < n:
-            k = max(1, min(16, n // 2))
-            # Inverse-CDF sampling: rng.choice(p=...) re-checks 350 k probabilities per call.
-            idx = np.searchsorted(self.word_cdf, rng.random(k) * self.word_cdf[-1], side="right")
-            out += [self.words[min(i, len(self.words) - 1)] for i in idx]
+            out += _draw_words(self.words, self.word_cdf, rng, max(1, min(16, n // 2)))
             if self._zh_punct and rng.random() < 0.3:
                 out.append(self._zh_punct[rng.integers(len(self._zh_punct))])
         return "".join(out)
@@ -156,9 +153,7 @@ class TextSampler:
         return str(rng.integers(0, 10 ** rng.integers(1, 7)))
 
     def _english_word(self, rng: np.random.Generator) -> str:
-        i = int(np.searchsorted(self.english_cdf, rng.random() * self.english_cdf[-1],
-                                side="right"))
-        return self.english[min(i, len(self.english) - 1)]
+        return _draw_words(self.english, self.english_cdf, rng, 1)[0]
 
     def _latin_word(self, rng: np.random.Generator) -> str:
         r = rng.random()
@@ -222,6 +217,14 @@ class TextSampler:
                 if kind != "latin" or ch.isascii():
                     chars[pos] = ch
         return "".join(chars).strip()
+
+
+def _draw_words(words: list[str], cdf: np.ndarray, rng: np.random.Generator,
+                k: int) -> list[str]:
+    """`k` words drawn by inverse-CDF sampling (`rng.choice(p=...)` would re-check all 350 k
+    probabilities of the Chinese dictionary on every call)."""
+    idx = np.searchsorted(cdf, rng.random(k) * cdf[-1], side="right")
+    return [words[min(i, len(words) - 1)] for i in idx]
 
 
 def _cut_non_space(text: str, n: int) -> str:

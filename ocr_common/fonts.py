@@ -169,7 +169,7 @@ def load_font(path: str | os.PathLike, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), int(size))
 
 
-@functools.lru_cache(maxsize=64)
+@functools.cache  # one small set per font file; renderers ask on every line
 def font_charset(path: str | os.PathLike) -> frozenset[str]:
     """The characters that the font at `path` maps to glyphs (from its cmap table)."""
     from fontTools.ttLib import TTFont
