@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +106,7 @@ class TextSampler:
     def __init__(
         self,
         alphabet: str | None = None,
-        kind_weights: tuple[float, float, float, float] = (0.5, 0.25, 0.1, 0.15),
+        kind_weights: Sequence[float] = (0.5, 0.25, 0.1, 0.15),
         coverage_per_sample: int = 1,
     ):
         alphabet = default_alphabet() if alphabet is None else alphabet
@@ -116,6 +117,9 @@ class TextSampler:
         if not self.words:
             raise ValueError("the alphabet contains no Chinese word of the dictionary")
         w = np.asarray(kind_weights, dtype=np.float64)
+        if w.shape != (len(self.KINDS),) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"kind_weights must be {len(self.KINDS)} non-negative weights for "
+                             f"{', '.join(self.KINDS)} (not all zero); got {list(kind_weights)}")
         self.kind_p = w / w.sum()
         self.coverage_per_sample = coverage_per_sample
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))

@@ -43,6 +43,15 @@ from ctpn_jax.data.labels import (
     format_json,
     label_name,
 )
+from ocr_common.textures import (
+    background,
+    contrasting,
+    guilloche,
+    luminance,
+    portrait,
+    random_colour,
+    surface,
+)
 
 KINDS = ("document", "form", "receipt", "sign", "screenshot", "card")
 
@@ -96,154 +105,6 @@ class Page:
     image: np.ndarray
     lines: list[TextLine]
     kind: str
-
-
-# ----------------------------------------------------------------------------- colours
-
-
-def _lum(c: Sequence[int]) -> float:
-    return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
-
-
-def _rand_color(rng: np.random.Generator, lo: int = 0, hi: int = 256) -> tuple[int, int, int]:
-    return tuple(int(v) for v in rng.integers(lo, hi, size=3))
-
-
-def _contrasting(rng: np.random.Generator, bg: Sequence[int], min_diff: float = 90.0):
-    """A colour whose luminance differs from ``bg``'s by at least ``min_diff``."""
-    for _ in range(20):
-        if _lum(bg) > 128:
-            c = _rand_color(rng, 0, 110) if rng.random() < 0.7 else _rand_color(rng, 0, 200)
-        else:
-            c = _rand_color(rng, 170, 256)
-        if abs(_lum(c) - _lum(bg)) >= min_diff:
-            return c
-    return (0, 0, 0) if _lum(bg) > 128 else (255, 255, 255)
-
-
-# ----------------------------------------------------------------------------- backgrounds
-
-
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
-    """Low-frequency noise in [-1, 1], ``(h, w) float32``."""
-    small = rng.standard_normal((max(2, h // cells), max(2, w // cells))).astype(np.float32)
-    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    return np.clip(big / 2.0, -1, 1)
-
-
-def background(rng: np.random.Generator, h: int, w: int, base: Sequence[int]) -> np.ndarray:
-    """A textured ``(h, w, 3) uint8`` background around colour ``base``."""
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = np.asarray(base, np.float32)
-    r = rng.random()
-    if r < 0.3:  # paper: low-frequency blotches
-        img += _smooth_noise(rng, h, w, int(rng.integers(20, 120)))[..., None] * rng.uniform(4, 18)
-    elif r < 0.5:  # gradient
-        d = rng.standard_normal(2)
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        g = (d[0] * yy / h + d[1] * xx / w)
-        img += (g - g.mean())[..., None] * rng.uniform(10, 40) * rng.choice([-1, 1], size=3)
-    elif r < 0.6:  # ruled paper
-        step = int(rng.integers(18, 40))
-        col = np.asarray(_rand_color(rng, 120, 220), np.float32)
-        img[::step] = 0.6 * img[::step] + 0.4 * col
-    elif r < 0.7:  # coloured texture (fabric / photo-like)
-        for c in range(3):
-            img[..., c] += _smooth_noise(rng, h, w, int(rng.integers(4, 30))) * rng.uniform(10, 40)
-    elif r < 0.8:  # security print: fine wavy lines
-        img = guilloche(rng, img)
-    img += rng.standard_normal((h, w, 1)).astype(np.float32) * rng.uniform(0, 6)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def guilloche(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
-    """Draws security-print line patterns (bundles of thin sine curves, rosettes) on
-    ``img (h, w, 3) float32`` in a tint close to its colour; returns it."""
-    h, w = img.shape[:2]
-    base = img[h // 2, w // 2]
-    tint = np.clip(base + rng.uniform(-70, 40, size=3), 0, 255)
-    xs = np.linspace(-0.05 * w, 1.05 * w, 240, dtype=np.float32)
-    for _ in range(int(rng.integers(1, 4))):  # bundles of phase-shifted curves
-        period, amp = rng.uniform(0.1, 0.6) * w, rng.uniform(0.02, 0.25) * h
-        period2, amp2 = rng.uniform(0.03, 0.2) * w, amp * rng.uniform(0, 0.4)
-        y0, step = rng.uniform(0, h), rng.uniform(2, 8)
-        for k in range(int(rng.integers(8, 40))):
-            ys = (y0 + k * step + amp * np.sin(2 * np.pi * xs / period + 0.15 * k)
-                  + amp2 * np.sin(2 * np.pi * xs / period2))
-            pts = np.stack([xs, ys], axis=1).round().astype(np.int32)
-            cv2.polylines(img, [pts], False, tint.tolist(), 1, cv2.LINE_AA)
-    if rng.random() < 0.5:  # a rosette of rotated ellipses
-        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-        a, b = rng.uniform(0.1, 0.4) * w, rng.uniform(0.05, 0.2) * h
-        for ang in np.arange(0, 180, rng.uniform(4, 12)):
-            cv2.ellipse(img, (int(cx), int(cy)), (int(a), int(b)), float(ang), 0, 360,
-                        tint.tolist(), 1, cv2.LINE_AA)
-    return img
-
-
-def surface(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A busy ``(h, w, 3) uint8`` surface a sheet or a card lies on: woven fabric, wood
-    grain, stone, tiles or a blurred scene. Fine texture and no text."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = np.asarray(_rand_color(rng, 30, 230), np.float32)
-    kind = rng.choice(["weave", "wood", "stone", "tiles", "scene"])
-    if kind == "weave":
-        period, a = rng.uniform(3, 10), rng.uniform(0, np.pi)
-        u, v = xx * np.cos(a) + yy * np.sin(a), yy * np.cos(a) - xx * np.sin(a)
-        t = np.sin(2 * np.pi * u / period) * np.sin(2 * np.pi * v / period)
-        t += 0.6 * rng.standard_normal((h, w)).astype(np.float32)
-        img += t[..., None] * rng.uniform(12, 40) * rng.uniform(0.6, 1.0, size=3)
-        img += _smooth_noise(rng, h, w, int(rng.integers(40, 200)))[..., None] * 25
-    elif kind == "wood":
-        warp = _smooth_noise(rng, h, w, int(rng.integers(30, 150))) * rng.uniform(5, 25)
-        t = np.sin((yy if rng.random() < 0.5 else xx) * rng.uniform(0.05, 0.4) + warp)
-        img += t[..., None] * rng.uniform(10, 35) * np.float32([1.0, 0.8, 0.6])
-    elif kind == "stone":
-        s = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0),
-                             float(rng.uniform(0.6, 2.5)))
-        img += (s / (s.std() + 1e-6))[..., None] * rng.uniform(12, 40)
-        img += _smooth_noise(rng, h, w, int(rng.integers(20, 100)))[..., None] * 20
-    elif kind == "tiles":
-        step = int(rng.integers(20, 120))
-        grout = np.asarray(_rand_color(rng), np.float32)
-        for ty in range(0, h, step):
-            for tx in range(0, w, step):
-                img[ty:ty + step, tx:tx + step] += rng.uniform(-20, 20, size=3).astype(np.float32)
-        lw = int(rng.integers(1, 5))
-        for t in range(0, max(h, w), step):
-            img[t:t + lw] = grout
-            img[:, t:t + lw] = grout
-    else:  # a blurred scene: overlapping coloured blobs
-        for _ in range(int(rng.integers(6, 25))):
-            centre = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
-            axes = (int(rng.uniform(0.05, 0.5) * w), int(rng.uniform(0.05, 0.5) * h))
-            cv2.ellipse(img, centre, axes, float(rng.uniform(0, 180)), 0, 360,
-                        [float(c) for c in _rand_color(rng)], -1)
-        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(2, 12)))
-    img += rng.standard_normal((h, w, 1)).astype(np.float32) * rng.uniform(0, 8)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def portrait(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A photo-like ``(h, w, 3) uint8`` patch: a plain or blotched backdrop, a head and
-    shoulders in smooth shading."""
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = np.asarray(_rand_color(rng, 60, 256), np.float32)
-    img += _smooth_noise(rng, h, w, max(4, min(h, w) // 3))[..., None] * rng.uniform(0, 40)
-    skin = [float(c) for c in (rng.uniform(150, 240), rng.uniform(110, 200), rng.uniform(90, 180))]
-    cloth = [float(c) for c in _rand_color(rng, 0, 200)]
-    hair = [float(c) for c in _rand_color(rng, 0, 90)]
-    cx = w * rng.uniform(0.4, 0.6)
-    cv2.ellipse(img, (int(cx), int(h * 1.05)), (int(w * 0.45), int(h * 0.35)), 0, 0, 360, cloth, -1)
-    cv2.ellipse(img, (int(cx), int(h * 0.4)), (int(w * 0.26), int(h * 0.28)), 0, 0, 360, hair, -1)
-    cv2.ellipse(img, (int(cx), int(h * 0.45)), (int(w * 0.2), int(h * 0.25)), 0, 0, 360, skin, -1)
-    for dx in (-0.08, 0.08):  # eyes
-        cv2.circle(img, (int(cx + dx * w), int(h * 0.42)), max(1, int(w * 0.02)), hair, -1)
-    cv2.ellipse(img, (int(cx), int(h * 0.56)), (int(w * 0.06), max(1, int(h * 0.015))), 0, 0, 360,
-                [skin[0] * 0.8, skin[1] * 0.6, skin[2] * 0.6], -1)
-    img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.8, 3.0)))
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- canvas
@@ -430,7 +291,7 @@ class _Canvas:
 
     def _shape(self, kind: str, box: tuple[float, float, float, float]) -> None:
         rng, d = self.rng, self.draw
-        col = _rand_color(rng)
+        col = random_colour(rng)
         x0, y0, x1, y1 = box
         width = int(rng.integers(1, 4))
         if kind == "line":
@@ -456,7 +317,7 @@ class _Canvas:
             d.polygon(star, fill=red)
         elif kind == "barcode":
             x, xe, ya, yb = int(x0), int(x1), int(y0), int(y1)
-            bar = col if _lum(col) < 120 else (0, 0, 0)
+            bar = col if luminance(col) < 120 else (0, 0, 0)
             while x < xe:
                 bw = int(rng.integers(1, 5))
                 if rng.random() < 0.5:
@@ -471,7 +332,7 @@ class _Canvas:
                 d.line([(x0 + t, y1), (x0 + t + (y1 - y0), y0)], fill=col, width=1)
         else:  # icon: a rounded square with a symbol
             d.rounded_rectangle(box, radius=(x1 - x0) / 4, fill=col)
-            inner = _contrasting(rng, col)
+            inner = contrasting(rng, col)
             m = (x1 - x0) / 4
             d.ellipse((x0 + m, y0 + m, x1 - m, y1 - m), outline=inner, width=2)
 
@@ -545,14 +406,15 @@ class PageRenderer:
     # -- layouts --------------------------------------------------------------------------
     def _new_canvas(self, rng, w, h, base=None) -> _Canvas:
         if base is None:
-            base = _rand_color(rng, 215, 256) if rng.random() < 0.85 else _rand_color(rng, 150, 256)
+            lo = 215 if rng.random() < 0.85 else 150
+            base = random_colour(rng, lo, 256)
         return _Canvas(background(rng, h, w, base), self, rng)
 
     def _document(self, rng: np.random.Generator) -> _Canvas:
         w, h = int(rng.integers(500, 1300)), int(rng.integers(500, 1300))
         c = self._new_canvas(rng, w, h)
         bg = c.im.getpixel((w // 2, h // 2))
-        ink = _contrasting(rng, bg, 110)
+        ink = contrasting(rng, bg, 110)
         size = c.body_size()
         mx, my = w * rng.uniform(0.04, 0.12), h * rng.uniform(0.04, 0.1)
         y = my
@@ -560,7 +422,7 @@ class PageRenderer:
             tf = c.font(size * rng.uniform(1.4, 2.4))
             t = c.fit(tf, w - 2 * mx, n=int(rng.integers(4, 16)))
             tw = tf.getlength(t)
-            c.text(((w - tw) / 2, y), t, tf, _contrasting(rng, bg, 110))
+            c.text(((w - tw) / 2, y), t, tf, contrasting(rng, bg, 110))
             y += tf.size * rng.uniform(1.6, 2.4)
         ncol = 2 if (w > 800 and rng.random() < 0.35) else 1
         gutter = size * rng.uniform(1.5, 3)
@@ -576,7 +438,7 @@ class PageRenderer:
                 if r < 0.08:  # heading
                     hf = c.font(size * rng.uniform(1.1, 1.5))
                     c.text((x0, y), c.fit(hf, col_w, n=int(rng.integers(3, 12))), hf,
-                           _contrasting(rng, bg, 110))
+                           contrasting(rng, bg, 110))
                     y += hf.size * spacing
                     continue
                 n_lines = int(rng.integers(1, 7))
@@ -600,8 +462,8 @@ class PageRenderer:
         w, h = int(rng.integers(600, 1300)), int(rng.integers(500, 1200))
         c = self._new_canvas(rng, w, h)
         bg = c.im.getpixel((w // 2, h // 2))
-        ink = _contrasting(rng, bg, 110)
-        rule = _contrasting(rng, bg, 60)
+        ink = contrasting(rng, bg, 110)
+        rule = contrasting(rng, bg, 60)
         size = c.body_size()
         font = c.font(size)
         mx = w * rng.uniform(0.04, 0.1)
@@ -628,7 +490,7 @@ class PageRenderer:
         widths = rng.dirichlet(np.ones(ncols) * 2) * (w - 2 * mx)
         xs = mx + np.concatenate([[0], np.cumsum(widths)])
         lw = int(rng.integers(1, 3))
-        header_fill = _rand_color(rng, 180, 250) if rng.random() < 0.5 else None
+        header_fill = random_colour(rng, 180, 250) if rng.random() < 0.5 else None
         for r in range(nrows):
             y0 = y + r * row_h
             if r == 0 and header_fill is not None:
@@ -648,9 +510,9 @@ class PageRenderer:
 
     def _receipt(self, rng: np.random.Generator) -> _Canvas:
         w, h = int(rng.integers(300, 620)), int(rng.integers(600, 1300))
-        c = self._new_canvas(rng, w, h, base=_rand_color(rng, 225, 256))
+        c = self._new_canvas(rng, w, h, base=random_colour(rng, 225, 256))
         bg = c.im.getpixel((w // 2, h // 2))
-        ink = _contrasting(rng, bg, 120)
+        ink = contrasting(rng, bg, 120)
         size = c.body_size()
         mono = [f for f in self.fonts if "Mono" in f.name]
         fpath = mono[int(rng.integers(len(mono)))] if mono and rng.random() < 0.6 else None
@@ -686,17 +548,17 @@ class PageRenderer:
 
     def _sign(self, rng: np.random.Generator) -> _Canvas:
         w, h = int(rng.integers(500, 1300)), int(rng.integers(400, 1000))
-        c = self._new_canvas(rng, w, h, base=_rand_color(rng, 60, 256))
-        panel = _rand_color(rng)
+        c = self._new_canvas(rng, w, h, base=random_colour(rng, 60, 256))
+        panel = random_colour(rng)
         px0, py0 = w * rng.uniform(0.02, 0.15), h * rng.uniform(0.02, 0.2)
         px1, py1 = w - w * rng.uniform(0.02, 0.15), h - h * rng.uniform(0.02, 0.2)
         if rng.random() < 0.5:
             c.draw.rounded_rectangle((px0, py0, px1, py1), radius=float(rng.uniform(0, 30)),
-                                     fill=panel, outline=_contrasting(rng, panel, 60),
+                                     fill=panel, outline=contrasting(rng, panel, 60),
                                      width=int(rng.integers(0, 6)))
         else:
             c.draw.rectangle((px0, py0, px1, py1), fill=panel)
-        ink = _contrasting(rng, panel, 100)
+        ink = contrasting(rng, panel, 100)
         n = int(rng.integers(1, 5))
         avail_h = py1 - py0
         size = float(np.clip(avail_h / (n * rng.uniform(1.4, 2.5)), 20, 150))
@@ -712,17 +574,17 @@ class PageRenderer:
     def _screenshot(self, rng: np.random.Generator) -> _Canvas:
         w, h = int(rng.integers(500, 1300)), int(rng.integers(450, 1000))
         dark = rng.random() < 0.3
-        base = _rand_color(rng, 20, 60) if dark else _rand_color(rng, 235, 256)
+        base = random_colour(rng, 20, 60) if dark else random_colour(rng, 235, 256)
         c = self._new_canvas(rng, w, h, base=base)
-        ink = _contrasting(rng, base, 120)
+        ink = contrasting(rng, base, 120)
         grey = tuple(int(0.6 * a + 0.4 * b) for a, b in zip(ink, base, strict=True))
         size = c.body_size()
         bar_h = size * rng.uniform(2.2, 3.5)
-        bar = _rand_color(rng, 0, 200)
+        bar = random_colour(rng, 0, 200)
         c.draw.rectangle((0, 0, w, bar_h), fill=bar)
         tf = c.font(size * 1.2)
         c.text((size, (bar_h - tf.size) / 2), c.fit(tf, w * 0.5, n=int(rng.integers(2, 10))), tf,
-               _contrasting(rng, bar, 110))
+               contrasting(rng, bar, 110))
         x_main = 0.0
         if rng.random() < 0.5 and w > 700:  # sidebar menu
             sb_w = w * rng.uniform(0.15, 0.25)
@@ -745,10 +607,10 @@ class PageRenderer:
                     bw = pf.getlength(t) + size * 2
                     if x + bw > w - size:
                         break
-                    btn = _rand_color(rng, 0, 230)
+                    btn = random_colour(rng, 0, 230)
                     c.draw.rounded_rectangle((x, y, x + bw, y + size * 2.2), radius=size * 0.4,
                                              fill=btn)
-                    c.text((x + size, y + size * 0.45), t, pf, _contrasting(rng, btn, 110))
+                    c.text((x + size, y + size * 0.45), t, pf, contrasting(rng, btn, 110))
                     x += bw + size
                 y += size * 3.2
             elif r < 0.25:  # input box with placeholder
@@ -782,7 +644,7 @@ class PageRenderer:
         cw = w * rng.uniform(0.7, 0.97)
         ch = min(h * 0.97, cw / rng.uniform(1.45, 1.75))
         x0, y0 = float(rng.uniform(0, w - cw)), float(rng.uniform(0, h - ch))
-        base = _rand_color(rng, 170, 256)
+        base = random_colour(rng, 170, 256)
         card = background(rng, int(ch), int(cw), base)
         if rng.random() < 0.7:
             card = np.clip(guilloche(rng, card.astype(np.float32)), 0, 255).astype(np.uint8)
@@ -793,10 +655,10 @@ class PageRenderer:
         if rng.random() < 0.5:  # a soft shadow under the card
             d = float(rng.uniform(2, 12))
             c.draw.rounded_rectangle((x0 + d, y0 + d, x0 + cw + d, y0 + ch + d), radius=radius,
-                                     fill=_rand_color(rng, 0, 60))
+                                     fill=random_colour(rng, 0, 60))
         c.im.paste(Image.fromarray(card), (int(x0), int(y0)), mask)
-        ink = _contrasting(rng, base, 110)
-        label_ink = _contrasting(rng, base, 70)
+        ink = contrasting(rng, base, 110)
+        label_ink = contrasting(rng, base, 70)
         fpath = self.fonts[int(rng.integers(len(self.fonts)))]
         size = ch / rng.uniform(9, 15)
         font, num_font = c.font(size, fpath), c.font(size * rng.uniform(1.0, 1.3), fpath)
@@ -927,7 +789,7 @@ def _rotate(rng: np.random.Generator, image: np.ndarray, lines: list[TextLine], 
     m[1, 2] += nh / 2 - h / 2
     border = tuple(int(v) for v in np.median(image.reshape(-1, 3)[:: 97], axis=0))
     if rng.random() < 0.5:
-        border = _rand_color(rng)
+        border = random_colour(rng)
     out = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)
     new_lines = []

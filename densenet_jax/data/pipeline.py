@@ -48,6 +48,11 @@ class LineDataConfig:
     fonts: tuple[str, ...] = ()             # extra font files/folders (CJK or Latin)
     system_fonts: bool = True               # also use the fonts of the system folders
     latin_fonts: bool = True                # draw ASCII in Latin fonts too (RenderConfig)
+    # Text mix: weights of the TextSampler kinds ("zh", "zh_mixed", "numeric", "latin").
+    text_kinds: tuple[float, ...] = (0.5, 0.25, 0.1, 0.15)
+    # Fraction of training lines that hold no text (read as ""): the recogniser learns to
+    # read nothing in a detector's false boxes, and `infer` drops what reads as empty.
+    non_text: float = 0.05
     workers: int = 1                        # grain worker processes (0 = threads only)
     render: RenderConfig = field(default_factory=RenderConfig)
 
@@ -63,7 +68,7 @@ class SynthLines:
         fonts = list(fonts) if fonts is not None else list_fonts(cfg.fonts, cfg.system_fonts)
         latin = list_latin_fonts(cfg.fonts, cfg.system_fonts) if cfg.latin_fonts else []
         self.renderer = LineRenderer(fonts, cfg.render, latin)
-        self.sampler = TextSampler("".join(charset.chars))
+        self.sampler = TextSampler("".join(charset.chars), kind_weights=cfg.text_kinds)
         # Characters per pixel of width: ~1 char per `height` px, so the widest bucket fits.
         self.max_width = max(cfg.widths)
 
@@ -72,9 +77,15 @@ class SynthLines:
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, self.stream, index))
-        n = int(rng.integers(self.cfg.min_chars, self.cfg.max_chars + 1))
-        text = self.sampler.sample(rng, n, index=index if self.stream == TRAIN_STREAM else None)
-        line = self.renderer(text, rng)
+        if self.stream == TRAIN_STREAM and self.cfg.non_text > 0 and np.random.default_rng(
+                (self.seed, self.stream, index, 1)).random() < self.cfg.non_text:
+            # Its own draw, so that the text lines stay those of `non_text = 0`.
+            text, line = "", self.renderer.non_text(rng)
+        else:
+            n = int(rng.integers(self.cfg.min_chars, self.cfg.max_chars + 1))
+            text = self.sampler.sample(rng, n,
+                                       index=index if self.stream == TRAIN_STREAM else None)
+            line = self.renderer(text, rng)
         if line.shape[1] > self.max_width:
             line = to_line_image(line, max_width=self.max_width)
         return {"image": line, "labels": self.charset.encode(text), "text": text}

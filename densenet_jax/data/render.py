@@ -8,6 +8,10 @@ background (flat, gradient, paper-like noise, stains); distractors (underlines, 
 parts of the neighbouring lines); italic shear, small rotation and perspective; tight and
 loose crops as a detector produces them; horizontal stretch; blur, low resolution, noise,
 JPEG.
+
+`LineRenderer.non_text(rng)` returns a crop with no text in it (fabric, wood, security print,
+a photo, bars and rules), whose reading is the empty string: what a detector's false boxes
+hold, so that the recogniser learns to read nothing there and `infer` drops such boxes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ocr_common.fonts import font_charset, load_font
+from ocr_common.textures import background, guilloche, portrait, random_colour, surface
 
 LINE_HEIGHT = 32
 
@@ -192,6 +197,72 @@ class LineRenderer:
                                    borderMode=cv2.BORDER_REPLICATE)
         gray = cv2.cvtColor(np.clip(line, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
         return self._degrade(gray, rng)
+
+    def non_text(self, rng: np.random.Generator) -> np.ndarray:
+        """A `(height, W) uint8` gray crop without text: a busy surface (fabric, wood, stone,
+        tiles, a blurred scene), security print, part of a photo, or marks (bars, hatching,
+        rules, rings, dots), degraded like the text lines."""
+        cfg = self.cfg
+        h = int(rng.integers(cfg.height, 4 * cfg.height))
+        w = max(8, int(h * rng.uniform(0.5, 10.0)))
+        kind = rng.choice(["surface", "print", "photo", "marks"], p=[0.35, 0.25, 0.15, 0.25])
+        if kind == "surface":
+            img = surface(rng, h, w)
+            if rng.random() < 0.3:  # the edge of a sheet or card lying on it
+                y = int(rng.integers(0, h))
+                img[y:] = background(rng, h - y, w, random_colour(rng, 150, 256))
+        elif kind == "print":
+            ground = background(rng, h, w, random_colour(rng, 150, 256)).astype(np.float32)
+            img = np.clip(guilloche(rng, ground), 0, 255).astype(np.uint8)
+        elif kind == "photo":  # a band across a head-and-shoulders photo
+            w = min(w, 3 * h)
+            tall = portrait(rng, int(w * rng.uniform(1.1, 1.5)), w)
+            y = int(rng.integers(0, tall.shape[0] - h + 1)) if tall.shape[0] > h else 0
+            img = tall[y:y + h]
+        else:
+            img = background(rng, h, w, random_colour(rng, 120, 256))
+            self._marks(img, rng)
+        out_w = max(8, int(round(img.shape[1] * cfg.height / img.shape[0])))
+        gray = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+        gray = cv2.resize(gray, (out_w, cfg.height), interpolation=cv2.INTER_AREA)
+        return self._degrade(gray, rng)
+
+    @staticmethod
+    def _marks(img: np.ndarray, rng: np.random.Generator) -> None:
+        """Draws non-text marks on `img (h, w, 3) uint8` in place."""
+        h, w = img.shape[:2]
+        col = tuple(int(c) for c in random_colour(rng, 0, 110))
+        kind = rng.integers(5)
+        if kind == 0:  # barcode
+            x = int(rng.integers(0, max(1, w // 4)))
+            while x < w:
+                bw = int(rng.integers(1, 5))
+                if rng.random() < 0.5:
+                    cv2.rectangle(img, (x, 0), (x + bw - 1, h), col, -1)
+                x += bw
+        elif kind == 1:  # hatching
+            step = int(rng.integers(4, 14))
+            for t in range(-h, w, step):
+                cv2.line(img, (t, h), (t + h, 0), col, 1, cv2.LINE_AA)
+        elif kind == 2:  # rules and box edges (a lone vertical rule could be "|" or "l")
+            vertical = rng.random() < 0.5
+            for _ in range(int(rng.integers(2 if vertical else 1, 5))):
+                if not vertical:
+                    y = int(rng.integers(0, h))
+                    cv2.line(img, (0, y), (w, y), col, int(rng.integers(1, 4)))
+                else:
+                    x = int(rng.integers(0, w))
+                    cv2.line(img, (x, 0), (x, h), col, int(rng.integers(1, 4)))
+        elif kind == 3:  # arcs of large rings (stamps, logos); small ones would be "O"
+            for _ in range(int(rng.integers(1, 4))):
+                c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+                axes = (int(rng.integers(h, 3 * h)), int(rng.integers(h, 3 * h)))
+                cv2.ellipse(img, c, axes, float(rng.uniform(0, 180)), 0, 360, col,
+                            int(rng.integers(1, 4)), cv2.LINE_AA)
+        else:  # dots and specks
+            for _ in range(int(rng.integers(5, 40))):
+                c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+                cv2.circle(img, c, int(rng.integers(1, max(2, h // 6))), col, -1)
 
     def _distractors(self, img, mask, rng, box, fg_col) -> None:
         x0, y0, x1, y1 = box

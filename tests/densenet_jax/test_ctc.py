@@ -66,6 +66,17 @@ def test_ctc_loss_matches_float64_reference_with_padding():
         assert float(losses[b]) == pytest.approx(ref, rel=1e-4, abs=1e-4)
 
 
+def test_ctc_loss_of_an_empty_label_is_all_blanks():
+    # A line with no text (label length 0) has one alignment: blank at every valid step.
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(2, 7, 5)) * 2
+    losses = ctc_loss(jnp.asarray(logits, jnp.float32), jnp.asarray([7, 4]),
+                      jnp.full((2, 3), 2, jnp.int32), jnp.asarray([0, 0]))
+    for b, t in enumerate([7, 4]):
+        lp = jax.nn.log_softmax(logits[b, :t].astype(np.float64), axis=-1)
+        assert float(losses[b]) == pytest.approx(-float(np.sum(lp[:, 0])), rel=1e-4)
+
+
 def test_padded_batch_equals_unpadded_lines():
     rng = np.random.default_rng(2)
     logits = rng.normal(size=(1, 6, 4)).astype(np.float32)

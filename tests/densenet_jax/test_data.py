@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from densenet_jax.charset import Charset
 from densenet_jax.data.labels import LabelFileError, read_labels
 from densenet_jax.data.pipeline import (
     EVAL_STREAM,
@@ -11,6 +12,7 @@ from densenet_jax.data.pipeline import (
     LabeledLines,
     LineDataConfig,
     SynthLines,
+    collate,
     train_batches,
     write_line_set,
 )
@@ -87,6 +89,21 @@ def test_latin_lines_are_english_words_without_hanzi():
     assert len(seen & set(words)) > 100
 
 
+def test_text_kinds_of_the_data_config_set_the_mix():
+    # All-Latin weights give ASCII-only lines; all-Chinese weights give no Latin letter.
+    latin = SynthLines(LineDataConfig(system_fonts=False, text_kinds=(0, 0, 0, 1)),
+                       Charset.default(), seed=0, stream=0)
+    zh = SynthLines(LineDataConfig(system_fonts=False, text_kinds=(1, 0, 0, 0)),
+                    Charset.default(), seed=0, stream=0)
+    rng = np.random.default_rng(0)
+    assert all(latin.sampler.sample(rng, 8).isascii() for _ in range(50))
+    assert not any(c.isascii() and c.isalpha()
+                   for _ in range(50) for c in zh.sampler.sample(rng, 8))
+    for bad in [(1.0, 0.0, 0.0), (1.0, -1.0, 0.0, 0.5), (0, 0, 0, 0)]:
+        with pytest.raises(ValueError, match="kind_weights must be 4"):
+            TextSampler(kind_weights=bad)
+
+
 def test_renderer_draws_ascii_in_a_latin_font_on_the_same_baseline(pip_fonts):
     latin = [f for f in list_latin_fonts(system=False) if f.name == "DejaVuSerif-Bold.ttf"]
     assert latin, "matplotlib ships DejaVu fonts"
@@ -132,6 +149,41 @@ def test_synth_lines_label_matches_text(small_charset_file, small_charset, pip_f
     np.testing.assert_array_equal(src[3]["image"], src[3]["image"])
     other = SynthLines(cfg, small_charset, seed=1, stream=TRAIN_STREAM, fonts=pip_fonts)
     assert other[3]["text"] != src[3]["text"] or other[3]["image"].shape != src[3]["image"].shape
+
+
+def test_non_text_lines_read_as_empty_in_training_only(small_charset, pip_fonts):
+    def source(non_text, stream=TRAIN_STREAM):
+        cfg = LineDataConfig(widths=(280,), system_fonts=False, non_text=non_text)
+        return SynthLines(cfg, small_charset, seed=0, stream=stream, fonts=pip_fonts)
+
+    every, half, never = source(1.0), source(0.5), source(0.0)
+    for i in range(4):
+        ex = every[i]
+        assert ex["text"] == "" and ex["labels"] == []
+        assert ex["image"].shape[0] == 32 and 8 <= ex["image"].shape[1] <= 280
+        assert ex["image"].dtype == np.uint8
+        np.testing.assert_array_equal(ex["image"], every[i]["image"])  # pure in (seed, i)
+    # The choice is its own draw: the text lines of a mix are those of a text-only stream.
+    mixed = [half[i] for i in range(24)]
+    assert 0 < sum(ex["text"] == "" for ex in mixed) < 24
+    for i, ex in enumerate(mixed):
+        if ex["text"]:
+            assert ex["text"] == never[i]["text"]
+            np.testing.assert_array_equal(ex["image"], never[i]["image"])
+    # Evaluation lines always hold text.
+    assert all(source(1.0, EVAL_STREAM)[i]["text"] for i in range(4))
+    # Empty labels batch like the others.
+    batch = collate([every[0], never[0]], (280,), 48)
+    assert batch["label_length"].tolist() == [0, len(never[0]["labels"])]
+
+
+def test_non_text_crops_vary_in_width_and_texture(pip_fonts):
+    r = LineRenderer(pip_fonts[:1], RenderConfig())
+    rng = np.random.default_rng(0)
+    crops = [r.non_text(rng) for _ in range(40)]
+    assert all(c.shape[0] == 32 and c.shape[1] >= 8 and c.dtype == np.uint8 for c in crops)
+    assert len({c.shape[1] for c in crops}) > 20          # many widths
+    assert np.median([c.std() for c in crops]) > 5         # textured, not flat
 
 
 def _batches(src, cfg, start, n, seed=0):
