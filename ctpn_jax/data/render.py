@@ -82,7 +82,7 @@ class RenderConfig:
     """
 
     kinds: tuple[str, ...] = KINDS
-    kind_weights: tuple[float, ...] = (0.25, 0.15, 0.12, 0.15, 0.15, 0.18)
+    kind_weights: tuple[float, ...] = (0.23, 0.14, 0.11, 0.2, 0.14, 0.18)
     max_rotation: float = 3.0
     split_gap: float = 20.0
     box_pad: float = 0.06
@@ -395,7 +395,11 @@ class PageRenderer:
             cw = int(w * rng.uniform(self.cfg.min_crop, 1.0))
             ch = int(h * rng.uniform(self.cfg.min_crop, 1.0))
             x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-            window = (x0, y0, x0 + cw, y0 + ch)
+            # ... but not past the tallest anchor (283 px) at the training scale.
+            tallest = max((float(np.ptp(np.asarray(t.quad)[:, 1])) for t in lines), default=0.0)
+            zoom = min(self.cfg.reference_side / min(cw, ch), self.cfg.reference_long / max(cw, ch))
+            if tallest * zoom <= 250:
+                window = (x0, y0, x0 + cw, y0 + ch)
         image, lines = _crop(image, lines, window)
         max_rot = self.cfg.max_rotation * (2.0 if kind == "sign" else 1.0)
         angle = float(rng.uniform(-max_rot, max_rot)) if rng.random() < 0.7 else 0.0
@@ -561,13 +565,20 @@ class PageRenderer:
         ink = contrasting(rng, panel, 100)
         n = int(rng.integers(1, 5))
         avail_h = py1 - py0
-        size = float(np.clip(avail_h / (n * rng.uniform(1.4, 2.5)), 20, 150))
+        # Up to 200 px once resized for training (CTPN's tallest anchor is 283 px): posters
+        # and shop signs photographed up close, text far taller than body text.
+        size = float(np.clip(avail_h / (n * rng.uniform(1.3, 2.5)), 20, 200 / c.scale))
         y = py0 + (avail_h - n * size * 1.5) / 2
+        tracked = rng.random() < self.cfg.tracking_prob
         for i in range(n):
             s = size * (rng.uniform(0.4, 0.7) if i > 0 and rng.random() < 0.4 else 1.0)
             f = c.font(s)
             t = c.fit(f, (px1 - px0) * 0.9, n=int(rng.integers(2, 10)))
-            c.text(((w - f.getlength(t)) / 2, y), t, f, ink)
+            track = s * rng.uniform(0.1, 0.6) if tracked and len(t) > 1 else 0.0
+            tw = f.getlength(t) + track * (len(t) - 1)
+            if tw > (px1 - px0) * 0.95:
+                track, tw = 0.0, f.getlength(t)
+            c.text(((w - tw) / 2, y), t, f, ink, tracking=track)
             y += s * 1.5
         return c
 

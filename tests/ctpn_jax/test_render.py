@@ -125,3 +125,17 @@ def test_ascii_lines_in_a_latin_font_stay_inside_their_box_and_layout():
     # Text with hanzi keeps the CJK face.
     c = _Canvas(np.full((120, 900, 3), 255, np.uint8), always, np.random.default_rng(0))
     assert c._latin_face("营业 2024", c.font(40, cjk[0]))[0].path == str(cjk[0])
+
+
+def test_sign_text_reaches_large_sizes_within_the_anchor_range(renderer):
+    # Signs photographed up close: text far taller than body text, yet (zoomed-in crops
+    # included) never past CTPN's tallest anchor, 283 px, at the training scale.
+    from ctpn_jax.data.pipeline import resize_scale
+
+    heights = []
+    for i in range(30):
+        page = renderer.render(page_rng(5, i), kind="sign")
+        s = resize_scale(*page.image.shape[:2], 600, 1000)
+        heights += [float(np.ptp(t.quad[:, 1])) * s for t in page.lines if t.text != "###"]
+    assert max(heights) <= 283
+    assert sum(h > 120 for h in heights) >= 3
