@@ -230,7 +230,9 @@ def test_many_proposals_are_fast():
     s = s * rng.uniform(0.9, 1.0, s.shape).astype(np.float32)
     t = time.perf_counter()
     quads, _ = text_lines_from_proposals(b, s, x)
-    assert time.perf_counter() - t < 2.0 and len(b) > 4000
+    # ~0.1 s vectorised; a per-pair Python loop over 4,000+ proposals (~10^7 pairs) takes
+    # minutes. The bound is loose so that a loaded machine does not fail it.
+    assert time.perf_counter() - t < 10.0 and len(b) > 4000
     assert len(quads) == len(lines)
 
 
