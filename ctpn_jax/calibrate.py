@@ -32,6 +32,7 @@ from ctpn_jax.evaluate import MatchResult, match_detections
 DEFAULT_GRID: dict[str, tuple] = {
     "score_threshold": (0.5, 0.6, 0.7, 0.8),
     "max_gap": (30.0, 50.0),
+    "max_gap_rel": (0.0, 1.0),
     "line_containment": (0.0, 0.7),
 }
 
@@ -121,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="proposal score thresholds to try")
     ap.add_argument("--gaps", default=",".join(map(str, DEFAULT_GRID["max_gap"])),
                     help="largest gaps (px) between neighbouring proposals to try")
+    ap.add_argument("--gap-rels", default=",".join(map(str, DEFAULT_GRID["max_gap_rel"])),
+                    help="largest gaps relative to the text height to try (0 = off)")
     ap.add_argument("--containments",
                     default=",".join(map(str, DEFAULT_GRID["line_containment"])),
                     help="line containment thresholds to try (0 = off)")
@@ -138,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         grid = {"score_threshold": tuple(float(v) for v in args.scores.split(",")),
                 "max_gap": tuple(float(v) for v in args.gaps.split(",")),
+                "max_gap_rel": tuple(float(v) for v in args.gap_rels.split(",")),
                 "line_containment": tuple(float(v) for v in args.containments.split(","))}
     except ValueError as e:
         ap.error(f"grid values must be comma-separated numbers ({e})")
@@ -148,11 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{len(samples)} images, {len(results)} settings, IoU >= {args.iou}; best first:")
-    print("| short/long | score | gap | containment | P | R | H |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| short/long | score | gap | relative gap | containment | P | R | H |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results[: args.top]:
         print(f"| {r['short_side']}/{r['long_side']} | {r['score_threshold']} | {r['max_gap']} "
-              f"| {r['line_containment']} | {r['precision']:.3f} | {r['recall']:.3f} "
+              f"| {r['max_gap_rel']} | {r['line_containment']} | {r['precision']:.3f} "
+              f"| {r['recall']:.3f} "
               f"| {r['hmean']:.3f} |")
     if args.out:
         path = write_calibrated(args.weights, args.out, results[0], str(args.data), len(samples))

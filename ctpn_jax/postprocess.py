@@ -7,7 +7,9 @@ Coordinates are continuous pixels of the image the network saw (see ``ctpn_jax.a
 
 Text-line construction follows the original CTPN:
 
-1. proposal ``j`` is a candidate successor of ``i`` when ``0 < x1_j - x1_i <= max_gap`` and
+1. proposal ``j`` is a candidate successor of ``i`` when ``0 < x1_j - x1_i <= max_gap`` (or
+   ``<= max_gap_rel`` times ``i``'s height, when larger: large lettering has gaps wider
+   than 30 px between its letters and words; 0 = off, as the original) and
    the pair overlaps vertically (overlap / smaller height >= ``min_v_overlap``) and has
    similar heights (smaller / larger >= ``min_size_similarity``); only the nearest such
    column counts;
@@ -48,6 +50,8 @@ class PostprocessConfig:
         nms_iou: IoU threshold of the NMS over proposals.
         max_proposals: at most this many proposals (highest scores) enter the NMS.
         max_gap: largest horizontal distance (px, between left edges) of neighbours.
+        max_gap_rel: when > 0, neighbours may also be this many times a proposal's height
+            apart (not in the original, whose gap is absolute; 0 = off).
         min_v_overlap: minimum vertical overlap over the smaller height.
         min_size_similarity: minimum ratio of the smaller to the larger height.
         line_min_score: lines whose mean proposal score is not above this are dropped.
@@ -67,6 +71,7 @@ class PostprocessConfig:
     nms_iou: float = 0.3
     max_proposals: int = 4096
     max_gap: float = 30.0
+    max_gap_rel: float = 0.0
     min_v_overlap: float = 0.6
     min_size_similarity: float = 0.6
     line_min_score: float = 0.6
@@ -148,15 +153,17 @@ def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np
 
 
 def _candidate_pairs(boxes: np.ndarray, cfg: PostprocessConfig) -> tuple[np.ndarray, ...]:
-    """Pairs ``(i, j, dx)`` with ``0 < dx = x1_j - x1_i <= max_gap`` that meet the vertical
-    overlap and size-similarity rules; found with a sort and a window per proposal, so the
-    work is ``O(N log N + pairs)`` instead of ``O(N^2)``."""
+    """Pairs ``(i, j, dx)`` with ``0 < dx = x1_j - x1_i <= reach_i`` (``max_gap``, or
+    ``max_gap_rel`` times ``i``'s height when larger) that meet the vertical overlap and
+    size-similarity rules; found with a sort and a window per proposal, so the work is
+    ``O(N log N + pairs)`` instead of ``O(N^2)``."""
     n = boxes.shape[0]
     x1, y1, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 3]
+    reach = np.maximum(cfg.max_gap, cfg.max_gap_rel * (y2 - y1))
     order = np.argsort(x1, kind="stable")
     xs = x1[order]
     lo = np.searchsorted(xs, xs, side="right")  # first proposal strictly to the right
-    hi = np.searchsorted(xs, xs + cfg.max_gap, side="right")
+    hi = np.searchsorted(xs, xs + reach[order], side="right")
     counts = hi - lo
     total = int(counts.sum())
     if total == 0:

@@ -16,7 +16,8 @@ security line patterns), text in several sizes and colours, distractors that are
 page and photometric noise (blur, noise, JPEG).  Some pages are laid on a busy surface
 (fabric, wood grain, stone, tiles, a blurred scene), as in photos of a sheet or a card on a
 table: texture that a detector must learn is not text.  A text line whose words are
-separated by a wide space is labelled as separate boxes, since CTPN (30 px neighbour gap)
+separated by a wide space (over 20 px and 0.8 em) is labelled as separate boxes, since
+CTPN's line construction (a 30 px neighbour gap, or a gap relative to the text height)
 splits there too.
 
 Command line: ``python -m ctpn_jax.data.render --out DIR --count N [--format json|icdar2015]``
@@ -64,7 +65,9 @@ class RenderConfig:
         kinds: page kinds to draw from.
         kind_weights: their probabilities (normalised).
         max_rotation: largest rotation of a page in degrees (signs get twice this).
-        split_gap: a space run wider than this (px) splits a line into two boxes.
+        split_gap, split_gap_em: a space run wider than both ``split_gap`` px and
+            ``split_gap_em`` times the font size splits a line into two boxes (so a word
+            space in large sign lettering does not, a column gap does).
         box_pad: padding of the boxes around the ink, as a fraction of the font size.
         fonts: extra font files or folders (besides mplfonts' and the system's CJK fonts).
         min_text_px, max_text_px: range of body-text sizes once the page is resized to the
@@ -85,6 +88,7 @@ class RenderConfig:
     kind_weights: tuple[float, ...] = (0.23, 0.14, 0.11, 0.2, 0.14, 0.18)
     max_rotation: float = 3.0
     split_gap: float = 20.0
+    split_gap_em: float = 0.8
     box_pad: float = 0.06
     fonts: tuple[str, ...] = ()
     min_text_px: float = 12.0
@@ -181,7 +185,7 @@ class _Canvas:
         groups = [[words[0][0], words[0][1]]]
         for s0, s1 in words[1:]:
             gap = font.getlength(text[groups[-1][1]:s0])
-            if gap > self.r.cfg.split_gap:
+            if gap > max(self.r.cfg.split_gap, self.r.cfg.split_gap_em * font.size):
                 groups.append([s0, s1])
             else:
                 groups[-1][1] = s1

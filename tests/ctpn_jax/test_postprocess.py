@@ -177,9 +177,13 @@ def test_detect_text_lines_ignores_padding_and_low_scores():
     np.testing.assert_allclose(quads[0], rect(16, 23.5, 96, 56.5), atol=1e-3)
 
 
-def ref_successors(boxes, scores, gap=30.0, min_v=0.6, min_sim=0.6):
-    """The original's graph rule, by brute force: i -> best successor if mutual best."""
+def ref_successors(boxes, scores, gap=30.0, min_v=0.6, min_sim=0.6, gap_rel=0.0):
+    """The original's graph rule, by brute force: i -> best successor if mutual best. A pair
+    (left a, right b) is in reach when b is at most max(gap, gap_rel * height of a) right."""
     n = len(boxes)
+
+    def reach(a):
+        return max(gap, gap_rel * (boxes[a, 3] - boxes[a, 1]))
 
     def meets(a, b):
         ha, hb = boxes[a, 3] - boxes[a, 1], boxes[b, 3] - boxes[b, 1]
@@ -187,7 +191,8 @@ def ref_successors(boxes, scores, gap=30.0, min_v=0.6, min_sim=0.6):
         return inter / min(ha, hb) >= min_v and min(ha, hb) / max(ha, hb) >= min_sim
 
     def nearest(i, sign):
-        c = [j for j in range(n) if 0 < sign * (boxes[j, 0] - boxes[i, 0]) <= gap and meets(i, j)]
+        c = [j for j in range(n) if 0 < sign * (boxes[j, 0] - boxes[i, 0])
+             <= reach(i if sign > 0 else j) and meets(i, j)]
         if not c:
             return []
         d = min(abs(boxes[j, 0] - boxes[i, 0]) for j in c)
@@ -204,20 +209,34 @@ def ref_successors(boxes, scores, gap=30.0, min_v=0.6, min_sim=0.6):
     return out
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_graph_matches_brute_force(seed):
+@pytest.mark.parametrize("seed,gap_rel", [(0, 0.0), (1, 0.0), (2, 1.5)])
+def test_graph_matches_brute_force(seed, gap_rel):
     from ctpn_jax.postprocess import _pair_graph
 
     rng = np.random.default_rng(seed)
     n = 150
     col = rng.integers(0, 12, n)
     cy = rng.uniform(20, 120, n)
-    h = rng.choice([12.0, 14.0, 20.0, 30.0], n)
+    h = rng.choice([12.0, 14.0, 20.0, 30.0, 40.0], n)
     boxes = np.stack([col * 16.0, cy - h / 2, col * 16.0 + 16, cy + h / 2], 1)
     scores = rng.choice([0.8, 0.9, 0.95], n)  # many ties
-    got = _pair_graph(boxes, scores, PostprocessConfig())
-    np.testing.assert_array_equal(got, ref_successors(boxes, scores))
+    got = _pair_graph(boxes, scores, PostprocessConfig(max_gap_rel=gap_rel))
+    np.testing.assert_array_equal(got, ref_successors(boxes, scores, gap_rel=gap_rel))
     assert (got >= 0).sum() > 10
+
+
+def test_relative_gap_joins_large_spaced_letters_only():
+    # Letters 100 px high, 70 px apart (a letter-spaced sign): the original's absolute
+    # 30 px gap cuts the line at every letter; a gap of 1x the height keeps it whole...
+    letters = [rect(20 + 130 * k, 50, 80 + 130 * k, 150) for k in range(4)]
+    b, s, x = ideal_proposals(letters)
+    assert len(text_lines_from_proposals(b, s, x)[0]) == 4
+    quads, _ = text_lines_from_proposals(b, s, x, PostprocessConfig(max_gap_rel=1.0))
+    assert len(quads) == 1 and quad_iou(quads[0], rect(20, 50, 470, 150)) > 0.95
+    # ... while body text 30 px high keeps splitting at a 50 px gap.
+    body = [rect(20, 30, 200, 60), rect(250, 32, 400, 58)]
+    b, s, x = ideal_proposals(body)
+    assert len(text_lines_from_proposals(b, s, x, PostprocessConfig(max_gap_rel=1.0))[0]) == 2
 
 
 def test_many_proposals_are_fast():

@@ -139,3 +139,16 @@ def test_sign_text_reaches_large_sizes_within_the_anchor_range(renderer):
         heights += [float(np.ptp(t.quad[:, 1])) * s for t in page.lines if t.text != "###"]
     assert max(heights) <= 283
     assert sum(h > 120 for h in heights) >= 3
+
+
+def test_word_spaces_split_small_text_only_at_wide_gaps(renderer):
+    from ctpn_jax.data.render import _Canvas
+
+    c = _Canvas(np.full((700, 2400, 3), 255, np.uint8), renderer, np.random.default_rng(0))
+    big = c.font(150, renderer.fonts[0])
+    c.text((10, 10), "AB CD", big, (0, 0, 0))            # a word space of large lettering
+    small = c.font(20, renderer.fonts[0])
+    c.text((10, 400), "AB        CD", small, (0, 0, 0))  # a column gap in body text
+    space = big.getlength(" ")
+    assert 20 < space < 0.8 * 150   # wider than split_gap, narrower than 0.8 em
+    assert [t.text for t in c.lines] == ["AB CD", "AB", "CD"]
