@@ -317,6 +317,12 @@ def fit_within(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 # ----------------------------------------------------------------------------- the pipeline
 
 
+def keeps_line(text: str, text_score: float, min_text_score: float | None) -> bool:
+    """The line filter: False for a line read as empty (blank only) or with a recognition
+    confidence under ``min_text_score``; ``None`` keeps every line."""
+    return min_text_score is None or (bool(text.strip()) and text_score >= min_text_score)
+
+
 def make_records(quads: np.ndarray, scores: np.ndarray, texts: Sequence[Any],
                  min_text_score: float | None = None) -> list[dict]:
     """JSON line records from ``quads (L, 4, 2)``, detection ``scores (L,)`` and ``Decoded``s.
@@ -328,7 +334,7 @@ def make_records(quads: np.ndarray, scores: np.ndarray, texts: Sequence[Any],
     return [{"box": [round(float(v), 1) for v in np.asarray(quad).reshape(-1)],
              "text": t.text, "score": round(float(sc), 4), "text_score": round(float(t.score), 4)}
             for quad, sc, t in zip(quads, scores, texts, strict=True)
-            if min_text_score is None or (t.text.strip() and t.score >= min_text_score)]
+            if keeps_line(t.text, t.score, min_text_score)]
 
 
 class OCR:

@@ -30,24 +30,22 @@ def main() -> None:
                    help="line filter threshold (default: infer.DEFAULT_MIN_TEXT_SCORE)")
     args = p.parse_args()
 
-    import dataclasses
-
     from tqdm import tqdm
 
     from densenet_jax.data.pipeline import EVAL_STREAM, TRAIN_STREAM, LineDataConfig, SynthLines
     from densenet_jax.recognizer import Recognizer
-    from infer import DEFAULT_MIN_TEXT_SCORE
+    from infer import DEFAULT_MIN_TEXT_SCORE, keeps_line
 
     threshold = DEFAULT_MIN_TEXT_SCORE if args.threshold is None else args.threshold
     recs = [Recognizer.from_file(w) for w in args.weights]
-    cfg = dataclasses.replace(LineDataConfig(), non_text=1.0)
+    cfg = LineDataConfig(non_text=1.0)  # every training-stream line is non-text
     empty = SynthLines(cfg, recs[0].charset, args.seed, TRAIN_STREAM)
     text = SynthLines(cfg, recs[0].charset, args.seed, EVAL_STREAM)
     crops = [empty[i]["image"] for i in tqdm(range(args.count), desc="non-text crops")]
     lines = [text[i]["image"] for i in tqdm(range(args.count), desc="text lines")]
 
     def dropped(results) -> float:
-        return sum(not r.text.strip() or r.score < threshold for r in results) / len(results)
+        return sum(not keeps_line(r.text, r.score, threshold) for r in results) / len(results)
 
     print(f"\n{args.count} non-text crops and {args.count} text lines, seed {args.seed}, "
           f"filter threshold {threshold}\n")

@@ -34,9 +34,9 @@ def load_evaluator(path: Path):
 
 def keep(records: list[dict], threshold: float | None) -> list[dict]:
     """The records `infer.make_records(..., min_text_score=threshold)` would have kept."""
-    if threshold is None:
-        return records
-    return [r for r in records if r["text"].strip() and r["text_score"] >= threshold]
+    from infer import keeps_line
+
+    return [r for r in records if keeps_line(r["text"], r["text_score"], threshold)]
 
 
 def main() -> None:

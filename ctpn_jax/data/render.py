@@ -55,6 +55,9 @@ from ocr_common.textures import (
 )
 
 KINDS = ("document", "form", "receipt", "sign", "screenshot", "card")
+#: Tallest line (px at the training scale) a zoom-in crop may make: under CTPN's tallest
+#: anchor (``ctpn_jax.anchors.ANCHOR_HEIGHTS[-1]``, 283 px), with room for the box padding.
+MAX_ZOOMED_LINE_PX = 250.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,10 +402,10 @@ class PageRenderer:
             cw = int(w * rng.uniform(self.cfg.min_crop, 1.0))
             ch = int(h * rng.uniform(self.cfg.min_crop, 1.0))
             x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-            # ... but not past the tallest anchor (283 px) at the training scale.
+            # ... but not past the tallest anchor at the training scale.
             tallest = max((float(np.ptp(np.asarray(t.quad)[:, 1])) for t in lines), default=0.0)
             zoom = min(self.cfg.reference_side / min(cw, ch), self.cfg.reference_long / max(cw, ch))
-            if tallest * zoom <= 250:
+            if tallest * zoom <= MAX_ZOOMED_LINE_PX:
                 window = (x0, y0, x0 + cw, y0 + ch)
         image, lines = _crop(image, lines, window)
         max_rot = self.cfg.max_rotation * (2.0 if kind == "sign" else 1.0)

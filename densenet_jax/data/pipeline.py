@@ -77,9 +77,7 @@ class SynthLines:
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, self.stream, index))
-        if self.stream == TRAIN_STREAM and self.cfg.non_text > 0 and np.random.default_rng(
-                (self.seed, self.stream, index, 1)).random() < self.cfg.non_text:
-            # Its own draw, so that the text lines stay those of `non_text = 0`.
+        if self._holds_no_text(index):
             text, line = "", self.renderer.non_text(rng)
         else:
             n = int(rng.integers(self.cfg.min_chars, self.cfg.max_chars + 1))
@@ -89,6 +87,14 @@ class SynthLines:
         if line.shape[1] > self.max_width:
             line = to_line_image(line, max_width=self.max_width)
         return {"image": line, "labels": self.charset.encode(text), "text": text}
+
+    def _holds_no_text(self, index: int) -> bool:
+        """Whether training line `index` is a non-text crop (never in other streams). Its
+        own draw, so that the text lines stay those of `non_text = 0`."""
+        if self.stream != TRAIN_STREAM or self.cfg.non_text <= 0:
+            return False
+        draw = np.random.default_rng((self.seed, self.stream, index, 1)).random()
+        return bool(draw < self.cfg.non_text)
 
 
 class LabeledLines:

@@ -92,9 +92,9 @@ def test_latin_lines_are_english_words_without_hanzi():
 def test_text_kinds_of_the_data_config_set_the_mix():
     # All-Latin weights give ASCII-only lines; all-Chinese weights give no Latin letter.
     latin = SynthLines(LineDataConfig(system_fonts=False, text_kinds=(0, 0, 0, 1)),
-                       Charset.default(), seed=0, stream=0)
+                       Charset.default(), seed=0, stream=TRAIN_STREAM)
     zh = SynthLines(LineDataConfig(system_fonts=False, text_kinds=(1, 0, 0, 0)),
-                    Charset.default(), seed=0, stream=0)
+                    Charset.default(), seed=0, stream=TRAIN_STREAM)
     rng = np.random.default_rng(0)
     assert all(latin.sampler.sample(rng, 8).isascii() for _ in range(50))
     assert not any(c.isascii() and c.isalpha()
