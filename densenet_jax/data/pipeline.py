@@ -230,11 +230,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=303,
                     help="stream seed; keep it apart from the training run's (0)")
     ap.add_argument("--fonts", nargs="*", default=(), help="extra font files or folders")
+    ap.add_argument("--ink-crop", type=float, default=RenderConfig.ink_crop,
+                    help="probability of a crop fitted to the ink rather than the font's line "
+                         "box (1: every line as a tight annotation; 0: line boxes only)")
     args = ap.parse_args(argv)
     if args.count <= 0:
         ap.error("--count must be positive")
-    labels = write_line_set(args.out, args.count, args.seed,
-                            LineDataConfig(fonts=tuple(args.fonts)), Charset.default())
+    if not 0.0 <= args.ink_crop <= 1.0:
+        ap.error("--ink-crop must be a probability in [0, 1]")
+    cfg = LineDataConfig(fonts=tuple(args.fonts), render=RenderConfig(ink_crop=args.ink_crop))
+    labels = write_line_set(args.out, args.count, args.seed, cfg, Charset.default())
     print(f"wrote {args.count} lines and {labels}")
 
 

@@ -41,7 +41,12 @@ class RenderConfig:
     spacing: tuple[float, float] = (-0.05, 0.25)  # extra letter spacing, x font size
     dark_background: float = 0.15           # probability of light text on dark ground
     colour: float = 0.35                    # probability of a coloured (not gray) scheme
-    margin_y: tuple[float, float] = (-0.06, 0.3)   # crop margin above/below, x text height
+    # Vertical crop reference: the font's line box (ascent + descent), or with probability
+    # `ink_crop` the ink's own extent, as annotators and detectors draw boxes. Latin text
+    # then fills the height as in real tight crops (x-height ~17 of 32 px, not ~12), which
+    # the model must tell from capitals by context rather than by size.
+    ink_crop: float = 0.35
+    margin_y: tuple[float, float] = (-0.06, 0.3)   # crop margin above/below, x box height
     margin_x: tuple[float, float] = (0.0, 0.5)     # crop margin left/right, x text height
     stretch: tuple[float, float] = (0.75, 1.3)     # horizontal scale after cropping
     max_rotation: float = 2.0               # degrees
@@ -86,6 +91,17 @@ def _background(rng: np.random.Generator, h: int, w: int, colour: tuple) -> np.n
             cv2.circle(img, c, r, tuple(float(v) for v in rng.uniform(-40, 40, 3) + colour), -1)
         img = cv2.GaussianBlur(img, (0, 0), h / 6)
     return img
+
+
+def _ink_rows(mask: np.ndarray, y0: int, y1: int) -> tuple[int, int]:
+    """The rows `[top, bottom)` of the ink in `mask (h, w) float32`, or `(y0, y1)` (the line
+    box) where the ink is under half its height: flat text ("一", "--") and lower-case
+    letters without ascenders ("o", "x": the ink alone would look like capitals) keep the
+    line box."""
+    rows = np.nonzero((mask > 0.3).any(axis=1))[0]
+    if rows.size == 0 or rows[-1] + 1 - rows[0] < 0.5 * (y1 - y0):
+        return y0, y1
+    return int(rows[0]), int(rows[-1]) + 1
 
 
 _ITALIC = re.compile(r"italic|oblique|ita$", re.IGNORECASE)
@@ -168,6 +184,8 @@ class LineRenderer:
         h, w = mask.shape
         bg_col, fg_col = _contrasting_colours(rng, cfg)
         img = _background(rng, h, w, bg_col)
+        if rng.random() < cfg.ink_crop:
+            y0, y1 = _ink_rows(mask, y0, y1)
         th = y1 - y0
         if rng.random() < cfg.distractors:
             self._distractors(img, mask, rng, (x0, y0, x1, y1), fg_col)

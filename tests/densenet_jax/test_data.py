@@ -25,7 +25,7 @@ from ocr_common.fonts import list_latin_fonts, load_font
 CLEAN = RenderConfig(font_size=(40, 40), spacing=(0.1, 0.1), dark_background=0.0, colour=0.0,
                      margin_y=(0.1, 0.1), margin_x=(0.2, 0.2), stretch=(1.0, 1.0),
                      max_rotation=0.0, max_shear=0.0, perspective=0.0, distractors=0.0,
-                     blur=0.0, low_res=0.0, noise=0.0, jpeg=0.0)
+                     blur=0.0, low_res=0.0, noise=0.0, jpeg=0.0, ink_crop=0.0)
 
 
 def _ink_columns(line: np.ndarray) -> np.ndarray:
@@ -61,6 +61,25 @@ def test_renderer_augmented_lines_are_valid(pip_fonts):
         line = r(text, rng)
         assert line.shape[0] == 32 and line.shape[1] >= 8 and line.dtype == np.uint8
         assert line.std() > 5  # something is drawn
+
+
+def test_ink_crops_fit_the_ink_and_keep_the_line_box_for_flat_text(pip_fonts):
+    def ink_rows(line):
+        bg = np.median(line)
+        return int((np.abs(line.astype(int) - bg) > 60).any(axis=1).sum())
+
+    tight = LineRenderer(pip_fonts[:1], dataclasses.replace(CLEAN, ink_crop=1.0))
+    box = LineRenderer(pip_fonts[:1], CLEAN)
+    # Ascender to descender is about 1 em of the CJK font's ~1.45 em line box; fitted to the
+    # ink, with 10% margins above and below, it fills 1 / 1.2 of the crop (26-27 of 32 rows).
+    a, b = tight("Hypo", np.random.default_rng(0)), box("Hypo", np.random.default_rng(0))
+    assert 24 <= ink_rows(a) <= 29
+    assert ink_rows(b) <= 21
+    # Flat text and x-height-only letters keep the line box (the same random draws, so
+    # the same line).
+    for i, text in enumerate(["一一", "xoxo"]):
+        c, d = tight(text, np.random.default_rng(i)), box(text, np.random.default_rng(i))
+        assert c.shape == d.shape and np.array_equal(c, d)
 
 
 def test_text_sampler_covers_the_alphabet():
@@ -136,6 +155,14 @@ def test_write_line_set_round_trips_through_the_label_reader(tmp_path, small_cha
         assert np.array_equal(cv2.imread(str(r.path), cv2.IMREAD_GRAYSCALE), expected["image"])
     ascii_only = read_labels(tmp_path / "set" / "labels-ascii.tsv", small_charset)
     assert [r.text for r in ascii_only] == [r.text for r in records if r.text.isascii()]
+
+
+def test_line_set_cli_rejects_a_crop_probability_outside_0_1(tmp_path, capsys):
+    from densenet_jax.data.pipeline import main
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "set"), "--count", "2", "--ink-crop", "1.5"])
+    assert "--ink-crop must be a probability" in capsys.readouterr().err
+    assert not (tmp_path / "set").exists()
 
 
 def test_synth_lines_label_matches_text(small_charset_file, small_charset, pip_fonts):
