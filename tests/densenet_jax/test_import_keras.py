@@ -292,8 +292,9 @@ def test_greedy_text_matches_keras(imported, ours, keras_probs):
             texts.append(mine)
     print("decoded:", texts)
     assert all(texts) and len(set(texts)) == len(texts)
-    # Blanks and merged repeats occur: fewer characters than time steps.
-    assert all(len(t) < w // 8 for t, w in zip(texts, np.repeat(WIDTHS, 2), strict=True))
+    # Blanks and merged repeats occur (so the comparison covers them): fewer characters
+    # than time steps over the lines (a random-weight model need not drop one in every line).
+    assert sum(map(len, texts)) < sum(w // 8 for w in np.repeat(WIDTHS, 2))
 
 
 def test_the_comparison_detects_unfaithful_details(imported, apply, inputs, keras_probs,
