@@ -58,17 +58,25 @@ def grid_settings(grid: dict[str, Sequence]) -> list[dict[str, Any]]:
 
 
 def calibrate(weights: str | Path, samples: Sequence, scales: Sequence[tuple[int, int]],
-              grid: dict[str, Sequence], iou: float = 0.5,
-              progress: bool = True) -> list[dict[str, Any]]:
-    """Score every (scale, grid setting) on ``samples`` (``ctpn_jax.data.labels.Sample``).
+              grid: dict[str, Sequence], iou: float = 0.5, progress: bool = True,
+              coarse_scales: Sequence[float] = (0.0,),
+              coarse_heights: Sequence[float] = (120.0,)
+              ) -> list[dict[str, Any]]:
+    """Score every (scale, coarse pass, grid setting) on ``samples``
+    (``ctpn_jax.data.labels.Sample``).
+
+    ``coarse_scales`` are the coarse passes tried, relative to each main scale (0 = none; see
+    ``ctpn_jax.detect``), each with every height of ``coarse_heights``.
 
     Returns:
-        one dict per combination, best H-mean first: ``short_side``, ``long_side``, the grid
-        fields, ``precision``, ``recall``, ``hmean``.
+        one dict per combination, best H-mean first: ``short_side``, ``long_side``,
+        ``coarse_scale``, ``coarse_min_height``, the grid fields, ``precision``, ``recall``,
+        ``hmean``.
     """
     from tqdm import tqdm
 
     from ctpn_jax.data.labels import lines_to_arrays, read_labels
+    from ctpn_jax.detect import merge_coarse_lines
     from ocr_common.io import read_image
 
     images = [read_image(s.image) for s in samples]
@@ -77,18 +85,37 @@ def calibrate(weights: str | Path, samples: Sequence, scales: Sequence[tuple[int
     results = []
     for short, long in scales:
         det = TextDetector.from_weights(weights, short_side=short, long_side=long,
-                                        bucket_sizes=default_buckets(short, long))
-        totals = [MatchResult() for _ in settings]
+                                        bucket_sizes=default_buckets(short, long),
+                                        coarse_scale=0.0)
+        passes = [(0.0, 0.0)] + [(c, h) for c in coarse_scales if c for h in coarse_heights]
+        coarse_dets = {}
+        for c in sorted({c for c, _ in passes if c}):
+            if not 0.0 < c < 1.0:
+                raise ValueError(f"coarse scales must be in (0, 1) (or 0 = none), got {c}")
+            cs, cl = round(short * c), round(long * c)
+            coarse_dets[c] = TextDetector(det.model, det.variables, det.post, cs, cl,
+                                          default_buckets(cs, cl))
+        totals = {(p, i): MatchResult() for p in passes for i in range(len(settings))}
         for image, (gt_quads, gt_ignore) in tqdm(
                 list(zip(images, gts, strict=True)), desc=f"scale {short}/{long}",
                 disable=not progress, leave=False):
             outputs = det.network_outputs(image)
+            coarse_out = {c: d.network_outputs(image) for c, d in coarse_dets.items()}
             for i, s in enumerate(settings):
-                quads, _ = det.lines_from_outputs(*outputs, dataclasses.replace(det.post, **s))
-                totals[i] = totals[i] + match_detections(gt_quads, gt_ignore, quads, iou)
-        for s, t in zip(settings, totals, strict=True):
-            results.append({"short_side": short, "long_side": long, **s,
-                            "precision": t.precision, "recall": t.recall, "hmean": t.hmean})
+                post = dataclasses.replace(det.post, **s)
+                fine = det.lines_from_outputs(*outputs, post)
+                coarse = {c: d.lines_from_outputs(*coarse_out[c], post)
+                          for c, d in coarse_dets.items()}
+                for c, h in passes:
+                    quads = fine[0] if not c else merge_coarse_lines(
+                        *fine, *coarse[c], h / outputs[2][0])[0]
+                    totals[(c, h), i] = totals[(c, h), i] + match_detections(
+                        gt_quads, gt_ignore, quads, iou)
+        for (c, h), i in totals:
+            t = totals[(c, h), i]
+            results.append({"short_side": short, "long_side": long, "coarse_scale": c,
+                            "coarse_min_height": h, **settings[i], "precision": t.precision,
+                            "recall": t.recall, "hmean": t.hmean})
     return sorted(results, key=lambda r: -r["hmean"])
 
 
@@ -103,6 +130,9 @@ def write_calibrated(weights: str | Path, out: str | Path, best: dict[str, Any],
     post = dataclasses.replace(post, **{k: v for k, v in best.items() if k in fields})
     meta["postprocess"] = dataclasses.asdict(post)
     meta["test_scale"] = {"short_side": best["short_side"], "long_side": best["long_side"]}
+    if best.get("coarse_scale"):
+        meta["test_scale"].update(coarse_scale=float(best["coarse_scale"]),
+                                  coarse_min_height=float(best["coarse_min_height"]))
     meta["calibration"] = {"data": data, "images": num_images,
                            **{k: round(best[k], 4) for k in ("precision", "recall", "hmean")}}
     meta.pop("format_version", None)
@@ -127,6 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--containments",
                     default=",".join(map(str, DEFAULT_GRID["line_containment"])),
                     help="line containment thresholds to try (0 = off)")
+    ap.add_argument("--coarse-scales", default="0",
+                    help="resizes of a second pass for large text, relative to the main one, "
+                    "to try (0 = none), e.g. 0,0.5")
+    ap.add_argument("--coarse-heights", default="120",
+                    help="heights (px at the main scale) from which the second pass's lines "
+                    "replace the main pass's, to try")
     ap.add_argument("--iou", type=float, default=0.5)
     ap.add_argument("--limit", type=int, help="use only the first N images")
     ap.add_argument("--top", type=int, default=10, help="rows of the table to print")
@@ -143,19 +179,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "max_gap": tuple(float(v) for v in args.gaps.split(",")),
                 "max_gap_rel": tuple(float(v) for v in args.gap_rels.split(",")),
                 "line_containment": tuple(float(v) for v in args.containments.split(","))}
+        coarse_scales = [float(v) for v in args.coarse_scales.split(",")]
+        coarse_heights = [float(v) for v in args.coarse_heights.split(",")]
     except ValueError as e:
         ap.error(f"grid values must be comma-separated numbers ({e})")
     try:
         samples = find_samples(args.data)[: args.limit]
-        results = calibrate(args.weights, samples, args.scales, grid, args.iou)
-    except (FileNotFoundError, LabelError, ImageError, WeightsError) as e:
+        results = calibrate(args.weights, samples, args.scales, grid, args.iou,
+                            coarse_scales=coarse_scales, coarse_heights=coarse_heights)
+    except (FileNotFoundError, LabelError, ImageError, WeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{len(samples)} images, {len(results)} settings, IoU >= {args.iou}; best first:")
-    print("| short/long | score | gap | relative gap | containment | P | R | H |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| short/long | coarse pass | score | gap | relative gap | containment | P | R | H |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results[: args.top]:
-        print(f"| {r['short_side']}/{r['long_side']} | {r['score_threshold']} | {r['max_gap']} "
+        coarse = (f"x{r['coarse_scale']:g} from {r['coarse_min_height']:g} px"
+                  if r["coarse_scale"] else "none")
+        print(f"| {r['short_side']}/{r['long_side']} | {coarse} | {r['score_threshold']} "
+              f"| {r['max_gap']} "
               f"| {r['max_gap_rel']} | {r['line_containment']} | {r['precision']:.3f} "
               f"| {r['recall']:.3f} "
               f"| {r['hmean']:.3f} |")

@@ -3,6 +3,12 @@
 ``TextDetector(model, variables)(image)`` returns the text lines of an ``(H, W, 3) uint8`` RGB
 image as quadrilaterals in the image's own pixels.  Weights exported by training load with
 ``TextDetector.from_weights(path)``.
+
+Large text: CTPN's tallest anchor is 283 px, and lettering near or past it (a sign filling a
+photo) is found in pieces or not at all at the main test scale.  With ``coarse_scale`` set
+(e.g. 0.5: half the main resize, a quarter of the pixels), a second pass runs at that scale,
+and its lines that would stand at least ``coarse_min_height`` px tall at the main scale replace
+the main pass's lines they cover (``merge_coarse_lines``).
 """
 
 from __future__ import annotations
@@ -70,6 +76,49 @@ def default_buckets(short_side: int, long_side: int) -> tuple[int, int, int]:
     return up(short_side), up((short_side + long_side) / 2), up(long_side)
 
 
+def _aabb(quads: np.ndarray) -> np.ndarray:
+    """``(L, 4, 2)`` quadrilaterals -> ``(L, 4)`` enclosing ``x1, y1, x2, y2``."""
+    return np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
+
+
+def merge_coarse_lines(fine_quads: np.ndarray, fine_scores: np.ndarray,
+                       coarse_quads: np.ndarray, coarse_scores: np.ndarray,
+                       min_height: float, cover: float = 0.5
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Lines of a main ("fine") and a coarse pass, both in the same (input) pixels.
+
+    A coarse line at least ``min_height`` tall is kept, and every fine line whose box lies
+    inside the box of a kept coarse line for more than ``cover`` of its area is dropped (the
+    fine pass splits or misplaces large text); shorter coarse lines are dropped (the fine
+    pass reads small text better).
+
+    Args:
+        fine_quads, coarse_quads: ``(L, 4, 2) float32``; fine_scores, coarse_scores: ``(L,)``.
+        min_height: the coarse lines' height threshold, in the same pixels.
+        cover: fraction of a fine line's area that a kept coarse line must cover to drop it.
+
+    Returns:
+        ``quads (L, 4, 2) float32`` and ``scores (L,) float32``, best first.
+    """
+    cb = _aabb(coarse_quads)
+    big = (cb[:, 3] - cb[:, 1]) >= min_height
+    cq, cs, cb = coarse_quads[big], coarse_scores[big], cb[big]
+    fb = _aabb(fine_quads)
+    if len(cq) and len(fine_quads):
+        iw = np.maximum(np.minimum(fb[:, None, 2], cb[None, :, 2])
+                        - np.maximum(fb[:, None, 0], cb[None, :, 0]), 0.0)
+        ih = np.maximum(np.minimum(fb[:, None, 3], cb[None, :, 3])
+                        - np.maximum(fb[:, None, 1], cb[None, :, 1]), 0.0)
+        area = np.maximum((fb[:, 2] - fb[:, 0]) * (fb[:, 3] - fb[:, 1]), 1e-6)
+        keep = ~np.any(iw * ih / area[:, None] > cover, axis=1)
+    else:
+        keep = np.ones(len(fine_quads), bool)
+    quads = np.concatenate([fine_quads[keep], cq]).astype(np.float32).reshape(-1, 4, 2)
+    scores = np.concatenate([fine_scores[keep], cs]).astype(np.float32)
+    order = np.argsort(-scores, kind="stable")
+    return quads[order], scores[order]
+
+
 @dataclasses.dataclass
 class Detection:
     """Text lines of one image: ``quads (L, 4, 2) float32`` clockwise from top-left in the
@@ -91,16 +140,28 @@ class TextDetector:
         post: post-processing settings (mode "H" or "O", thresholds).
         short_side, long_side: the test-time resize (the original's 900 / 1500).
         bucket_sizes: padding sizes per side, so that few shapes are compiled.
+        coarse_scale: resize of a second pass for large text, relative to the main one
+            (0 = none; e.g. 0.5 = shorter side ``short_side / 2``).
+        coarse_min_height: the second pass's lines at least this tall, in pixels of the
+            main scale, replace the main pass's lines they cover (``merge_coarse_lines``).
     """
 
     def __init__(self, model: CTPN, variables: dict, post: PostprocessConfig | None = None,
                  short_side: int = 900, long_side: int = 1500,
-                 bucket_sizes: Sequence[int] = (912, 1200, 1504)):
+                 bucket_sizes: Sequence[int] = (912, 1200, 1504), coarse_scale: float = 0.0,
+                 coarse_min_height: float = 120.0):
+        if not 0.0 <= coarse_scale < 1.0:
+            raise ValueError(f"coarse_scale must be 0 (off) or in (0, 1), got {coarse_scale}")
         self.model = model
         self.variables = jax.tree.map(jnp.asarray, variables)
         self.post = post or PostprocessConfig()
         self.short_side, self.long_side = short_side, long_side
         self.bucket_sizes = tuple(bucket_sizes)
+        self.coarse_scale, self.coarse_min_height = float(coarse_scale), float(coarse_min_height)
+        self.coarse_side = round(short_side * coarse_scale)
+        self.coarse_long_side = round(long_side * coarse_scale)
+        self.coarse_buckets = (default_buckets(self.coarse_side, self.coarse_long_side)
+                               if coarse_scale else ())
 
         def forward(v, images, valid_width):
             return model.apply(v, images, valid_width=valid_width)
@@ -118,8 +179,8 @@ class TextDetector:
         The test-time resize and the post-processing default to the ones the file records
         (its training run's, or a calibration's: ``python -m ctpn_jax.calibrate``).  ``post``
         replaces them (a ``PostprocessConfig``) or overrides some fields (a dict, e.g.
-        ``{"mode": "O"}``); ``kwargs`` (``short_side``, ``long_side``, ``bucket_sizes``)
-        override the resize.
+        ``{"mode": "O"}``); ``kwargs`` (``short_side``, ``long_side``, ``bucket_sizes``,
+        ``coarse_scale``, ``coarse_min_height``) override the resize.
         """
         config, variables, meta = load_detector(path)
         if not isinstance(post, PostprocessConfig):
@@ -128,11 +189,14 @@ class TextDetector:
         short = int(kwargs.pop("short_side", scale.get("short_side", 900)))
         long = int(kwargs.pop("long_side", scale.get("long_side", 1500)))
         kwargs.setdefault("bucket_sizes", default_buckets(short, long))
+        for key in ("coarse_scale", "coarse_min_height"):
+            if key in scale:
+                kwargs.setdefault(key, scale[key])
         return cls(CTPN.from_config(config), variables, post, short, long, **kwargs)
 
-    def network_outputs(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], tuple[int, int],
-                                                          tuple[float, float]]:
-        """Raw outputs for one image.
+    def network_outputs(self, image: np.ndarray, coarse: bool = False
+                        ) -> tuple[dict[str, np.ndarray], tuple[int, int], tuple[float, float]]:
+        """Raw outputs for one image, at the main test scale or (``coarse``) the coarse one.
 
         Returns:
             the outputs of the first batch entry (``cls_logits (Hf, Wf, K, 2)``, ...), the
@@ -141,9 +205,14 @@ class TextDetector:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-        resized, scale = resize_image(image.astype(np.uint8), self.short_side, self.long_side)
+        if coarse and not self.coarse_scale:
+            raise ValueError("this detector has no coarse pass (coarse_scale=0)")
+        short, long, buckets = ((self.coarse_side, self.coarse_long_side, self.coarse_buckets)
+                                if coarse else
+                                (self.short_side, self.long_side, self.bucket_sizes))
+        resized, scale = resize_image(image.astype(np.uint8), short, long)
         h, w = resized.shape[:2]
-        hb, wb = bucket_size(h, self.bucket_sizes), bucket_size(w, self.bucket_sizes)
+        hb, wb = bucket_size(h, buckets), bucket_size(w, buckets)
         batch = pad_to(resized, hb, wb)[None]
         vw = np.asarray([-(-w // FEATURE_STRIDE)], np.int32)
         self._last_compiled = (hb, wb) not in self._shapes
@@ -156,8 +225,24 @@ class TextDetector:
         import time
 
         t0 = time.perf_counter()
-        quads, scores = self.lines_from_outputs(*self.network_outputs(image))
-        return Detection(quads, scores, time.perf_counter() - t0, self._last_compiled)
+        fine = self.network_outputs(image)
+        compiled = self._last_compiled
+        quads, scores = self.lines_from_outputs(*fine)
+        if self.coarse_scale:
+            coarse = self.network_outputs(image, coarse=True)
+            compiled |= self._last_compiled
+            quads, scores = self.merge_coarse(quads, scores,
+                                              *self.lines_from_outputs(*coarse), fine[2])
+        return Detection(quads, scores, time.perf_counter() - t0, compiled)
+
+    def merge_coarse(self, quads: np.ndarray, scores: np.ndarray, coarse_quads: np.ndarray,
+                     coarse_scores: np.ndarray, fine_scale: tuple[float, float],
+                     min_height: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``merge_coarse_lines`` with the height threshold (``self.coarse_min_height`` or
+        ``min_height``, in main-scale pixels) taken to input pixels by the main pass's
+        ``fine_scale``."""
+        h = self.coarse_min_height if min_height is None else min_height
+        return merge_coarse_lines(quads, scores, coarse_quads, coarse_scores, h / fine_scale[0])
 
     def lines_from_outputs(self, out: dict[str, np.ndarray], hw: tuple[int, int],
                            scale: tuple[float, float], post: PostprocessConfig | None = None

@@ -188,6 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--short-side", type=int, help="test-time resize (default: the file's, "
                     "else the original's 900)")
     ap.add_argument("--long-side", type=int, help="(default: the file's, else 1500)")
+    ap.add_argument("--coarse-scale", type=float, help="resize of a second pass for large text, "
+                    "relative to the main one (0 = none; default: the file's, else none)")
+    ap.add_argument("--coarse-min-height", type=float, help="height (px at the main scale) "
+                    "from which the second pass's lines replace the main pass's (default: "
+                    "the file's, else 120)")
     ap.add_argument("--limit", type=int, help="evaluate only the first N images")
     ap.add_argument("--per-image", action="store_true", help="print a line per image")
     ap.add_argument("--preds", type=Path, help="write predictions as JSON (ocr_eval format)")
@@ -206,15 +211,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ("line_containment", args.line_containment)):
         if value is not None:
             post[name] = value
-    scale = {k: v for k, v in (("short_side", args.short_side), ("long_side", args.long_side))
-             if v is not None}
+    scale = {k: v for k, v in (("short_side", args.short_side), ("long_side", args.long_side),
+                               ("coarse_scale", args.coarse_scale),
+                               ("coarse_min_height", args.coarse_min_height)) if v is not None}
     try:
         samples = find_samples(args.data)
         if args.limit:
             samples = samples[: args.limit]
         detector = TextDetector.from_weights(args.weights, post=post, **scale)
         res = evaluate_folder(detector, samples, args.iou, args.per_image, fmt=args.format)
-    except (FileNotFoundError, LabelError, ImageError, WeightsError) as e:
+    except (FileNotFoundError, LabelError, ImageError, WeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"images {res['images']}  gt lines {res['gt_lines']}  "

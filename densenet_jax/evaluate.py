@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from densenet_jax.recognizer import Recognizer
+from densenet_jax.recognizer import LOOKALIKE_WEIGHT, Recognizer
 
 
 def evaluate(recognizer: Recognizer, labels: str | Path, image_dir: str | None = None,
@@ -52,16 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", required=True, help="label file (path<TAB>text or original)")
     p.add_argument("--image-dir", help="image folder for the original label format")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
+    p.add_argument("--lookalike-weight", type=float, default=LOOKALIKE_WEIGHT,
+                   help="context prior for o/O/0, l/I/1, c/C, ... in greedy decoding "
+                        "(densenet_jax.lookalikes; 1 = the plain best path)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--errors", type=int, default=10, help="print this many misread lines")
     p.add_argument("--json", type=Path, help="write all predictions and metrics here")
     args = p.parse_args(argv)
+    if args.lookalike_weight < 1:
+        p.error(f"--lookalike-weight must be >= 1, got {args.lookalike_weight}")
     from densenet_jax.data.labels import LabelFileError
     from ocr_common.io import ImageError
     from ocr_common.weights import WeightsError
 
     try:
-        rec = Recognizer.from_file(args.weights)
+        rec = Recognizer.from_file(args.weights, lookalike_weight=args.lookalike_weight)
         res = evaluate(rec, args.labels, args.image_dir, args.decoder, args.batch_size,
                        show_progress=True)
     except (WeightsError, LabelFileError, ImageError) as e:

@@ -18,19 +18,27 @@ import numpy as np
 
 from densenet_jax.charset import Charset
 from densenet_jax.ctc import Decoded, beam_search_decode, collapse_path
+from densenet_jax.lookalikes import resolve_lookalikes
 from densenet_jax.model import DenseNet
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from densenet_jax.task import make_predict
 
 WIDTH_BUCKETS = (128, 256, 384, 512, 768, 1024)
+LOOKALIKE_WEIGHT = 3.0
 
 
 class Recognizer:
     """A DenseNet-CTC model with its variables and charset, ready to read line images."""
 
     def __init__(self, model: DenseNet, variables: dict, charset: Charset,
-                 width_buckets: Sequence[int] = WIDTH_BUCKETS):
+                 width_buckets: Sequence[int] = WIDTH_BUCKETS,
+                 lookalike_weight: float = LOOKALIKE_WEIGHT):
+        """`lookalike_weight`: context prior of greedy decoding for o/O/0, l/I/1, c/C, ...
+        (see `densenet_jax.lookalikes`; 1 = the plain best path)."""
+        if lookalike_weight < 1:
+            raise ValueError(f"lookalike_weight must be >= 1, got {lookalike_weight}")
         self.model, self.charset = model, charset
+        self.lookalike_weight = float(lookalike_weight)
         self.variables = jax.device_put(variables)
         self.width_buckets = tuple(width_buckets)
         self._predict = make_predict(model)
@@ -81,7 +89,9 @@ class Recognizer:
                 p = probs[b, :t]
                 if decoder == "greedy":
                     ids = p.argmax(-1)
-                    results[k] = collapse_path(ids, p[np.arange(t), ids], self.charset)
+                    greedy = collapse_path(ids, p[np.arange(t), ids], self.charset)
+                    results[k] = resolve_lookalikes(greedy, ids, p, self.charset,
+                                                    self.lookalike_weight)
                 else:
                     results[k] = beam_search_decode(p, self.charset)
             if bar is not None:

@@ -25,6 +25,11 @@ from pathlib import Path
 import numpy as np
 
 ZH_PUNCT = "，。、：；？！“”（）《》·—"
+# How often each mark follows a word in Chinese lines: clauses of modern prose run about 8
+# characters (3 words of the dictionary), and the comma and full stop are most of the marks,
+# so punctuation is about one character in nine, as in printed text.
+ZH_PUNCT_RATE = 0.3
+ZH_PUNCT_WEIGHTS = (40, 18, 10, 7, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1)
 ASCII_PUNCT = ",.:;?!()-/%&+#*@'\""
 # A small vocabulary of Latin words seen on signs, tickets, forms and screenshots.
 LATIN_WORDS = (
@@ -124,15 +129,25 @@ class TextSampler:
         self.coverage_per_sample = coverage_per_sample
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
         self._zh_punct = [c for c in ZH_PUNCT if c in self._allowed]
+        weights = np.array([w for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True)
+                            if c in self._allowed], np.float64)
+        self._zh_punct_p = weights / max(weights.sum(), 1e-9)
         self._ascii_punct = [c for c in ASCII_PUNCT if c in self._allowed]
 
     # -- pieces -------------------------------------------------------------------------
     def _zh(self, rng: np.random.Generator, n: int) -> str:
-        out = []
-        while sum(map(len, out)) < n:
-            out += _draw_words(self.words, self.word_cdf, rng, max(1, min(16, n // 2)))
-            if self._zh_punct and rng.random() < 0.3:
-                out.append(self._zh_punct[rng.integers(len(self._zh_punct))])
+        """Words of the dictionary with punctuation between clauses, at least `n` characters."""
+        out: list[str] = []
+        count = 0
+        while count < n:
+            for w in _draw_words(self.words, self.word_cdf, rng, max(1, min(16, n // 2))):
+                out.append(w)
+                count += len(w)
+                if count >= n:
+                    break
+                if self._zh_punct and rng.random() < ZH_PUNCT_RATE:
+                    out.append(self._zh_punct[rng.choice(len(self._zh_punct), p=self._zh_punct_p)])
+                    count += 1
         return "".join(out)
 
     def _number(self, rng: np.random.Generator) -> str:

@@ -101,3 +101,116 @@ def _flatten(tree, prefix=""):
             yield from _flatten(v, f"{prefix}{k}/")
         else:
             yield f"{prefix}{k}", v
+
+
+def _box(x1, y1, x2, y2):
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+
+
+def _merge_reference(fq, fs, cq, cs, min_height, cover=0.5):
+    """Line-by-line version of ``merge_coarse_lines`` (axis-aligned boxes)."""
+    kept_c = [(q, s) for q, s in zip(cq, cs, strict=True)
+              if q[:, 1].max() - q[:, 1].min() >= min_height]
+    out = []
+    for q, s in zip(fq, fs, strict=True):
+        x1, y1, x2, y2 = q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()
+        covered = False
+        for c, _ in kept_c:
+            w = max(0.0, min(x2, c[:, 0].max()) - max(x1, c[:, 0].min()))
+            h = max(0.0, min(y2, c[:, 1].max()) - max(y1, c[:, 1].min()))
+            covered |= w * h / max((x2 - x1) * (y2 - y1), 1e-6) > cover
+        if not covered:
+            out.append((q, s))
+    out += kept_c
+    out.sort(key=lambda t: -t[1])
+    return [t[0] for t in out], [t[1] for t in out]
+
+
+def test_coarse_lines_replace_the_fragments_of_large_text():
+    from ctpn_jax.detect import merge_coarse_lines
+
+    # Fine pass: two fragments of a large word, one small line elsewhere.
+    fine = np.stack([_box(10, 10, 60, 110), _box(70, 20, 120, 100), _box(10, 300, 200, 320)])
+    fine_s = np.array([0.9, 0.8, 0.95], np.float32)
+    # Coarse pass: the whole large word (100 px tall) and a small line (20 px, ignored).
+    coarse = np.stack([_box(5, 5, 130, 110), _box(10, 298, 120, 318)])
+    coarse_s = np.array([0.85, 0.99], np.float32)
+    q, s = merge_coarse_lines(fine, fine_s, coarse, coarse_s, min_height=50)
+    np.testing.assert_allclose(q, np.stack([fine[2], coarse[0]]))
+    np.testing.assert_allclose(s, [0.95, 0.85])
+    # Above every coarse line's height: the fine pass alone.
+    q, s = merge_coarse_lines(fine, fine_s, coarse, coarse_s, min_height=500)
+    np.testing.assert_allclose(q, fine[[2, 0, 1]])
+    # Nothing from either pass.
+    q, s = merge_coarse_lines(fine[:0], fine_s[:0], coarse[:0], coarse_s[:0], 50)
+    assert q.shape == (0, 4, 2) and s.shape == (0,)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_merge_matches_line_by_line_reference(seed):
+    from ctpn_jax.detect import merge_coarse_lines
+
+    rng = np.random.default_rng(seed)
+
+    def boxes(n):
+        xy = rng.uniform(0, 400, (n, 2))
+        wh = rng.uniform(5, 150, (n, 2))
+        return np.stack([_box(*p, *(p + d)) for p, d in zip(xy, wh, strict=True)])
+
+    fq, cq = boxes(30), boxes(12)
+    fs, cs = rng.uniform(0.5, 1, 30).astype(np.float32), rng.uniform(0.5, 1, 12).astype(np.float32)
+    for h in (0.0, 60.0, 120.0):
+        q, s = merge_coarse_lines(fq, fs, cq, cs, h)
+        rq, rs = _merge_reference(fq, fs, cq, cs, h)
+        assert len(q) == len(rq)
+        np.testing.assert_allclose(s, rs)
+        if len(q):
+            np.testing.assert_allclose(q, np.stack(rq))
+
+
+def test_detector_with_a_coarse_pass_merges_two_resizes(pages):
+    from ocr_common.io import read_image
+
+    _, samples = pages
+    image = read_image(samples[0].image)
+    det = TextDetector.from_weights(SHIPPED, short_side=320, long_side=560,
+                                    coarse_scale=0.5, coarse_min_height=40)
+    assert (det.coarse_side, det.coarse_long_side) == (160, 280)
+    # The shipped file may hold a coarse pass of its own: these two are single passes.
+    plain = TextDetector.from_weights(SHIPPED, short_side=320, long_side=560, coarse_scale=0)
+    half = TextDetector.from_weights(SHIPPED, short_side=160, long_side=280, coarse_scale=0)
+    fine, coarse = plain(image), half(image)
+    from ctpn_jax.detect import merge_coarse_lines
+
+    scale = plain.network_outputs(image)[2][0]
+    want = merge_coarse_lines(fine.quads, fine.scores, coarse.quads, coarse.scores, 40 / scale)
+    got = det(image)
+    np.testing.assert_allclose(got.quads, want[0], atol=1e-4)
+    np.testing.assert_allclose(got.scores, want[1], atol=1e-6)
+    for bad in (-0.5, 1.0):
+        with pytest.raises(ValueError, match="coarse_scale"):
+            TextDetector.from_weights(SHIPPED, coarse_scale=bad)
+    with pytest.raises(ValueError, match="no coarse pass"):
+        plain.network_outputs(image, coarse=True)
+
+
+def test_calibrated_coarse_pass_is_stored_and_reproduced(pages, tmp_path):
+    folder, samples = pages
+    grid = {"score_threshold": (0.9,), "max_gap": (30.0,), "line_containment": (0.7,)}
+    results = calibrate(SHIPPED, samples, [(320, 560)], grid, progress=False,
+                        coarse_scales=(0.0, 0.5), coarse_heights=(30.0, 60.0))
+    assert len(results) == 3
+    assert {(r["coarse_scale"], r["coarse_min_height"]) for r in results} == \
+        {(0.0, 0.0), (0.5, 30.0), (0.5, 60.0)}
+    # Store the best coarse row (whatever won) and check the file reproduces it.
+    best = max((r for r in results if r["coarse_scale"]), key=lambda r: r["hmean"])
+    out = write_calibrated(SHIPPED, tmp_path / "coarse.npz", best, str(folder), len(samples))
+    det = TextDetector.from_weights(out)
+    assert (det.coarse_scale, det.coarse_min_height) == (0.5, best["coarse_min_height"])
+    res = evaluate_folder(det, samples)
+    assert res["hmean"] == pytest.approx(best["hmean"], abs=1e-9)
+    assert res["recall"] == pytest.approx(best["recall"], abs=1e-9)
+    # An override of the main resize keeps the relative coarse pass.
+    assert TextDetector.from_weights(out, short_side=600, long_side=1000).coarse_side == 300
+    with pytest.raises(ValueError, match="coarse scales"):
+        calibrate(SHIPPED, samples, [(320, 560)], grid, progress=False, coarse_scales=(1.5,))

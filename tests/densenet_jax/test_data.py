@@ -94,6 +94,26 @@ def test_text_sampler_covers_the_alphabet():
     assert set(alphabet) <= seen  # every character within len(alphabet) samples
 
 
+def test_chinese_lines_are_punctuated_as_printed_text():
+    from ocr_common.corpus import ZH_PUNCT, ZH_PUNCT_WEIGHTS
+
+    s = TextSampler(kind_weights=(1.0, 0.0, 0.0, 0.0), coverage_per_sample=0)
+    rng = np.random.default_rng(0)
+    lines = [s.sample(rng, int(rng.integers(2, 13))) for _ in range(3000)]
+    chars = "".join(lines)
+    marks = [c for c in chars if c in ZH_PUNCT]
+    # About one character in nine (clauses of ~8 characters), in many lines, some at the end.
+    assert 0.06 < len(marks) / len(chars) < 0.12
+    assert 0.35 < np.mean([any(c in ZH_PUNCT for c in line) for line in lines]) < 0.65
+    assert 0.05 < np.mean([line[-1] in ZH_PUNCT for line in lines]) < 0.2
+    # Marks follow their weights, among those of the charset (which holds ':' but not '：').
+    weights = {c: w for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True) if c in s.alphabet}
+    assert set(marks) <= set(weights) and "：" not in weights
+    for c in "，。、":
+        assert marks.count(c) / len(marks) == pytest.approx(
+            weights[c] / sum(weights.values()), abs=0.03)
+
+
 def test_latin_lines_are_english_words_without_hanzi():
     s = TextSampler(kind_weights=(0.0, 0.0, 0.0, 1.0), coverage_per_sample=1)
     rng = np.random.default_rng(0)

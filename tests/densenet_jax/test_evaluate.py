@@ -44,6 +44,21 @@ def test_batched_recognition_equals_one_by_one(tiny_weights):
         rec.recognize(lines, decoder="nope")
 
 
+def test_lookalike_weight_one_is_the_plain_best_path(tiny_weights):
+    from densenet_jax.ctc import greedy_decode
+    from densenet_jax.preprocess import pad_lines
+
+    rec = Recognizer.from_file(tiny_weights, lookalike_weight=1.0)
+    line = np.random.default_rng(3).integers(0, 255, (32, 128), dtype=np.uint8)
+    batch, widths = pad_lines([line], 128)
+    logits = rec.logits(batch)[0, : int(rec.model.output_length(int(widths[0])))]
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    assert rec.recognize([line])[0].ids == greedy_decode(probs, rec.charset).ids
+    with pytest.raises(ValueError, match="lookalike_weight"):
+        Recognizer.from_file(tiny_weights, lookalike_weight=0.5)
+
+
 def test_evaluate_command(tmp_path, tiny_weights, capsys):
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"l{i}.png"), np.full((32, 80), 255 - 40 * i, np.uint8))
@@ -61,3 +76,7 @@ def test_evaluate_command(tmp_path, tiny_weights, capsys):
     assert evaluate.main(["--weights", str(tiny_weights), "--labels",
                           str(tmp_path / "bad.tsv")]) == 2
     assert "bad.tsv:1: image" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main(["--weights", str(tiny_weights), "--labels", str(labels),
+                       "--lookalike-weight", "0"])
+    assert "--lookalike-weight must be >= 1" in capsys.readouterr().err
