@@ -76,7 +76,6 @@ def calibrate(weights: str | Path, samples: Sequence, scales: Sequence[tuple[int
     from tqdm import tqdm
 
     from ctpn_jax.data.labels import lines_to_arrays, read_labels
-    from ctpn_jax.detect import merge_coarse_lines
     from ocr_common.io import read_image
 
     images = [read_image(s.image) for s in samples]
@@ -107,8 +106,8 @@ def calibrate(weights: str | Path, samples: Sequence, scales: Sequence[tuple[int
                 coarse = {c: d.lines_from_outputs(*coarse_out[c], post)
                           for c, d in coarse_dets.items()}
                 for c, h in passes:
-                    quads = fine[0] if not c else merge_coarse_lines(
-                        *fine, *coarse[c], h / outputs[2][0])[0]
+                    quads = fine[0] if not c else det.merge_coarse(
+                        *fine, *coarse[c], outputs[2], min_height=h)[0]
                     totals[(c, h), i] = totals[(c, h), i] + match_detections(
                         gt_quads, gt_ignore, quads, iou)
         for (c, h), i in totals:

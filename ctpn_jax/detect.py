@@ -26,7 +26,12 @@ import numpy as np
 from ctpn_jax.anchors import ANCHOR_HEIGHTS, FEATURE_STRIDE
 from ctpn_jax.data.pipeline import bucket_size, pad_to, resize_image
 from ctpn_jax.model import CTPN, PIXEL_MEAN, PIXEL_STD, CTPNConfig
-from ctpn_jax.postprocess import PostprocessConfig, detect_text_lines
+from ctpn_jax.postprocess import (
+    PostprocessConfig,
+    bounding_boxes,
+    covered_fraction,
+    detect_text_lines,
+)
 
 MODEL_NAME = "ctpn"
 
@@ -76,11 +81,6 @@ def default_buckets(short_side: int, long_side: int) -> tuple[int, int, int]:
     return up(short_side), up((short_side + long_side) / 2), up(long_side)
 
 
-def _aabb(quads: np.ndarray) -> np.ndarray:
-    """``(L, 4, 2)`` quadrilaterals -> ``(L, 4)`` enclosing ``x1, y1, x2, y2``."""
-    return np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
-
-
 def merge_coarse_lines(fine_quads: np.ndarray, fine_scores: np.ndarray,
                        coarse_quads: np.ndarray, coarse_scores: np.ndarray,
                        min_height: float, cover: float = 0.5
@@ -100,19 +100,10 @@ def merge_coarse_lines(fine_quads: np.ndarray, fine_scores: np.ndarray,
     Returns:
         ``quads (L, 4, 2) float32`` and ``scores (L,) float32``, best first.
     """
-    cb = _aabb(coarse_quads)
+    cb = bounding_boxes(coarse_quads)
     big = (cb[:, 3] - cb[:, 1]) >= min_height
-    cq, cs, cb = coarse_quads[big], coarse_scores[big], cb[big]
-    fb = _aabb(fine_quads)
-    if len(cq) and len(fine_quads):
-        iw = np.maximum(np.minimum(fb[:, None, 2], cb[None, :, 2])
-                        - np.maximum(fb[:, None, 0], cb[None, :, 0]), 0.0)
-        ih = np.maximum(np.minimum(fb[:, None, 3], cb[None, :, 3])
-                        - np.maximum(fb[:, None, 1], cb[None, :, 1]), 0.0)
-        area = np.maximum((fb[:, 2] - fb[:, 0]) * (fb[:, 3] - fb[:, 1]), 1e-6)
-        keep = ~np.any(iw * ih / area[:, None] > cover, axis=1)
-    else:
-        keep = np.ones(len(fine_quads), bool)
+    cq, cs = coarse_quads[big], coarse_scores[big]
+    keep = ~np.any(covered_fraction(bounding_boxes(fine_quads), cb[big]) > cover, axis=1)
     quads = np.concatenate([fine_quads[keep], cq]).astype(np.float32).reshape(-1, 4, 2)
     scores = np.concatenate([fine_scores[keep], cs]).astype(np.float32)
     order = np.argsort(-scores, kind="stable")

@@ -332,23 +332,36 @@ def text_lines_from_proposals(
     quads, line_score = quads[keep], line_score[keep]
     if quads.shape[0] == 0:
         return empty
-    aabb = np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
+    aabb = bounding_boxes(quads)
     k = nms_numpy(aabb.astype(np.float32), line_score.astype(np.float32), cfg.line_nms_iou)
     if cfg.line_containment > 0:
         k = k[_not_contained(aabb[k], cfg.line_containment)]
     return quads[k].astype(np.float32), line_score[k].astype(np.float32)
 
 
+def bounding_boxes(quads: np.ndarray) -> np.ndarray:
+    """``(L, 4, 2)`` quadrilaterals -> ``(L, 4)`` enclosing boxes ``x1, y1, x2, y2``."""
+    return np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1)
+
+
+def covered_fraction(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(A, B)``: the fraction of each box of ``a (A, 4)``'s area that each box of
+    ``b (B, 4)`` covers (boxes ``x1, y1, x2, y2``)."""
+    w = np.maximum(np.minimum(a[:, None, 2], b[None, :, 2])
+                   - np.maximum(a[:, None, 0], b[None, :, 0]), 0.0)
+    h = np.maximum(np.minimum(a[:, None, 3], b[None, :, 3])
+                   - np.maximum(a[:, None, 1], b[None, :, 1]), 0.0)
+    area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-6)
+    return w * h / area[:, None]
+
+
 def _not_contained(boxes: np.ndarray, fraction: float) -> np.ndarray:
     """``(L,) bool``: boxes (sorted best first) not covered, for more than ``fraction`` of
     their area, by a better box that is itself kept."""
-    w = np.maximum(np.minimum(boxes[:, None, 2], boxes[None, :, 2])
-                   - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0.0)
-    h = np.maximum(np.minimum(boxes[:, None, 3], boxes[None, :, 3])
-                   - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0.0)
-    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
     n = boxes.shape[0]
-    covers = (w * h / area[None, :] > fraction) & (np.arange(n)[:, None] < np.arange(n)[None, :])
+    # covers[i, j]: box i covers box j
+    covers = ((covered_fraction(boxes, boxes).T > fraction)
+              & (np.arange(n)[:, None] < np.arange(n)[None, :]))
     kept = np.ones(n, bool)
     for _ in range(n + 1):  # kept_j = no kept i < j covers j; the fixed point is the greedy pass
         new = ~np.any(covers & kept[:, None], axis=0)
