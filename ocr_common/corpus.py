@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,6 +97,14 @@ def default_alphabet() -> str:
     return "".join(Charset.default().chars)
 
 
+def _alphabet_form(c: str, allowed: set[str]) -> str | None:
+    """`c` if it is in `allowed`, else its NFKC form ('：' -> ':') if that is, else None."""
+    if c in allowed:
+        return c
+    folded = unicodedata.normalize("NFKC", c)
+    return folded if folded in allowed else None
+
+
 class TextSampler:
     """Samples text lines of an exact length from a mix of realistic kinds.
 
@@ -128,9 +137,12 @@ class TextSampler:
         self.kind_p = w / w.sum()
         self.coverage_per_sample = coverage_per_sample
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
-        self._zh_punct = [c for c in ZH_PUNCT if c in self._allowed]
-        weights = np.array([w for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True)
-                            if c in self._allowed], np.float64)
+        # A mark outside the alphabet is labelled by its compatibility form when that is in
+        # it: the 5990 charset has ':' but not '：' (renderers print it full width).
+        marks = [(_alphabet_form(c, self._allowed), w)
+                 for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True)]
+        self._zh_punct = [c for c, _ in marks if c is not None]
+        weights = np.array([w for c, w in marks if c is not None], np.float64)
         self._zh_punct_p = weights / max(weights.sum(), 1e-9)
         self._ascii_punct = [c for c in ASCII_PUNCT if c in self._allowed]
 

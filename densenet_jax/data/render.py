@@ -3,11 +3,12 @@
 `LineRenderer(fonts)(text, rng)` returns a `(32, W) uint8` gray line image whose width
 follows the text (height 32, aspect kept). What varies, each drawn from `rng`: font and size
 (the ASCII characters of a line possibly in a Latin font, as documents, signs and
-screenshots set them); letter spacing; dark-on-light or light-on-dark, gray or coloured;
-background (flat, gradient, paper-like noise, stains); distractors (underlines, table rules,
-parts of the neighbouring lines); italic shear, small rotation and perspective; tight and
-loose crops as a detector produces them; horizontal stretch; blur, low resolution, noise,
-JPEG.
+screenshots set them; ':' ';' '?' '!' after hanzi mostly printed full width, as Chinese
+text prints them, under the label's ASCII form); letter spacing; dark-on-light or
+light-on-dark, gray or coloured; background (flat, gradient, paper-like noise, stains);
+distractors (underlines, table rules, parts of the neighbouring lines); italic shear, small
+rotation and perspective; tight and loose crops as a detector produces them; horizontal
+stretch; blur, low resolution, noise, JPEG.
 
 `LineRenderer.non_text(rng)` returns a crop with no text in it (fabric, wood, security print,
 a photo, bars and rules), whose reading is the empty string: what a detector's false boxes
@@ -59,6 +60,9 @@ class RenderConfig:
     jpeg: float = 0.5                       # probability of JPEG compression
     latin_font: float = 0.5                 # probability of drawing ASCII in a Latin font
     latin_italic: float = 0.2               # of those, probability of an italic face
+    # Probability that a line prints the ASCII marks of FULL_WIDTH_FORMS that follow a
+    # non-ASCII character in their full-width form, as Chinese text does (label unchanged).
+    full_width_marks: float = 0.8
 
 
 def _contrasting_colours(rng: np.random.Generator, cfg: RenderConfig) -> tuple[tuple, tuple]:
@@ -106,6 +110,24 @@ def _ink_rows(mask: np.ndarray, y0: int, y1: int) -> tuple[int, int]:
 
 _ITALIC = re.compile(r"italic|oblique|ita$", re.IGNORECASE)
 
+# Marks that Chinese text prints full width but the 5990 charset holds only in their ASCII
+# form (NFKC folds the one to the other): a line labelled "姓名:" is drawn "姓名：".
+FULL_WIDTH_FORMS = {":": "：", ";": "；", "?": "？", "!": "！"}
+
+
+def printed_forms(text: str, rng: np.random.Generator, p: float) -> str:
+    """`text` as printed: with probability `p` (one draw per line, made only when the line
+    has such a mark), each mark of FULL_WIDTH_FORMS right after a non-ASCII character (a
+    replaced mark included) is replaced by its full-width form; as long as `text`."""
+    chars = list(text)
+    for i in range(1, len(chars)):  # left to right: "好?!" -> "好？！"
+        if chars[i] in FULL_WIDTH_FORMS and not chars[i - 1].isascii():
+            chars[i] = FULL_WIDTH_FORMS[chars[i]]
+    printed = "".join(chars)
+    if printed == text or rng.random() >= p:
+        return text
+    return printed
+
 
 class LineRenderer:
     """Renders text lines with the given fonts; see the module docstring.
@@ -151,6 +173,7 @@ class LineRenderer:
     def _draw_text(self, text: str, rng: np.random.Generator):
         """Draws `text` on a canvas; returns (canvas RGB float32, ink mask, text box)."""
         cfg = self.cfg
+        text = printed_forms(text, rng, cfg.full_width_marks)
         size = int(rng.integers(cfg.font_size[0], cfg.font_size[1] + 1))
         font = load_font(self._pick_font(text, rng), size)
         latin_path = self._pick_latin_font(text, rng)

@@ -44,7 +44,7 @@ def test_short_training_lowers_the_loss(page_batch):
     fixed = jax.random.key(123)
     eval_loss = jax.jit(lambda p, batch: loss(p, fixed, batch)[0])
     before = float(eval_loss(params, page_batch))
-    for i in range(30):
+    for i in range(50):
         params, opt, val, m = step(params, opt, jax.random.key(i), page_batch)
         assert np.isfinite(float(val))
     after = float(eval_loss(params, page_batch))

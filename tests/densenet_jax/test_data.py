@@ -1,4 +1,5 @@
 import dataclasses
+import unicodedata
 
 import cv2
 import numpy as np
@@ -16,7 +17,12 @@ from densenet_jax.data.pipeline import (
     train_batches,
     write_line_set,
 )
-from densenet_jax.data.render import LineRenderer, RenderConfig
+from densenet_jax.data.render import (
+    FULL_WIDTH_FORMS,
+    LineRenderer,
+    RenderConfig,
+    printed_forms,
+)
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from ocr_common.corpus import TextSampler, english_words
 from ocr_common.fonts import list_latin_fonts, load_font
@@ -100,18 +106,46 @@ def test_chinese_lines_are_punctuated_as_printed_text():
     s = TextSampler(kind_weights=(1.0, 0.0, 0.0, 0.0), coverage_per_sample=0)
     rng = np.random.default_rng(0)
     lines = [s.sample(rng, int(rng.integers(2, 13))) for _ in range(3000)]
+    # The charset holds ':' but not '：': such marks are labelled by their ASCII (NFKC) form.
+    weights = {unicodedata.normalize("NFKC", c) if c not in s.alphabet else c: w
+               for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True)}
+    assert "：" not in s.alphabet and {":", ";", "?", "!"} <= set(weights) <= set(s.alphabet)
     chars = "".join(lines)
-    marks = [c for c in chars if c in ZH_PUNCT]
+    marks = [c for c in chars if c in weights]
     # About one character in nine (clauses of ~8 characters), in many lines, some at the end.
     assert 0.06 < len(marks) / len(chars) < 0.12
-    assert 0.35 < np.mean([any(c in ZH_PUNCT for c in line) for line in lines]) < 0.65
-    assert 0.05 < np.mean([line[-1] in ZH_PUNCT for line in lines]) < 0.2
-    # Marks follow their weights, among those of the charset (which holds ':' but not '：').
-    weights = {c: w for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True) if c in s.alphabet}
-    assert set(marks) <= set(weights) and "：" not in weights
-    for c in "，。、":
+    assert 0.35 < np.mean([any(c in weights for c in line) for line in lines]) < 0.65
+    assert 0.05 < np.mean([line[-1] in weights for line in lines]) < 0.2
+    # Marks follow their weights; none is outside the alphabet.
+    assert set(chars) <= set(s.alphabet)
+    for c in "，。、:":
         assert marks.count(c) / len(marks) == pytest.approx(
             weights[c] / sum(weights.values()), abs=0.03)
+
+
+def test_marks_after_hanzi_are_printed_full_width_under_their_ascii_label():
+    rng = np.random.default_rng(0)
+    assert printed_forms("姓名:王 a:b 好?!", rng, 1.0) == "姓名：王 a:b 好？！"
+    # p = 0 prints ASCII; text without such marks is returned without a draw from rng.
+    assert printed_forms("姓名:王", rng, 0.0) == "姓名:王"
+    state = rng.bit_generator.state
+    assert printed_forms("a:b, 中文", rng, 1.0) == "a:b, 中文"
+    assert rng.bit_generator.state == state
+    # One draw per line: about a fraction p of lines are printed full width, all marks alike.
+    out = [printed_forms("甲:乙;丙", rng, 0.8) for _ in range(2000)]
+    assert set(out) == {"甲:乙;丙", "甲：乙；丙"}
+    assert out.count("甲：乙；丙") / len(out) == pytest.approx(0.8, abs=0.03)
+    assert all(unicodedata.normalize("NFKC", c) in FULL_WIDTH_FORMS
+               for c in FULL_WIDTH_FORMS.values())
+
+
+def test_renderer_draws_full_width_marks_wider(pip_fonts):
+    # The same draws but the printed form: a full-width colon takes a hanzi's advance.
+    full = LineRenderer(pip_fonts[:1], dataclasses.replace(CLEAN, full_width_marks=1.0))
+    ascii_ = LineRenderer(pip_fonts[:1], dataclasses.replace(CLEAN, full_width_marks=0.0))
+    a, b = full("名:国", np.random.default_rng(0)), ascii_("名:国", np.random.default_rng(0))
+    c = ascii_("名国国", np.random.default_rng(0))
+    assert a.shape[1] > b.shape[1] and abs(a.shape[1] - c.shape[1]) <= 2
 
 
 def test_latin_lines_are_english_words_without_hanzi():
