@@ -171,7 +171,8 @@ class LineRenderer:
         return min(self.fonts, key=lambda f: len(needed - font_charset(f)))
 
     def _draw_text(self, text: str, rng: np.random.Generator):
-        """Draws `text` on a canvas; returns (canvas RGB float32, ink mask, text box)."""
+        """Draws `text` (its printed forms) on a canvas; returns the ink mask `(h, w)
+        float32`, the text box `(x0, y0, x1, y1)` of the line box and the font size."""
         cfg = self.cfg
         text = printed_forms(text, rng, cfg.full_width_marks)
         size = int(rng.integers(cfg.font_size[0], cfg.font_size[1] + 1))
