@@ -13,10 +13,11 @@ Python::
         print(line["box"], line["text"], line["score"], line["text_score"])
 
 The pipeline (the original's ``ocr.py``, batched): detect text lines, put them in reading
-order (rows top to bottom, left to right within a row), crop every quadrilateral from the
-original pixels with a perspective warp, turn the crop into a 32-pixel-high gray line
-(``densenet_jax.preprocess.to_line_image``) and recognise the lines of one or several images
-together in width-bucketed batches, so that jit compiles a handful of shapes.
+order (rows top to bottom, left to right within a row), crop every quadrilateral (a little
+wider at both ends, ``widen_quad``) from the original pixels with a perspective warp, turn
+the crop into a 32-pixel-high gray line (``densenet_jax.preprocess.to_line_image``) and
+recognise the lines of one or several images together in width-bucketed batches, so that
+jit compiles a handful of shapes.
 
 Every output file is written atomically: ``<name>.json`` (the records below), ``<name>.txt``
 (the text in reading order) and ``<name>.jpg`` (boxes and text drawn). A line record is
@@ -51,6 +52,10 @@ DEFAULT_OUT_DIR = Path("ocr_results")
 #: Lines read with a lower mean character confidence (or read as empty) are dropped; chosen
 #: on held-out rendered pages (bench/text_filter.py), see docs/models.md.
 DEFAULT_MIN_TEXT_SCORE = 0.3
+#: Each detected line is cropped this many line heights wider at both ends (0: as detected).
+#: A margin of 0.1 read held-out rendered pages better and the real images of
+#: ../shared/dev worse (bench/crop_margin.py, docs/models.md), so the default stays 0.
+DEFAULT_CROP_MARGIN = 0.0
 #: Environment variable naming the compilation-cache folder ("off" disables the cache).
 CACHE_ENV = "CHINESE_OCR_JAX_CACHE"
 #: Files with these suffixes given as inputs are lists of images, one path a line.
@@ -232,6 +237,29 @@ def reading_order(quads: np.ndarray, row_overlap: float = 0.5) -> np.ndarray:
     return np.asarray([i for row in rows for i in sorted(row, key=lambda k: left[k])], np.int64)
 
 
+def widen_quad(quad: np.ndarray, margin: float) -> np.ndarray:
+    """Lengthens a line's quadrilateral at both ends along its own direction.
+
+    Each end moves outwards by ``margin`` times the quad's height (the mean length of its
+    left and right sides), parallel to its top and bottom edges; tilted lines stay tilted.
+
+    Args:
+      quad: ``(4, 2)`` corners clockwise from the text's top-left (``order_quad``).
+      margin: in line heights; 0 returns the quad unchanged, a negative value shortens it.
+
+    Returns:
+      ``(4, 2) float64``.
+    """
+    q = np.asarray(quad, np.float64).reshape(4, 2).copy()
+    height = 0.5 * (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1]))
+    for start, end in ((0, 1), (3, 2)):  # top edge, bottom edge
+        edge = q[end] - q[start]
+        step = edge / max(float(np.linalg.norm(edge)), 1e-9) * margin * height
+        q[start] -= step
+        q[end] += step
+    return q
+
+
 def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Cuts a quadrilateral out of an image and warps it to an upright rectangle.
 
@@ -355,6 +383,8 @@ class OCR:
       compilation_cache: enable JAX's persistent compilation cache (``enable_compilation_cache``).
       min_text_score: drop lines read as empty or with a lower recognition confidence
         (``make_records``); ``None`` keeps every detected line.
+      crop_margin: crop each line this many line heights wider at both ends
+        (``widen_quad``); the records keep the detected boxes.
 
     Raises:
       WeightsError: a weights file is missing or unusable (the message says what to do).
@@ -366,7 +396,8 @@ class OCR:
                  detector_options: dict[str, Any] | None = None,
                  detector: Callable[[np.ndarray], Any] | None = None,
                  recognizer: Any | None = None, compilation_cache: bool = True,
-                 min_text_score: float | None = DEFAULT_MIN_TEXT_SCORE):
+                 min_text_score: float | None = DEFAULT_MIN_TEXT_SCORE,
+                 crop_margin: float = DEFAULT_CROP_MARGIN):
         if mode not in ("H", "O"):
             raise ValueError(f"mode must be 'H' or 'O', got {mode!r}")
         if batch_size < 1:
@@ -376,7 +407,7 @@ class OCR:
         if compilation_cache:
             enable_compilation_cache()
         self.batch_size, self.decoder = batch_size, decoder
-        self.min_text_score = min_text_score
+        self.min_text_score, self.crop_margin = min_text_score, crop_margin
         if detector is None:
             from ctpn_jax.detect import TextDetector
 
@@ -404,13 +435,13 @@ class OCR:
         order = reading_order(quads)
         return dataclasses.replace(det, quads=quads[order], scores=np.asarray(det.scores)[order])
 
-    @staticmethod
-    def crop_lines(image: np.ndarray, quads: np.ndarray) -> list[np.ndarray]:
-        """``(H, W, 3) uint8`` and ``quads (L, 4, 2)`` -> L recogniser lines ``(32, w) uint8``."""
+    def crop_lines(self, image: np.ndarray, quads: np.ndarray) -> list[np.ndarray]:
+        """``(H, W, 3) uint8`` and ``quads (L, 4, 2)`` -> L recogniser lines ``(32, w) uint8``,
+        each cropped ``crop_margin`` line heights wider at both ends."""
         from densenet_jax.preprocess import to_line_image
 
         # Gray 32-pixel lines right away: a few KB each, where crops of a huge image are MBs.
-        return [to_line_image(crop_quad(image, q)) for q in quads]
+        return [to_line_image(crop_quad(image, widen_quad(q, self.crop_margin))) for q in quads]
 
     def recognize(self, lines: Sequence[np.ndarray]) -> list[Any]:
         """Reads line images (any size, RGB or gray) in width-bucketed batches.
@@ -817,6 +848,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="drop lines read as empty or with a lower mean character confidence, "
                         "0..1; a negative value keeps every detected line "
                         "(default: %(default)s)")
+    p.add_argument("--crop-margin", type=float, default=DEFAULT_CROP_MARGIN,
+                   help="crop each detected line this many line heights wider at both ends "
+                        "before reading it (default: %(default)s)")
     p.add_argument("--device", choices=("cpu", "gpu"),
                    help="JAX platform (default: a GPU if JAX has one, else the CPU)")
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated .jpg")
@@ -840,7 +874,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.device:
             select_device(args.device)
         ocr = OCR(args.weights_det, args.weights_rec, mode=args.mode, batch_size=args.batch_size,
-                  min_text_score=None if args.min_text_score < 0 else args.min_text_score)
+                  min_text_score=None if args.min_text_score < 0 else args.min_text_score,
+                  crop_margin=args.crop_margin)
     except (WeightsError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

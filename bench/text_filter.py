@@ -32,6 +32,23 @@ def load_evaluator(path: Path):
     return module
 
 
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """The arguments of a sweep over a labelled folder: --data, the weights, --evaluator."""
+    p.add_argument("--data", type=Path, required=True, help="folder with images/ and gt/")
+    p.add_argument("--weights-det", type=Path)
+    p.add_argument("--weights-rec", type=Path)
+    p.add_argument("--evaluator", type=Path, default=DEFAULT_EVALUATOR)
+
+
+def labelled_set(evaluator: Path, data: Path):
+    """The evaluator module and the ground truth of `data/gt` (exits when there is none)."""
+    ev = load_evaluator(evaluator)
+    gt = ev.load_gt(str(data / "gt"))
+    if not gt:
+        raise SystemExit(f"error: no labels (*.json) in {data / 'gt'}")
+    return ev, gt
+
+
 def keep(records: list[dict], threshold: float | None) -> list[dict]:
     """The records `infer.make_records(..., min_text_score=threshold)` would have kept."""
     from infer import keeps_line
@@ -41,20 +58,14 @@ def keep(records: list[dict], threshold: float | None) -> list[dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, required=True, help="folder with images/ and gt/")
+    add_data_args(p)
     p.add_argument("--thresholds", type=float, nargs="+",
                    default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
-    p.add_argument("--weights-det", type=Path)
-    p.add_argument("--weights-rec", type=Path)
-    p.add_argument("--evaluator", type=Path, default=DEFAULT_EVALUATOR)
     args = p.parse_args()
 
     from infer import OCR
 
-    ev = load_evaluator(args.evaluator)
-    gt = ev.load_gt(str(args.data / "gt"))
-    if not gt:
-        raise SystemExit(f"error: no labels (*.json) in {args.data / 'gt'}")
+    ev, gt = labelled_set(args.evaluator, args.data)
     images = sorted(args.data / "images" / g["image"] for g in gt.values())
     ocr = OCR(args.weights_det, args.weights_rec, min_text_score=None)
     preds = {}

@@ -211,6 +211,41 @@ def test_crop_degenerate_and_outside_quads():
     assert out.shape == (16, 55, 3) and (out == 7).all()
 
 
+def test_widen_quad_axis_aligned_and_identity():
+    np.testing.assert_allclose(infer.widen_quad(rect(10, 20, 40, 30), 0.25),
+                               rect(7.5, 20, 42.5, 30))
+    np.testing.assert_allclose(infer.widen_quad(rect(10, 20, 40, 30), -0.5),
+                               rect(15, 20, 35, 30))
+    q = np.asarray([[3, 4], [50, 9], [49, 21], [2, 15]], np.float64)
+    np.testing.assert_allclose(infer.widen_quad(q, 0.0), q)
+
+
+def test_widen_quad_follows_a_tilted_line():
+    # A 30-degree rectangle 100 x 20: widened by 0.1 it is the 104 x 20 rectangle whose
+    # origin moved 2 units back along the line.
+    a = math.radians(30.0)
+    ux, uy = np.asarray([math.cos(a), math.sin(a)]), np.asarray([-math.sin(a), math.cos(a)])
+
+    def rotated(origin, w, h):
+        return np.stack([origin, origin + w * ux, origin + w * ux + h * uy, origin + h * uy])
+
+    o = np.asarray([40.0, 10.0])
+    np.testing.assert_allclose(infer.widen_quad(rotated(o, 100, 20), 0.1),
+                               rotated(o - 2 * ux, 104, 20), atol=1e-9)
+
+
+def test_crop_lines_use_the_widened_quads():
+    img = np.random.default_rng(4).integers(0, 256, (60, 120, 3), dtype=np.uint8)
+    quads = np.stack([rect(20, 10, 90, 30), rect(30, 34, 60, 50)]).astype(np.float32)
+    ocr = infer.OCR(detector=lambda im: None, recognizer=object(), compilation_cache=False,
+                    crop_margin=0.5)
+    from densenet_jax.preprocess import to_line_image
+
+    lines = ocr.crop_lines(img, quads)
+    np.testing.assert_array_equal(lines[0], to_line_image(img[10:30, 10:100]))
+    np.testing.assert_array_equal(lines[1], to_line_image(img[34:50, 22:68]))
+
+
 # ----------------------------------------------------------------------------- pipeline
 
 
@@ -304,6 +339,20 @@ def test_ocr_min_text_score_filters_what_it_read(ocr, tiny_weights, tmp_path, ca
                        "--min-text-score", "-1", *small_ocr_cli]) == 0
     written = json.loads((tmp_path / "o" / "p.json").read_text(encoding="utf-8"))
     assert [r["box"] for r in written["lines"]] == [r["box"] for r in ocr(path)]
+
+
+def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
+    assert infer.parse_args(["a.png"]).crop_margin == infer.DEFAULT_CROP_MARGIN
+    seen = {}
+
+    def fake_ocr(*args, **kwargs):
+        seen.update(kwargs)
+        raise infer.WeightsError("stop here")
+
+    monkeypatch.setattr(infer, "OCR", fake_ocr)
+    write(tmp_path / "a.png", page(40, 60))
+    assert infer.main([str(tmp_path / "a.png"), "--crop-margin", "0.35", "--quiet"]) == 2
+    assert seen["crop_margin"] == pytest.approx(0.35)
 
 
 def test_path_and_array_inputs_agree(ocr, tmp_path):
