@@ -13,8 +13,8 @@ Python::
         print(line["box"], line["text"], line["score"], line["text_score"])
 
 The pipeline (the original's ``ocr.py``, batched): detect text lines, put them in reading
-order (rows top to bottom, left to right within a row), crop every quadrilateral (a little
-wider at both ends, ``widen_quad``) from the original pixels with a perspective warp, turn
+order (rows top to bottom, left to right within a row), crop every quadrilateral (optionally
+wider at both ends, ``crop_margin``) from the original pixels with a perspective warp, turn
 the crop into a 32-pixel-high gray line (``densenet_jax.preprocess.to_line_image``) and
 recognise the lines of one or several images together in width-bucketed batches, so that
 jit compiles a handful of shapes.
@@ -402,6 +402,8 @@ class OCR:
             raise ValueError(f"mode must be 'H' or 'O', got {mode!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not 0.0 <= crop_margin <= 10.0:
+            raise ValueError(f"crop_margin must be in [0, 10] line heights, got {crop_margin}")
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         if compilation_cache:
@@ -858,6 +860,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error("--batch-size must be at least 1")
+    if not 0.0 <= args.crop_margin <= 10.0:
+        p.error("--crop-margin must be between 0 and 10 line heights")
     return args
 
 

@@ -343,6 +343,9 @@ def test_ocr_min_text_score_filters_what_it_read(ocr, tiny_weights, tmp_path, ca
 
 def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
     assert infer.parse_args(["a.png"]).crop_margin == infer.DEFAULT_CROP_MARGIN
+    with pytest.raises(ValueError, match="crop_margin"):
+        infer.OCR(detector=lambda im: None, recognizer=object(), compilation_cache=False,
+                  crop_margin=-0.2)
     seen = {}
 
     def fake_ocr(*args, **kwargs):
@@ -353,6 +356,8 @@ def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
     write(tmp_path / "a.png", page(40, 60))
     assert infer.main([str(tmp_path / "a.png"), "--crop-margin", "0.35", "--quiet"]) == 2
     assert seen["crop_margin"] == pytest.approx(0.35)
+    with pytest.raises(SystemExit):
+        infer.parse_args(["a.png", "--crop-margin", "-0.2"])
 
 
 def test_path_and_array_inputs_agree(ocr, tmp_path):
