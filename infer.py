@@ -56,6 +56,7 @@ DEFAULT_MIN_TEXT_SCORE = 0.3
 #: A margin of 0.1 read held-out rendered pages better and the real images of
 #: ../shared/dev worse (bench/crop_margin.py, docs/models.md), so the default stays 0.
 DEFAULT_CROP_MARGIN = 0.0
+MAX_CROP_MARGIN = 10.0
 #: Environment variable naming the compilation-cache folder ("off" disables the cache).
 CACHE_ENV = "CHINESE_OCR_JAX_CACHE"
 #: Files with these suffixes given as inputs are lists of images, one path a line.
@@ -402,8 +403,9 @@ class OCR:
             raise ValueError(f"mode must be 'H' or 'O', got {mode!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if not 0.0 <= crop_margin <= 10.0:
-            raise ValueError(f"crop_margin must be in [0, 10] line heights, got {crop_margin}")
+        if not 0.0 <= crop_margin <= MAX_CROP_MARGIN:
+            raise ValueError(f"crop_margin must be in [0, {MAX_CROP_MARGIN:g}] line heights, "
+                             f"got {crop_margin}")
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         if compilation_cache:
@@ -860,8 +862,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error("--batch-size must be at least 1")
-    if not 0.0 <= args.crop_margin <= 10.0:
-        p.error("--crop-margin must be between 0 and 10 line heights")
+    if not 0.0 <= args.crop_margin <= MAX_CROP_MARGIN:
+        p.error(f"--crop-margin must be between 0 and {MAX_CROP_MARGIN:g} line heights")
     return args
 
 
