@@ -76,16 +76,17 @@ def init_variables(model: DenseNet, cfg: Config, key: jax.Array) -> dict:
     return jax.jit(model.init)({"params": key}, dummy)
 
 
-def _data_source(cfg: Config, data: str, seed: int):
+def _data_source(cfg: Config, data: str, seed: int, batch_size: int):
     if data == "synth":
-        return SynthLines(cfg.data, charset_of(cfg), seed, TRAIN_STREAM), False
+        return SynthLines(cfg.data, charset_of(cfg), seed, TRAIN_STREAM,
+                          group_size=batch_size), False
     return LabeledLines(read_labels(data, charset_of(cfg)), cfg.data), True
 
 
 def make_train_iter(cfg: Config, data: str, batch_size: int, seed: int,
                     start_step: int) -> Iterator[dict]:
     """Batches for steps `start_step, start_step + 1, ...` ("synth" or a label file)."""
-    source, shuffle = _data_source(cfg, data, seed)
+    source, shuffle = _data_source(cfg, data, seed, batch_size)
     return train_batches(source, cfg.data, batch_size, seed, start_step, shuffle)
 
 

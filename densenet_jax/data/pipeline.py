@@ -53,6 +53,13 @@ class LineDataConfig:
     # Fraction of training lines that hold no text (read as ""): the recogniser learns to
     # read nothing in a detector's false boxes, and `infer` drops what reads as empty.
     non_text: float = 0.05
+    # Fraction of training batches made of long lines (`long_chars` characters, drawn at
+    # their natural width up to `long_width` px): 2-12-character lines squeezed into 280 px
+    # leave the model unpractised on the 20-40-character lines that `infer` reads at
+    # natural width. Whole batches, so the short ones keep their narrow (cheap) bucket.
+    long_lines: float = 0.0
+    long_chars: tuple[int, int] = (13, 28)
+    long_width: int = 800
     workers: int = 1                        # grain worker processes (0 = threads only)
     render: RenderConfig = field(default_factory=RenderConfig)
 
@@ -61,10 +68,13 @@ class SynthLines:
     """Random-access source of rendered lines: `synth[i]` is a pure function of (seed, i)."""
 
     def __init__(self, cfg: LineDataConfig, charset: Charset, seed: int, stream: int,
-                 fonts: Sequence[str] | None = None):
+                 fonts: Sequence[str] | None = None, group_size: int = 1):
+        """`group_size`: lines `k * group_size ... (k + 1) * group_size - 1` are all long or
+        all short (pass the batch size, so that a batch is one or the other)."""
         from ocr_common.fonts import list_fonts, list_latin_fonts
 
         self.cfg, self.charset, self.seed, self.stream = cfg, charset, seed, stream
+        self.group_size = group_size
         fonts = list(fonts) if fonts is not None else list_fonts(cfg.fonts, cfg.system_fonts)
         latin = list_latin_fonts(cfg.fonts, cfg.system_fonts) if cfg.latin_fonts else []
         self.renderer = LineRenderer(fonts, cfg.render, latin)
@@ -80,13 +90,25 @@ class SynthLines:
         if self._holds_no_text(index):
             text, line = "", self.renderer.non_text(rng)
         else:
-            n = int(rng.integers(self.cfg.min_chars, self.cfg.max_chars + 1))
+            lo, hi = (self.cfg.long_chars if self.is_long(index)
+                      else (self.cfg.min_chars, self.cfg.max_chars))
+            n = int(rng.integers(lo, hi + 1))
             text = self.sampler.sample(rng, n,
                                        index=index if self.stream == TRAIN_STREAM else None)
             line = self.renderer(text, rng)
-        if line.shape[1] > self.max_width:
-            line = to_line_image(line, max_width=self.max_width)
+        max_width = self.cfg.long_width if self.is_long(index) else self.max_width
+        if line.shape[1] > max_width:
+            line = to_line_image(line, max_width=max_width)
         return {"image": line, "labels": self.charset.encode(text), "text": text}
+
+    def is_long(self, index: int) -> bool:
+        """Whether training line `index` belongs to a group of long lines (its own draw per
+        group, so that `long_lines = 0` leaves the stream as it was)."""
+        if self.stream != TRAIN_STREAM or self.cfg.long_lines <= 0:
+            return False
+        group = index // self.group_size
+        draw = np.random.default_rng((self.seed, self.stream, group, 2)).random()
+        return bool(draw < self.cfg.long_lines)
 
     def _holds_no_text(self, index: int) -> bool:
         """Whether training line `index` is a non-text crop (never in other streams). Its
@@ -141,6 +163,11 @@ def collate(examples: Sequence[dict], widths: Sequence[int], max_label_len: int)
     return {"image": image, "width": true_w, "labels": labels, "label_length": lengths}
 
 
+def train_widths(cfg: LineDataConfig) -> tuple[int, ...]:
+    """Width buckets of training batches: `cfg.widths`, plus `long_width` for long lines."""
+    return cfg.widths + ((cfg.long_width,) if cfg.long_lines > 0 else ())
+
+
 class Collate:
     """Picklable batch function for grain workers."""
 
@@ -161,7 +188,7 @@ def train_batches(source, cfg: LineDataConfig, batch_size: int, seed: int,
     if shuffle:
         ds = ds.seed(seed).shuffle().repeat()
     ds = ds.batch(batch_size, drop_remainder=True,
-                  batch_fn=Collate(cfg.widths, cfg.max_label_len))
+                  batch_fn=Collate(train_widths(cfg), cfg.max_label_len))
     ds = ds[start_step:]
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1 if cfg.workers else 2,
                                               prefetch_buffer_size=4))

@@ -365,3 +365,32 @@ def test_missing_and_non_utf8_label_files(tmp_path, small_charset):
     (tmp_path / "latin1.tsv").write_bytes("a.jpg\t\xe9\n".encode("latin-1"))
     with pytest.raises(LabelFileError, match="not UTF-8"):
         read_labels(tmp_path / "latin1.tsv", small_charset)
+
+
+def test_long_line_batches_are_whole_and_leave_the_short_stream_as_it_was(small_charset,
+                                                                          pip_fonts):
+    base = LineDataConfig(widths=(160,), max_chars=6, system_fonts=False, non_text=0.0,
+                          text_kinds=(1.0, 0.0, 0.0, 0.0), workers=0)
+    cfg = dataclasses.replace(base, long_lines=0.5, long_chars=(14, 18), long_width=480)
+    src = SynthLines(cfg, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts,
+                     group_size=4)
+    plain = SynthLines(base, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts)
+    groups = [[src.is_long(g * 4 + k) for k in range(4)] for g in range(8)]
+    assert all(len(set(g)) == 1 for g in groups)             # a group is all long or all short
+    assert 0 < sum(g[0] for g in groups) < 8
+    batches = _batches(src, cfg, 0, 8)
+    for g, batch in zip(groups, batches, strict=True):
+        lengths = batch["label_length"]
+        if g[0]:
+            assert (lengths >= 14).all() and (lengths <= 18).all()
+            assert batch["image"].shape[2] == 480 and (batch["width"] <= 480).all()
+        else:
+            assert (lengths >= 2).all() and (lengths <= 6).all()
+            assert batch["image"].shape[2] == 160
+    # The short lines are those of a stream without long batches; evaluation has none.
+    for i in range(32):
+        if not src.is_long(i):
+            assert src[i]["text"] == plain[i]["text"]
+    evaluation = SynthLines(cfg, small_charset, seed=0, stream=EVAL_STREAM, fonts=pip_fonts,
+                            group_size=4)
+    assert not any(evaluation.is_long(i) for i in range(64))
