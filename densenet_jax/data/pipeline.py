@@ -87,16 +87,16 @@ class SynthLines:
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, self.stream, index))
+        long = self.is_long(index)
         if self._holds_no_text(index):
             text, line = "", self.renderer.non_text(rng)
         else:
-            lo, hi = (self.cfg.long_chars if self.is_long(index)
-                      else (self.cfg.min_chars, self.cfg.max_chars))
+            lo, hi = self.cfg.long_chars if long else (self.cfg.min_chars, self.cfg.max_chars)
             n = int(rng.integers(lo, hi + 1))
             text = self.sampler.sample(rng, n,
                                        index=index if self.stream == TRAIN_STREAM else None)
             line = self.renderer(text, rng)
-        max_width = self.cfg.long_width if self.is_long(index) else self.max_width
+        max_width = self.cfg.long_width if long else self.max_width
         if line.shape[1] > max_width:
             line = to_line_image(line, max_width=max_width)
         return {"image": line, "labels": self.charset.encode(text), "text": text}
