@@ -379,6 +379,8 @@ class OCR:
       decoder: ``"greedy"`` or ``"beam"``.
       detector_options: more arguments of ``ctpn_jax.detect.TextDetector`` (``short_side``,
         ``long_side``, ``bucket_sizes``).
+      recognizer_options: more arguments of ``densenet_jax.recognizer.Recognizer``
+        (``lookalike_weight``, ``reread_scales``, ``reread_density``).
       detector: use this callable ``(H, W, 3) uint8 -> Detection`` instead of loading one.
       recognizer: use this ``densenet_jax.recognizer.Recognizer`` instead of loading one.
       compilation_cache: enable JAX's persistent compilation cache (``enable_compilation_cache``).
@@ -395,6 +397,7 @@ class OCR:
                  rec_weights: str | os.PathLike | None = None, *, mode: str = "H",
                  batch_size: int = 32, decoder: str = "greedy",
                  detector_options: dict[str, Any] | None = None,
+                 recognizer_options: dict[str, Any] | None = None,
                  detector: Callable[[np.ndarray], Any] | None = None,
                  recognizer: Any | None = None, compilation_cache: bool = True,
                  min_text_score: float | None = DEFAULT_MIN_TEXT_SCORE,
@@ -422,7 +425,7 @@ class OCR:
             from densenet_jax.recognizer import Recognizer
 
             recognizer = Recognizer.from_file(require_weights(rec_weights or DEFAULT_REC_WEIGHTS,
-                                                              "rec"))
+                                                              "rec"), **(recognizer_options or {}))
         self.detector, self.recognizer = detector, recognizer
 
     def detect(self, image: ImageInput) -> Any:
@@ -855,6 +858,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crop-margin", type=float, default=DEFAULT_CROP_MARGIN,
                    help="crop each detected line this many line heights wider at both ends "
                         "before reading it (default: %(default)s)")
+    p.add_argument("--reread-scales", metavar="F[,F...]",
+                   help="read dense lines (condensed Latin type) again stretched by these "
+                        "factors and keep the more confident reading; 'none' reads every line "
+                        "once (default: the recogniser's, 1.25,1.5)")
     p.add_argument("--device", choices=("cpu", "gpu"),
                    help="JAX platform (default: a GPU if JAX has one, else the CPU)")
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated .jpg")
@@ -864,6 +871,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--batch-size must be at least 1")
     if not 0.0 <= args.crop_margin <= MAX_CROP_MARGIN:
         p.error(f"--crop-margin must be between 0 and {MAX_CROP_MARGIN:g} line heights")
+    if args.reread_scales is not None:
+        from densenet_jax.recognizer import parse_reread_scales
+
+        try:
+            args.reread_scales = parse_reread_scales(args.reread_scales)
+        except ValueError as e:
+            p.error(f"--reread-scales: {e}")
     return args
 
 
@@ -881,7 +895,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             select_device(args.device)
         ocr = OCR(args.weights_det, args.weights_rec, mode=args.mode, batch_size=args.batch_size,
                   min_text_score=None if args.min_text_score < 0 else args.min_text_score,
-                  crop_margin=args.crop_margin)
+                  crop_margin=args.crop_margin,
+                  recognizer_options=None if args.reread_scales is None
+                  else {"reread_scales": args.reread_scales})
     except (WeightsError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from densenet_jax.recognizer import LOOKALIKE_WEIGHT, Recognizer
+from densenet_jax.recognizer import LOOKALIKE_WEIGHT, REREAD_SCALES, Recognizer, parse_reread_scales
 
 
 def evaluate(recognizer: Recognizer, labels: str | Path, image_dir: str | None = None,
@@ -55,18 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lookalike-weight", type=float, default=LOOKALIKE_WEIGHT,
                    help="context prior for o/O/0, l/I/1, c/C, ... in greedy decoding "
                         "(densenet_jax.lookalikes; 1 = the plain best path)")
+    p.add_argument("--reread-scales", default=",".join(map(str, REREAD_SCALES)),
+                   help="read dense lines again stretched by these factors and keep the more "
+                        "confident reading ('none': read every line once)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--errors", type=int, default=10, help="print this many misread lines")
     p.add_argument("--json", type=Path, help="write all predictions and metrics here")
     args = p.parse_args(argv)
     if args.lookalike_weight < 1:
         p.error(f"--lookalike-weight must be >= 1, got {args.lookalike_weight}")
+    try:
+        reread_scales = parse_reread_scales(args.reread_scales)
+    except ValueError as e:
+        p.error(f"--reread-scales: {e}")
     from densenet_jax.data.labels import LabelFileError
     from ocr_common.io import ImageError
     from ocr_common.weights import WeightsError
 
     try:
-        rec = Recognizer.from_file(args.weights, lookalike_weight=args.lookalike_weight)
+        rec = Recognizer.from_file(args.weights, lookalike_weight=args.lookalike_weight,
+                                   reread_scales=reread_scales)
         res = evaluate(rec, args.labels, args.image_dir, args.decoder, args.batch_size,
                        show_progress=True)
     except (WeightsError, LabelFileError, ImageError) as e:

@@ -1,6 +1,7 @@
 """The one place where a line image becomes recogniser input (training and inference alike).
 
-1. `to_line_image`: any image (RGB or gray, any size) -> `(32, W) uint8` gray, aspect kept.
+1. `to_line_image`: any image (RGB or gray, any size) -> `(32, W) uint8` gray, aspect kept
+   (`stretch_line` widens such a line for a second reading, see `recognizer`).
 2. `pad_lines`: a list of such lines -> one `(B, 32, W_bucket, 1) uint8` batch + true widths.
 3. `normalize`: uint8 -> float32 `x / 255 - 0.5` (inside jit, so batches travel as uint8).
 """
@@ -41,6 +42,18 @@ def to_line_image(image: np.ndarray, height: int = LINE_HEIGHT,
         interp = cv2.INTER_AREA if h > height else cv2.INTER_CUBIC
         img = cv2.resize(img, (new_w, height), interpolation=interp)
     return img
+
+
+def stretch_line(line: np.ndarray, factor: float) -> np.ndarray:
+    """`(32, w) uint8` -> `(32, round(w * factor)) uint8`: the line scaled horizontally, so
+    that its characters span more of the model's time steps (8 px each)."""
+    if factor <= 0:
+        raise ValueError(f"stretch factor must be positive, got {factor}")
+    new_w = max(MIN_WIDTH, int(round(line.shape[1] * factor)))
+    if new_w == line.shape[1]:
+        return line
+    interp = cv2.INTER_AREA if new_w < line.shape[1] else cv2.INTER_CUBIC
+    return cv2.resize(line, (new_w, line.shape[0]), interpolation=interp)
 
 
 def bucket_width(width: int, buckets: Sequence[int]) -> int:

@@ -5,7 +5,9 @@
 
 Lines are converted by `preprocess.to_line_image`, sorted by width and recognised in
 batches whose width is rounded up to a bucket and whose size is a power of two, so that jit
-compiles a handful of shapes whatever the mix of line lengths.
+compiles a handful of shapes whatever the mix of line lengths. Lines read as dense (many
+characters per time step, as condensed Latin type) are read again stretched, and the more
+confident reading is kept.
 """
 
 from __future__ import annotations
@@ -20,11 +22,28 @@ from densenet_jax.charset import Charset
 from densenet_jax.ctc import Decoded, beam_search_decode, collapse_path
 from densenet_jax.lookalikes import resolve_lookalikes
 from densenet_jax.model import DenseNet
-from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
+from densenet_jax.preprocess import bucket_width, pad_lines, stretch_line, to_line_image
 from densenet_jax.task import make_predict
 
 WIDTH_BUCKETS = (128, 256, 384, 512, 768, 1024)
 LOOKALIKE_WEIGHT = 3.0
+# Second readings of dense lines (see `Recognizer`): chosen on held-out rendered lines
+# (docs/models.md, "Reading dense lines twice").
+REREAD_SCALES = (1.25, 1.5)
+REREAD_DENSITY = 0.4
+
+
+def parse_reread_scales(text: str) -> tuple[float, ...]:
+    """Command-line form of `reread_scales`: "1.25,1.5" -> (1.25, 1.5); "none" -> ()."""
+    if text.strip().lower() in ("", "none", "off"):
+        return ()
+    try:
+        scales = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers or 'none', got {text!r}") from None
+    if any(not s > 0 for s in scales):
+        raise ValueError(f"stretch factors must be positive, got {text!r}")
+    return scales
 
 
 class Recognizer:
@@ -32,11 +51,26 @@ class Recognizer:
 
     def __init__(self, model: DenseNet, variables: dict, charset: Charset,
                  width_buckets: Sequence[int] = WIDTH_BUCKETS,
-                 lookalike_weight: float = LOOKALIKE_WEIGHT):
+                 lookalike_weight: float = LOOKALIKE_WEIGHT,
+                 reread_scales: Sequence[float] = REREAD_SCALES,
+                 reread_density: float = REREAD_DENSITY):
         """`lookalike_weight`: context prior of greedy decoding for o/O/0, l/I/1, c/C, ...
-        (see `densenet_jax.lookalikes`; 1 = the plain best path)."""
+        (see `densenet_jax.lookalikes`; 1 = the plain best path).
+
+        `reread_scales`, `reread_density`: a line whose reading has more than
+        `reread_density` characters per time step (8 input px) is read again stretched
+        horizontally by each factor, keeping the reading of highest score. Narrow Latin
+        letters (i, l, t, f) in condensed type share time steps and get dropped; stretched,
+        they get steps of their own. `()` reads every line once.
+        """
         if lookalike_weight < 1:
             raise ValueError(f"lookalike_weight must be >= 1, got {lookalike_weight}")
+        if any(not s > 0 for s in reread_scales):
+            raise ValueError(f"reread_scales must be positive, got {tuple(reread_scales)}")
+        if not reread_density >= 0:
+            raise ValueError(f"reread_density must be >= 0, got {reread_density}")
+        self.reread_scales = tuple(float(s) for s in reread_scales)
+        self.reread_density = float(reread_density)
         self.model, self.charset = model, charset
         self.lookalike_weight = float(lookalike_weight)
         self.variables = jax.device_put(variables)
@@ -58,10 +92,38 @@ class Recognizer:
 
     def recognize(self, images: Sequence[np.ndarray], decoder: str = "greedy",
                   batch_size: int = 32, show_progress: bool = False) -> list[Decoded]:
-        """Reads line images (RGB or gray, any size). Returns one `Decoded` per image."""
+        """Reads line images (RGB or gray, any size). Returns one `Decoded` per image.
+
+        Dense lines (more than `reread_density` characters per time step) are read again
+        stretched by each of `reread_scales`, and the reading with the highest score (mean
+        character confidence) is kept.
+        """
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         lines = [to_line_image(im) for im in images]
+        bar = None
+        if show_progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(lines), desc="recognise", unit="line")
+        results = self._read(lines, decoder, batch_size, bar)
+        dense = [k for k, r in enumerate(results)
+                 if len(r.ids) > self.reread_density * self.model.output_length(lines[k].shape[1])]
+        for scale in self.reread_scales if dense else ():
+            if bar is not None:
+                bar.total += len(dense)
+                bar.refresh()
+            again = self._read([stretch_line(lines[k], scale) for k in dense], decoder,
+                               batch_size, bar)
+            for k, r in zip(dense, again, strict=True):
+                if r.score > results[k].score:
+                    results[k] = r
+        if bar is not None:
+            bar.close()
+        return results
+
+    def _read(self, lines: list[np.ndarray], decoder: str, batch_size: int,
+              bar=None) -> list[Decoded]:
+        """One reading of `(32, w) uint8` lines, in batches of one width bucket each."""
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
         results: list[Decoded | None] = [None] * len(lines)
         groups = []
@@ -74,10 +136,6 @@ class Recognizer:
                 j += 1
             groups.append((w, order[i:j]))
             i = j
-        bar = None
-        if show_progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(lines), desc="recognise", unit="line")
         for w, idx in groups:
             # Pad the batch to one of three sizes: few shapes to compile, little waste.
             n = next(s for s in (1, 8, max(8, batch_size)) if len(idx) <= s)
@@ -96,6 +154,4 @@ class Recognizer:
                     results[k] = beam_search_decode(p, self.charset)
             if bar is not None:
                 bar.update(len(idx))
-        if bar is not None:
-            bar.close()
         return results  # type: ignore[return-value]

@@ -341,11 +341,9 @@ def test_ocr_min_text_score_filters_what_it_read(ocr, tiny_weights, tmp_path, ca
     assert [r["box"] for r in written["lines"]] == [r["box"] for r in ocr(path)]
 
 
-def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
-    assert infer.parse_args(["a.png"]).crop_margin == infer.DEFAULT_CROP_MARGIN
-    with pytest.raises(ValueError, match="crop_margin"):
-        infer.OCR(detector=lambda im: None, recognizer=object(), compilation_cache=False,
-                  crop_margin=-0.2)
+def capture_ocr_arguments(monkeypatch) -> dict:
+    """Replaces ``infer.OCR`` by a stub that records its keyword arguments and then fails
+    as a missing weights file would (``main`` returns 2)."""
     seen = {}
 
     def fake_ocr(*args, **kwargs):
@@ -353,11 +351,35 @@ def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
         raise infer.WeightsError("stop here")
 
     monkeypatch.setattr(infer, "OCR", fake_ocr)
+    return seen
+
+
+def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
+    assert infer.parse_args(["a.png"]).crop_margin == infer.DEFAULT_CROP_MARGIN
+    with pytest.raises(ValueError, match="crop_margin"):
+        infer.OCR(detector=lambda im: None, recognizer=object(), compilation_cache=False,
+                  crop_margin=-0.2)
+    seen = capture_ocr_arguments(monkeypatch)
     write(tmp_path / "a.png", page(40, 60))
     assert infer.main([str(tmp_path / "a.png"), "--crop-margin", "0.35", "--quiet"]) == 2
     assert seen["crop_margin"] == pytest.approx(0.35)
     with pytest.raises(SystemExit):
         infer.parse_args(["a.png", "--crop-margin", "-0.2"])
+
+
+def test_cli_reread_scales_reach_the_recognizer(monkeypatch, tmp_path, capsys):
+    assert infer.parse_args(["a.png"]).reread_scales is None  # the recogniser's default
+    seen = capture_ocr_arguments(monkeypatch)
+    write(tmp_path / "a.png", page(40, 60))
+    assert infer.main([str(tmp_path / "a.png"), "--quiet"]) == 2
+    assert seen["recognizer_options"] is None
+    assert infer.main([str(tmp_path / "a.png"), "--reread-scales", "none", "--quiet"]) == 2
+    assert seen["recognizer_options"] == {"reread_scales": ()}
+    assert infer.main([str(tmp_path / "a.png"), "--reread-scales", "1.3", "--quiet"]) == 2
+    assert seen["recognizer_options"] == {"reread_scales": (1.3,)}
+    with pytest.raises(SystemExit):
+        infer.parse_args(["a.png", "--reread-scales", "wide"])
+    assert "--reread-scales" in capsys.readouterr().err
 
 
 def test_path_and_array_inputs_agree(ocr, tmp_path):

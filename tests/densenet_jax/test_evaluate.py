@@ -5,7 +5,8 @@ import pytest
 
 from densenet_jax import evaluate, task
 from densenet_jax.metrics import edit_distance, text_metrics
-from densenet_jax.recognizer import Recognizer
+from densenet_jax.preprocess import stretch_line
+from densenet_jax.recognizer import Recognizer, parse_reread_scales
 
 
 def test_metrics_hand_worked():
@@ -59,6 +60,60 @@ def test_lookalike_weight_one_is_the_plain_best_path(tiny_weights):
         Recognizer.from_file(tiny_weights, lookalike_weight=0.5)
 
 
+def test_stretch_line_scales_horizontally_only():
+    line = np.full((32, 40), 255, np.uint8)
+    line[:, 10:14] = 0  # a dark bar at x 10..13
+    wide = stretch_line(line, 1.5)
+    assert wide.shape == (32, 60) and wide.dtype == np.uint8
+    dark = np.nonzero(wide[16] < 128)[0]
+    assert dark.min() >= 14 and dark.max() <= 21  # the bar at 1.5 x (15..20), blurred a pixel
+    assert (wide[:, 30:] == 255).all()  # white stays white
+    assert stretch_line(line, 1.0) is line
+    assert stretch_line(line, 0.01).shape == (32, 8)  # never narrower than MIN_WIDTH
+    with pytest.raises(ValueError, match="positive"):
+        stretch_line(line, 0)
+
+
+def test_dense_lines_are_read_again_keeping_the_most_confident_reading(tiny_weights):
+    once = Recognizer.from_file(tiny_weights, reread_scales=())
+    scales, density = (1.25, 1.5), 0.2
+    twice = Recognizer.from_file(tiny_weights, reread_scales=scales, reread_density=density)
+    rng = np.random.default_rng(5)
+    lines = [rng.integers(0, 255, (32, w), dtype=np.uint8) for w in (40, 64, 100, 130, 200, 90)]
+    got = twice.recognize(lines, batch_size=4)
+    rereads = changed = 0
+    for line, r in zip(lines, got, strict=True):
+        # Reference: each line alone, every reading made separately, the best score kept
+        # (the first reading on ties).
+        first = once.recognize([line])[0]
+        readings = [first]
+        if len(first.ids) > density * once.model.output_length(line.shape[1]):
+            readings += [once.recognize([stretch_line(line, s)])[0] for s in scales]
+            rereads += 1
+        best = max(readings, key=lambda d: d.score)
+        assert r.ids == best.ids and r.score == pytest.approx(best.score, rel=1e-5)
+        changed += r.ids != first.ids
+    assert rereads >= 2 and changed >= 1  # the second readings were made and won somewhere
+    # A density no reading reaches: every line read once.
+    never = Recognizer.from_file(tiny_weights, reread_density=100.0).recognize(lines)
+    assert [r.ids for r in never] == [r.ids for r in once.recognize(lines)]
+
+
+def test_reread_scales_are_checked():
+    assert parse_reread_scales("1.25,1.5") == (1.25, 1.5)
+    assert parse_reread_scales("none") == () and parse_reread_scales("") == ()
+    for bad in ("1.25,x", "0", "-1"):
+        with pytest.raises(ValueError):
+            parse_reread_scales(bad)
+
+
+def test_recognizer_refuses_bad_reread_settings(tiny_weights):
+    with pytest.raises(ValueError, match="reread_scales"):
+        Recognizer.from_file(tiny_weights, reread_scales=(1.25, 0.0))
+    with pytest.raises(ValueError, match="reread_density"):
+        Recognizer.from_file(tiny_weights, reread_density=-0.1)
+
+
 def test_evaluate_command(tmp_path, tiny_weights, capsys):
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"l{i}.png"), np.full((32, 80), 255 - 40 * i, np.uint8))
@@ -80,3 +135,9 @@ def test_evaluate_command(tmp_path, tiny_weights, capsys):
         evaluate.main(["--weights", str(tiny_weights), "--labels", str(labels),
                        "--lookalike-weight", "0"])
     assert "--lookalike-weight must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main(["--weights", str(tiny_weights), "--labels", str(labels),
+                       "--reread-scales", "1.5,no"])
+    assert "--reread-scales" in capsys.readouterr().err
+    assert evaluate.main(["--weights", str(tiny_weights), "--labels", str(labels),
+                          "--reread-scales", "none"]) == 0
