@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -122,7 +123,7 @@ class Recognizer:
         return results
 
     def _read(self, lines: list[np.ndarray], decoder: str, batch_size: int,
-              bar=None) -> list[Decoded]:
+              bar: Any = None) -> list[Decoded]:
         """One reading of `(32, w) uint8` lines, in batches of one width bucket each."""
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
         results: list[Decoded | None] = [None] * len(lines)
