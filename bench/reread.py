@@ -33,15 +33,17 @@ def main() -> None:
     from densenet_jax.data.labels import read_labels
     from densenet_jax.metrics import text_metrics
     from densenet_jax.preprocess import to_line_image
-    from densenet_jax.recognizer import REREAD_DENSITY, Recognizer
+    from densenet_jax.recognizer import Recognizer
     from ocr_common.io import read_image
 
     recs = [Recognizer.from_file(args.weights, reread_scales=s, reread_density=d)
             for s, d in SETTINGS]
+    default = Recognizer(recs[0].model, recs[0].variables, recs[0].charset)  # its density rule
     names = ["once" if not s else f"{'/'.join(map(str, s))} if > {d:g}" for s, d in SETTINGS]
     print(f"\nCER by second-reading setting (stretch factors if characters per step > "
           f"density), {args.weights}\n")
-    print("| set | lines | " + " | ".join(names) + f" | read again (> {REREAD_DENSITY:g}) |")
+    print("| set | lines | " + " | ".join(names)
+          + f" | read again (> {default.reread_density:g}) |")
     print("|---|---:|" + "---:|" * (len(names) + 1))
     for labels in args.labels:
         records = read_labels(labels, recs[0].charset, encode=False)
@@ -49,9 +51,8 @@ def main() -> None:
         targets = [r.text for r in records]
         readings = [rec.recognize(images) for rec in recs]
         cers = [text_metrics([d.text for d in r], targets)["cer"] for r in readings]
-        steps = [recs[0].model.output_length(to_line_image(im).shape[1]) for im in images]
-        again = sum(len(d.ids) > REREAD_DENSITY * t
-                    for d, t in zip(readings[0], steps, strict=True))
+        widths = [to_line_image(im).shape[1] for im in images]
+        again = sum(default.is_dense(d, w) for d, w in zip(readings[0], widths, strict=True))
         print(f"| {labels.parent.name} | {len(images)} | "
               + " | ".join(f"{c:.4f}" for c in cers) + f" | {again / len(images):.2f} |")
 

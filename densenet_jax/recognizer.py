@@ -107,8 +107,7 @@ class Recognizer:
             from tqdm import tqdm
             bar = tqdm(total=len(lines), desc="recognise", unit="line")
         results = self._read(lines, decoder, batch_size, bar)
-        dense = [k for k, r in enumerate(results)
-                 if len(r.ids) > self.reread_density * self.model.output_length(lines[k].shape[1])]
+        dense = [k for k, r in enumerate(results) if self.is_dense(r, lines[k].shape[1])]
         for scale in self.reread_scales if dense else ():
             if bar is not None:
                 bar.total += len(dense)
@@ -121,6 +120,11 @@ class Recognizer:
         if bar is not None:
             bar.close()
         return results
+
+    def is_dense(self, reading: Decoded, line_width: int) -> bool:
+        """Whether `reading` of a line `line_width` px wide (at height 32) holds more than
+        `reread_density` characters per time step, so that `recognize` reads it again."""
+        return len(reading.ids) > self.reread_density * self.model.output_length(line_width)
 
     def _read(self, lines: list[np.ndarray], decoder: str, batch_size: int,
               bar: Any = None) -> list[Decoded]:
