@@ -2,7 +2,8 @@
 
     python -m densenet_jax.evaluate --weights W --labels ../shared/dev/lines.tsv
 
-Prints character error rate, exact-line accuracy and lines/s (greedy or beam decoding).
+Prints character error rate, exact-line accuracy and lines/s (greedy or beam decoding), and
+the error rate of each kind of character (hanzi, Latin letters, digits, other marks).
 Labels: `path<TAB>text` lines, or the original `name.jpg k1 ... kn` with --image-dir.
 """
 
@@ -23,10 +24,11 @@ def evaluate(recognizer: Recognizer, labels: str | Path, image_dir: str | None =
     """Reads every labelled line and scores the recogniser's text against the label.
 
     Returns:
-      {"cer", "exact", "lines", "lines_per_s", "predictions": [(path, target, prediction)]}
+      {"cer", "exact", "lines", "lines_per_s", "by_class": `metrics.errors_by_class`,
+       "predictions": [(path, target, prediction)]}
     """
     from densenet_jax.data.labels import read_labels
-    from densenet_jax.metrics import text_metrics
+    from densenet_jax.metrics import errors_by_class, text_metrics
     from ocr_common.io import read_image
 
     # References may hold characters outside the model's charset: they count as errors.
@@ -41,7 +43,7 @@ def evaluate(recognizer: Recognizer, labels: str | Path, image_dir: str | None =
     preds = [r.text for r in results]
     targets = [t for _, t in records]
     m = text_metrics(preds, targets)
-    return {**m, "lines_per_s": len(images) / dt,
+    return {**m, "lines_per_s": len(images) / dt, "by_class": errors_by_class(preds, targets),
             "predictions": [(str(p), t, r) for (p, t), r in zip(records, preds, strict=True)]}
 
 
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     wrong = [x for x in res["predictions"] if "".join(x[1].split()) != "".join(x[2].split())]
     for path, target, pred in wrong[: args.errors]:
         print(f"  {Path(path).name}: {target!r} -> {pred!r}")
+    print("CER by kind: " + "  ".join(f"{k} {v['cer']:.4f} ({v['chars']} chars)"
+                                      for k, v in res["by_class"].items() if v["chars"]))
     print(f"lines {int(res['lines'])}  CER {res['cer']:.4f}  exact {res['exact']:.4f}  "
           f"lines/s {res['lines_per_s']:.1f}")
     if args.json:

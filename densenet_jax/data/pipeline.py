@@ -6,7 +6,8 @@ batches it would have seen: the pipeline is rebuilt from `start_step` instead of
 iterator state checkpointed. Rendering runs in grain worker processes.
 
 `python -m densenet_jax.data.pipeline --out DIR --count N --seed S` writes a held-out set of
-rendered lines (PNG files and a `path<TAB>text` label file) for `densenet_jax.evaluate`.
+rendered lines (PNG files and a `path<TAB>text` label file) for `densenet_jax.evaluate`
+(`--help`: lengths, widths, kinds of text, a clean twin without degradations).
 
 A batch is a dict of numpy arrays:
   image         (B, 32, W, 1) uint8   W = the width bucket of the batch
@@ -260,12 +261,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--ink-crop", type=float, default=RenderConfig.ink_crop,
                     help="probability of a crop fitted to the ink rather than the font's line "
                          "box (1: every line as a tight annotation; 0: line boxes only)")
+    ap.add_argument("--chars", type=int, nargs=2, metavar=("MIN", "MAX"),
+                    default=(LineDataConfig.min_chars, LineDataConfig.max_chars),
+                    help="characters per line (spaces not counted)")
+    ap.add_argument("--width", type=int, default=LineDataConfig.widths[0],
+                    help="largest line width in px: lines are drawn at their natural width "
+                         "and squeezed to it when wider (280: the original's input)")
+    ap.add_argument("--text-kinds", default=",".join(map(str, LineDataConfig.text_kinds)),
+                    help="weights of the kinds of text: Chinese, Chinese with numbers, "
+                         "numbers, Latin (ocr_common.corpus.TextSampler)")
+    ap.add_argument("--stretch", default=",".join(map(str, RenderConfig.stretch)),
+                    help="range of the horizontal scale of a line after cropping (LO,HI)")
+    ap.add_argument("--clean", action="store_true",
+                    help="no colour, rules, low resolution, blur, noise or JPEG: the same "
+                         "texts and fonts as without it (RenderConfig.clean)")
     args = ap.parse_args(argv)
     if args.count <= 0:
         ap.error("--count must be positive")
     if not 0.0 <= args.ink_crop <= 1.0:
         ap.error("--ink-crop must be a probability in [0, 1]")
-    cfg = LineDataConfig(fonts=tuple(args.fonts), render=RenderConfig(ink_crop=args.ink_crop))
+    lo, hi = args.chars
+    if not 1 <= lo <= hi:
+        ap.error(f"--chars must be 1 <= MIN <= MAX, got {lo} {hi}")
+    if args.width < 8:
+        ap.error(f"--width must be at least 8 px, got {args.width}")
+    try:
+        kinds = tuple(float(x) for x in args.text_kinds.split(","))
+        stretch = tuple(float(x) for x in args.stretch.split(","))
+    except ValueError as e:
+        ap.error(f"--text-kinds and --stretch take numbers separated by commas: {e}")
+    if len(kinds) != len(TextSampler.KINDS) or min(kinds) < 0 or sum(kinds) <= 0:
+        ap.error(f"--text-kinds must be {len(TextSampler.KINDS)} non-negative weights "
+                 f"({', '.join(TextSampler.KINDS)}), not all zero; got {args.text_kinds}")
+    if len(stretch) != 2 or not 0 < stretch[0] <= stretch[1]:
+        ap.error(f"--stretch must be LO,HI with 0 < LO <= HI, got {args.stretch}")
+    render = RenderConfig(ink_crop=args.ink_crop, stretch=stretch)
+    cfg = LineDataConfig(widths=(args.width,), min_chars=lo, max_chars=hi, text_kinds=kinds,
+                         fonts=tuple(args.fonts), render=render.clean() if args.clean else render)
     labels = write_line_set(args.out, args.count, args.seed, cfg, Charset.default())
     print(f"wrote {args.count} lines and {labels}")
 

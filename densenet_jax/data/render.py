@@ -17,6 +17,7 @@ hold, so that the recogniser learns to read nothing there and `infer` drops such
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Sequence
@@ -63,6 +64,14 @@ class RenderConfig:
     # Probability that a line prints the ASCII marks of FULL_WIDTH_FORMS that follow a
     # non-ASCII character in their full-width form, as Chinese text does (label unchanged).
     full_width_marks: float = 0.8
+
+    def clean(self) -> RenderConfig:
+        """These settings without the degradations (colour, rules and neighbour lines, low
+        resolution, blur, noise, JPEG). Text and font are drawn before any of them, so a
+        clean set of a seed holds the same texts in the same fonts as the full one: the
+        difference in error between the two is what the degradations cost."""
+        return dataclasses.replace(self, colour=0.0, distractors=0.0, low_res=0.0, blur=0.0,
+                                   noise=0.0, jpeg=0.0)
 
 
 def _contrasting_colours(rng: np.random.Generator, cfg: RenderConfig) -> tuple[tuple, tuple]:

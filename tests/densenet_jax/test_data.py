@@ -219,6 +219,46 @@ def test_line_set_cli_rejects_a_crop_probability_outside_0_1(tmp_path, capsys):
     assert not (tmp_path / "set").exists()
 
 
+def test_line_set_cli_draws_the_asked_lines_and_their_clean_twins(tmp_path):
+    from densenet_jax.data.pipeline import main
+    from densenet_jax.data.render import RenderConfig
+
+    args = ["--count", "4", "--seed", "5", "--chars", "3", "3", "--text-kinds", "1,0,0,0",
+            "--width", "64"]
+    main(["--out", str(tmp_path / "full"), *args])
+    main(["--out", str(tmp_path / "clean"), *args, "--clean"])
+    full = (tmp_path / "full" / "labels.tsv").read_text(encoding="utf-8").splitlines()
+    clean = (tmp_path / "clean" / "labels.tsv").read_text(encoding="utf-8").splitlines()
+    assert full == clean and len(full) == 4  # the same texts
+    images = []
+    for row in full:
+        name, text = row.split("\t")
+        assert len(text) == 3 and all("\u4e00" <= c <= "\u9fff" for c in text)
+        pair = [cv2.imread(str(tmp_path / d / name), cv2.IMREAD_GRAYSCALE)
+                for d in ("full", "clean")]
+        assert all(im.shape[0] == 32 and im.shape[1] <= 64 for im in pair)
+        images.append(pair)
+    assert any(not np.array_equal(a, b) for a, b in images)
+    c = RenderConfig().clean()
+    assert (c.colour, c.distractors, c.low_res, c.blur, c.noise, c.jpeg) == (0,) * 6
+    assert c.ink_crop == RenderConfig().ink_crop and c.font_size == RenderConfig().font_size
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--chars", "5", "2"], "--chars must be"),
+    (["--text-kinds", "1,2"], "--text-kinds must be 4"),
+    (["--stretch", "1.2,x"], "numbers separated by commas"),
+    (["--stretch", "1.2,0.5"], "--stretch must be LO,HI"),
+    (["--width", "4"], "--width must be at least"),
+])
+def test_line_set_cli_rejects_bad_shapes_of_lines(tmp_path, capsys, flags, message):
+    from densenet_jax.data.pipeline import main
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "set"), "--count", "2", *flags])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "set").exists()
+
+
 def test_synth_lines_label_matches_text(small_charset_file, small_charset, pip_fonts):
     cfg = LineDataConfig(widths=(160,), max_chars=6, system_fonts=False)
     src = SynthLines(cfg, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts)

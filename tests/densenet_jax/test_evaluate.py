@@ -1,10 +1,18 @@
+import json
+
 import cv2
 import jax
 import numpy as np
 import pytest
 
 from densenet_jax import evaluate, task
-from densenet_jax.metrics import edit_distance, text_metrics
+from densenet_jax.metrics import (
+    char_class,
+    edit_distance,
+    edit_operations,
+    errors_by_class,
+    text_metrics,
+)
 from densenet_jax.preprocess import stretch_line
 from densenet_jax.recognizer import Recognizer, parse_reread_scales
 
@@ -15,6 +23,55 @@ def test_metrics_hand_worked():
     m = text_metrics(["中国人", "ab c", ""], ["中国", "abc", "xy"])
     # edits: 1 (insertion) + 0 (spaces ignored) + 2 (deletions) over 2 + 3 + 2 chars
     assert m["cer"] == pytest.approx(3 / 7) and m["exact"] == pytest.approx(1 / 3)
+
+
+def _apply(target: str, ops: list[tuple[str, str, str]], prediction: str) -> bool:
+    """Whether walking `target` with `ops` (matches implied) can produce `prediction`."""
+    # Brute force: try every way to interleave the edits with matched characters.
+    def walk(i: int, j: int, k: int) -> bool:
+        if k == len(ops):
+            return target[i:] == prediction[j:]
+        op, t, p = ops[k]
+        ok = False
+        if op == "sub" and i < len(target) and j < len(prediction):
+            ok = target[i] == t and prediction[j] == p and t != p and walk(i + 1, j + 1, k + 1)
+        if not ok and op == "del" and i < len(target):
+            ok = target[i] == t and walk(i + 1, j, k + 1)
+        if not ok and op == "ins" and j < len(prediction):
+            ok = prediction[j] == p and walk(i, j + 1, k + 1)
+        if not ok and i < len(target) and j < len(prediction) and target[i] == prediction[j]:
+            ok = walk(i + 1, j + 1, k)
+        return ok
+    return walk(0, 0, 0)
+
+
+def test_edit_operations_are_a_minimal_alignment():
+    assert edit_operations("abc", "abc") == []
+    assert edit_operations("中国人", "中人") == [("del", "国", "")]
+    assert edit_operations("W1", "w1x") == [("sub", "W", "w"), ("ins", "", "x")]
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        t = "".join(rng.choice(list("ab中1"), size=rng.integers(0, 7)))
+        p = "".join(rng.choice(list("ab中1"), size=rng.integers(0, 7)))
+        ops = edit_operations(t, p)
+        assert len(ops) == edit_distance(t, p), (t, p, ops)
+        assert _apply(t, ops, p), (t, p, ops)
+
+
+def test_errors_by_class_add_up_to_the_cer():
+    assert [char_class(c) for c in "国W7，.€"] == ["hanzi", "latin", "digit", "other",
+                                                  "other", "other"]
+    preds, targets = ["中国人w", "a b1", "", "12，"], ["中国W", "ab7", "xy", "12"]
+    by = errors_by_class(preds, targets)
+    assert by["hanzi"] == {"chars": 2, "sub": 0, "del": 0, "ins": 1, "cer": 0.5}
+    assert by["latin"] == {"chars": 5, "sub": 1, "del": 2, "ins": 0, "cer": 0.6}
+    assert by["digit"] == {"chars": 3, "sub": 1, "del": 0, "ins": 0, "cer": pytest.approx(1 / 3)}
+    assert by["other"] == {"chars": 0, "sub": 0, "del": 0, "ins": 1, "cer": 0.0}
+    edits = sum(v["sub"] + v["del"] + v["ins"] for v in by.values())
+    chars = sum(v["chars"] for v in by.values())
+    assert edits / chars == pytest.approx(text_metrics(preds, targets)["cer"])
+    with pytest.raises(ValueError, match="targets"):
+        errors_by_class(["a"], [])
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +181,9 @@ def test_evaluate_command(tmp_path, tiny_weights, capsys):
                           "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "lines 3" in out and "CER" in out and (tmp_path / "r.json").is_file()
+    assert "CER by kind: hanzi" in out and "(4 chars)" in out and "(1 chars)" in out
+    saved = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert saved["by_class"]["hanzi"]["chars"] == 4 and len(saved["predictions"]) == 3
     assert evaluate.main(["--weights", str(tmp_path / "none.npz"), "--labels",
                           str(labels)]) == 2
     assert "none.npz does not exist" in capsys.readouterr().err
