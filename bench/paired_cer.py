@@ -1,0 +1,83 @@
+"""Is one recogniser better than another on the same lines, beyond the noise of the sample?
+
+    python -m densenet_jax.evaluate --weights OLD --labels SET/labels.tsv --json old-SET.json
+    python -m densenet_jax.evaluate --weights NEW --labels SET/labels.tsv --json new-SET.json
+    python bench/paired_cer.py old-lines306.json new-lines306.json old-long.json new-long.json
+
+Takes pairs of `evaluate --json` files (old, new) of the same label files and prints, per
+set and pooled over all of them, both CERs, their difference and its 95% interval from a
+paired bootstrap over lines (lines resampled within each set, both readings of a line kept
+together). An interval below zero: the new file reads better beyond sampling noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def line_edits(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(image paths, edits per line, target characters per line) of an evaluate --json file,
+    whitespace ignored as in `text_metrics`."""
+    from densenet_jax.metrics import edit_distance
+
+    rows = json.loads(path.read_text(encoding="utf-8"))["predictions"]
+    edits, chars = [], []
+    for _, target, prediction in rows:
+        t, p = "".join(target.split()), "".join(prediction.split())
+        edits.append(edit_distance(p, t))
+        chars.append(len(t))
+    return [r[0] for r in rows], np.asarray(edits), np.asarray(chars)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("json", type=Path, nargs="+", help="OLD NEW [OLD NEW ...] evaluate --json files")
+    p.add_argument("--samples", type=int, default=5000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    if len(args.json) % 2:
+        p.error("give the --json files in pairs: OLD NEW [OLD NEW ...]")
+
+    rng = np.random.default_rng(args.seed)
+    sets = []
+    for old, new in zip(args.json[::2], args.json[1::2], strict=True):
+        paths_a, a, chars = line_edits(old)
+        paths_b, b, _ = line_edits(new)
+        if paths_a != paths_b:
+            p.error(f"{old} and {new} do not hold the same lines")
+        sets.append((old.stem, a, b, chars))
+
+    def interval(groups) -> tuple[float, float]:
+        diffs = np.zeros(args.samples)
+        total = np.zeros(args.samples)
+        for _, a, b, c in groups:
+            idx = rng.integers(0, len(c), (args.samples, len(c)))
+            diffs += b[idx].sum(1) - a[idx].sum(1)
+            total += c[idx].sum(1)
+        d = diffs / np.maximum(total, 1)
+        return float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
+
+    print("\n| set | chars | old CER | new CER | new - old | 95% interval |")
+    print("|---|---:|---:|---:|---:|---|")
+    rows = [(name, [(name, a, b, c)]) for name, a, b, c in sets]
+    if len(sets) > 1:
+        rows.append(("pooled", sets))
+    for name, groups in rows:
+        ea = sum(int(g[1].sum()) for g in groups)
+        eb = sum(int(g[2].sum()) for g in groups)
+        c = max(1, sum(int(g[3].sum()) for g in groups))
+        lo, hi = interval(groups)
+        print(f"| {name} | {c} | {ea / c:.4f} | {eb / c:.4f} | {(eb - ea) / c:+.4f} | "
+              f"{lo:+.4f} .. {hi:+.4f} |")
+
+
+if __name__ == "__main__":
+    main()
