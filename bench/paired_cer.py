@@ -23,18 +23,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def line_edits(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(image paths, edits per line, target characters per line) of an evaluate --json file,
-    whitespace ignored as in `text_metrics`."""
-    from densenet_jax.metrics import edit_distance
+def read_line_edits(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(image paths, edits per line, target characters per line) of an evaluate --json file."""
+    from densenet_jax.metrics import line_edits
 
     rows = json.loads(path.read_text(encoding="utf-8"))["predictions"]
-    edits, chars = [], []
-    for _, target, prediction in rows:
-        t, p = "".join(target.split()), "".join(prediction.split())
-        edits.append(edit_distance(p, t))
-        chars.append(len(t))
-    return [r[0] for r in rows], np.asarray(edits), np.asarray(chars)
+    per_line = np.asarray(line_edits([r[2] for r in rows], [r[1] for r in rows]),
+                          dtype=np.int64).reshape(-1, 2)
+    return [r[0] for r in rows], per_line[:, 0], per_line[:, 1]
 
 
 def main() -> None:
@@ -49,8 +45,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     sets = []
     for old, new in zip(args.json[::2], args.json[1::2], strict=True):
-        paths_a, a, chars = line_edits(old)
-        paths_b, b, _ = line_edits(new)
+        paths_a, a, chars = read_line_edits(old)
+        paths_b, b, _ = read_line_edits(new)
         if paths_a != paths_b:
             p.error(f"{old} and {new} do not hold the same lines")
         sets.append((old.stem, a, b, chars))

@@ -31,28 +31,25 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from densenet_jax.data.pipeline import LineDataConfig  # noqa: E402
+
 DEGRADATIONS = ("colour", "distractors", "low_res", "blur", "noise", "jpeg")
 FREQ_EDGES = (20, 100, 500)  # occurrences per million hanzi drawn
 
 
-def training_hanzi_frequency(data: dict, n_lines: int, seed: int = 0) -> dict[str, float]:
+def training_hanzi_frequency(data: LineDataConfig, n_lines: int,
+                             seed: int = 0) -> dict[str, float]:
     """Occurrences per million hanzi of each hanzi in `n_lines` lines of the training text
-    mix `data` (the "data" of a densenet config; lengths as in training, long lines
-    included)."""
-    from densenet_jax.data.pipeline import LineDataConfig
+    mix `data` (lengths as in training, long lines included)."""
     from densenet_jax.metrics import char_class
     from ocr_common.corpus import TextSampler
 
-    d = LineDataConfig()
-    kinds = data.get("text_kinds", d.text_kinds)
-    short = (data.get("min_chars", d.min_chars), data.get("max_chars", d.max_chars))
-    long = data.get("long_chars", d.long_chars)
-    p_long = data.get("long_lines", d.long_lines)
-    sampler = TextSampler(kind_weights=kinds)
+    sampler = TextSampler(kind_weights=data.text_kinds)
     rng = np.random.default_rng(seed)
     counts: Counter = Counter()
     for _ in range(n_lines):
-        lo, hi = long if rng.random() < p_long else short
+        lo, hi = (data.long_chars if rng.random() < data.long_lines
+                  else (data.min_chars, data.max_chars))
         counts.update(c for c in sampler.sample(rng, int(rng.integers(lo, hi + 1)))
                       if char_class(c) == "hanzi")
     total = max(1, sum(counts.values()))
@@ -63,7 +60,7 @@ def hanzi_errors_by_frequency(predictions: list[str], targets: list[str],
                               freq: dict[str, float]) -> list[tuple[int, int]]:
     """(hanzi, errors) per bucket of FREQ_EDGES: errors are the target hanzi substituted or
     deleted."""
-    from densenet_jax.metrics import char_class, edit_operations
+    from densenet_jax.metrics import char_class, edit_operations, without_spaces
 
     edges = (0, *FREQ_EDGES, float("inf"))
     chars, errors = [0] * (len(edges) - 1), [0] * (len(edges) - 1)
@@ -73,7 +70,7 @@ def hanzi_errors_by_frequency(predictions: list[str], targets: list[str],
         return next(i for i in range(len(edges) - 1) if edges[i] <= f < edges[i + 1])
 
     for p, t in zip(predictions, targets, strict=True):
-        p, t = "".join(p.split()), "".join(t.split())
+        p, t = without_spaces(p), without_spaces(t)
         for c in t:
             if char_class(c) == "hanzi":
                 chars[bucket(c)] += 1
@@ -85,13 +82,9 @@ def hanzi_errors_by_frequency(predictions: list[str], targets: list[str],
 
 def worst_tenth_share(predictions: list[str], targets: list[str]) -> float:
     """The share of all edits that fall in the 10% of lines with the highest CER."""
-    from densenet_jax.metrics import edit_distance
+    from densenet_jax.metrics import line_edits
 
-    rows = []
-    for p, t in zip(predictions, targets, strict=True):
-        p, t = "".join(p.split()), "".join(t.split())
-        rows.append((edit_distance(p, t), max(1, len(t))))
-    rows.sort(key=lambda r: -r[0] / r[1])
+    rows = sorted(line_edits(predictions, targets), key=lambda r: -r[0] / max(1, r[1]))
     total = sum(e for e, _ in rows)
     return sum(e for e, _ in rows[: max(1, len(rows) // 10)]) / max(1, total)
 
@@ -111,19 +104,22 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from densenet_jax.data.pipeline import EVAL_STREAM, LineDataConfig, SynthLines
+    from densenet_jax.data.pipeline import EVAL_STREAM, SynthLines
     from densenet_jax.data.render import RenderConfig
     from densenet_jax.metrics import CHAR_CLASSES, errors_by_class, text_metrics
     from densenet_jax.recognizer import Recognizer
 
     rec = Recognizer.from_file(args.weights)
     full = RenderConfig()
-    sets = {"full": full, "clean": full.clean()}
+    clean = full.clean()
+    sets = {"full": full, "clean": clean}
     if args.ablate:
         for k in DEGRADATIONS:
-            sets[f"clean + {k}"] = dataclasses.replace(full.clean(), **{k: getattr(full, k)})
-    data = json.loads(args.config.read_text(encoding="utf-8"))["task"]["data"]
-    freq = training_hanzi_frequency(data, args.sample)
+            sets[f"clean + {k}"] = dataclasses.replace(clean, **{k: getattr(full, k)})
+    from train import config_from_dict
+
+    data = json.loads(args.config.read_text(encoding="utf-8"))["task"].get("data", {})
+    freq = training_hanzi_frequency(config_from_dict(LineDataConfig, data), args.sample)
 
     results = {}
     for name, render in sets.items():
@@ -162,8 +158,8 @@ def main() -> None:
         for k in DEGRADATIONS:
             cer = text_metrics(*results[f"clean + {k}"])["cer"]
             print(f"| {k} | {cer:.4f} | {cer - base:+.4f} |")
-        print(f"| all (full) | {text_metrics(*results['full'])['cer']:.4f} | "
-              f"{text_metrics(*results['full'])['cer'] - base:+.4f} |")
+        cer = text_metrics(*results["full"])["cer"]
+        print(f"| all (full) | {cer:.4f} | {cer - base:+.4f} |")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.error(f"--reread-scales: {e}")
     from densenet_jax.data.labels import LabelFileError
+    from densenet_jax.metrics import without_spaces
     from ocr_common.io import ImageError
     from ocr_common.weights import WeightsError
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except (WeightsError, LabelFileError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    wrong = [x for x in res["predictions"] if "".join(x[1].split()) != "".join(x[2].split())]
+    wrong = [x for x in res["predictions"] if without_spaces(x[1]) != without_spaces(x[2])]
     for path, target, pred in wrong[: args.errors]:
         print(f"  {Path(path).name}: {target!r} -> {pred!r}")
     print("CER by kind: " + "  ".join(f"{k} {v['cer']:.4f} ({v['chars']} chars)"

@@ -18,19 +18,31 @@ def edit_distance(a: Sequence, b: Sequence) -> int:
     return prev[-1]
 
 
+def without_spaces(text: str) -> str:
+    """`text` without whitespace: spaces are not a recogniser class, so no metric counts them."""
+    return "".join(text.split())
+
+
+def line_edits(predictions: Sequence[str], targets: Sequence[str]) -> list[tuple[int, int]]:
+    """(edits, target characters) of each line, whitespace ignored."""
+    if len(predictions) != len(targets):
+        raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
+    out = []
+    for p, t in zip(predictions, targets, strict=True):
+        p, t = without_spaces(p), without_spaces(t)
+        out.append((edit_distance(p, t), len(t)))
+    return out
+
+
 def text_metrics(predictions: Sequence[str], targets: Sequence[str]) -> dict[str, float]:
     """CER = total edits / total target characters; exact = fraction of lines read exactly.
 
     Whitespace is ignored (spaces are not a recogniser class).
     """
-    if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
-    edits = chars = exact = 0
-    for p, t in zip(predictions, targets, strict=True):
-        p, t = "".join(p.split()), "".join(t.split())
-        edits += edit_distance(p, t)
-        chars += len(t)
-        exact += p == t
+    per_line = line_edits(predictions, targets)
+    edits = sum(e for e, _ in per_line)
+    chars = sum(c for _, c in per_line)
+    exact = sum(e == 0 for e, _ in per_line)
     n = max(1, len(targets))
     return {"cer": edits / max(1, chars), "exact": exact / n, "lines": float(len(targets))}
 
@@ -93,7 +105,7 @@ def errors_by_class(predictions: Sequence[str], targets: Sequence[str]) -> dict[
         raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
     out = {k: {"chars": 0, "sub": 0, "del": 0, "ins": 0} for k in CHAR_CLASSES}
     for p, t in zip(predictions, targets, strict=True):
-        p, t = "".join(p.split()), "".join(t.split())
+        p, t = without_spaces(p), without_spaces(t)
         for c in t:
             out[char_class(c)]["chars"] += 1
         for op, tc, pc in edit_operations(t, p):
