@@ -6,7 +6,9 @@ Ctrl-C checkpoints and exits. Metrics are appended to `<run-dir>/metrics.jsonl`,
 weights are exported to `<run-dir>/weights.npz` (float16, config and charset inside) at every
 evaluation and at the end. What is evaluated and exported is an exponential moving average
 of the weights and batch statistics (`ema_decay`, 0.999; 0 turns it off): at a high learning
-rate it reads better than the last step's weights. Checkpoints hold both.
+rate it reads better than the last step's weights. Checkpoints hold both. A warm start
+(`--init-from`) writes `<run-dir>/init.json` with the steps behind its starting weights, so
+that the export records `step` (this run's) and `total_steps` (with every run before it).
 
 A model plugs in as a *task module* (`densenet_jax/task.py`, `ctpn_jax/task.py`) providing:
 
@@ -275,9 +277,13 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
     options = ocp.CheckpointManagerOptions(max_to_keep=tcfg.keep_checkpoints, create=True)
     mngr = ocp.CheckpointManager(run_dir / "checkpoints", options=options,
                                  item_handlers=ocp.StandardCheckpointHandler())
+    # Steps behind the starting weights (a warm start's, summed over its chain of runs):
+    # recorded in init.json so that resumes and the export's `total_steps` keep counting them.
+    init_record = run_dir / "init.json"
     if mngr.latest_step() is not None:
         state = restore(mngr.latest_step(), state)
         _log(quiet, f"resumed from {run_dir / 'checkpoints'} at step {int(state.step)}")
+        steps_before = steps_behind(init_record)
     elif init_from:
         variables, meta = load_weights(init_from)
         task.check_init_weights(meta, model, init_from)
@@ -286,7 +292,14 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
         state = jax.device_put(state.replace(params=params, opt_state=tx.init(params),
                                              model_state=variables,
                                              ema=average_of(params, variables)), replicated)
-        _log(quiet, f"initialised from {init_from} (trained {meta.get('step', '?')} steps)")
+        steps_before = int(meta.get("total_steps", meta.get("step", 0)))
+        if is_main:
+            atomic_write_text(init_record, json.dumps(
+                {"init_from": str(init_from), "steps_before": steps_before}, indent=2))
+        _log(quiet, f"initialised from {init_from} (trained {steps_before} steps in all)")
+    else:
+        steps_before = 0
+        init_record.unlink(missing_ok=True)  # a fresh start: no warm start behind it
     if is_main:
         atomic_write_text(run_dir / "config.json", json.dumps(
             {"model": task.NAME, "train": config_to_dict(tcfg), "task": config_to_dict(cfg)},
@@ -324,7 +337,8 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
         if not is_main:
             return
         task.export(run_dir / "weights.npz", cfg, model, variables_of(s), step=int(s.step),
-                    train_config=config_to_dict(tcfg), task_config=config_to_dict(cfg))
+                    total_steps=steps_before + int(s.step), train_config=config_to_dict(tcfg),
+                    task_config=config_to_dict(cfg))
 
     def log(record: dict) -> None:
         if not is_main:
@@ -395,6 +409,17 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
     if interrupted:
         raise KeyboardInterrupt
     return last
+
+
+def steps_behind(init_record: Path) -> int:
+    """Steps behind a run's starting weights, from its `init.json` (0 if it has none: a run
+    from scratch, or one started before warm starts were recorded)."""
+    if not init_record.is_file():
+        return 0
+    try:
+        return int(json.loads(init_record.read_text(encoding="utf-8"))["steps_before"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{init_record}: malformed warm-start record ({e})") from e
 
 
 def jax_process_index() -> int:

@@ -65,7 +65,8 @@ def test_train_checkpoints_resumes_and_exports(tmp_path, tiny_run, small_charset
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5]
     # The export loads without the run dir and carries config, charset and blank id.
     model, variables, charset, meta = load_recognizer(run / "weights.npz")
-    assert meta["step"] == 5 and meta["blank_id"] == 0 and charset == small_charset
+    assert meta["step"] == meta["total_steps"] == 5 and meta["blank_id"] == 0
+    assert charset == small_charset
     assert model == task.build_model(cfg)
     assert jax.tree.leaves(variables)[0].dtype == np.float32
 
@@ -104,6 +105,19 @@ def test_export_round_trip_and_init_from(tmp_path, tiny_run, small_charset):
     _, v3, _, m3 = load_recognizer(tmp_path / "warm" / "weights.npz")
     k2 = variables2["params"]["out"]["kernel"]
     np.testing.assert_allclose(v3["params"]["out"]["kernel"], k2, atol=1e-3)
+    # The export counts the steps behind its starting weights, across resumes and chains.
+    assert (m3["step"], m3["total_steps"]) == (1, 8)
+    train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=3), tmp_path / "warm",
+                             init_from=str(path), quiet=True)  # resumed: init.json counts
+    m4 = load_recognizer(tmp_path / "warm" / "weights.npz")[3]
+    assert (m4["step"], m4["total_steps"]) == (3, 10)
+    train.train_and_evaluate(task, cfg, tcfg, tmp_path / "warm2",
+                             init_from=str(tmp_path / "warm" / "weights.npz"), quiet=True)
+    m5 = load_recognizer(tmp_path / "warm2" / "weights.npz")[3]
+    assert (m5["step"], m5["total_steps"]) == (1, 11)
+    (tmp_path / "warm2" / "init.json").write_text("{not json")
+    with pytest.raises(ValueError, match="init.json: malformed"):
+        train.train_and_evaluate(task, cfg, tcfg, tmp_path / "warm2", quiet=True)
     # Weights of another architecture are refused with a clear message.
     other = dataclasses.replace(cfg, growth=6)
     with pytest.raises(ValueError, match="architecture"):
