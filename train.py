@@ -299,7 +299,8 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
         _log(quiet, f"initialised from {init_from} (trained {steps_before} steps in all)")
     else:
         steps_before = 0
-        init_record.unlink(missing_ok=True)  # a fresh start: no warm start behind it
+        if is_main:
+            init_record.unlink(missing_ok=True)  # a fresh start: no warm start behind it
     if is_main:
         atomic_write_text(run_dir / "config.json", json.dumps(
             {"model": task.NAME, "train": config_to_dict(tcfg), "task": config_to_dict(cfg)},
