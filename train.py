@@ -10,21 +10,14 @@ rate it reads better than the last step's weights. Checkpoints hold both. A warm
 (`--init-from`) writes `<run-dir>/init.json` with the steps behind its starting weights, so
 that the export records `step` (this run's) and `total_steps` (with every run before it).
 
-A model plugs in as a *task module* (`densenet_jax/task.py`, `ctpn_jax/task.py`) providing:
+A model plugs in as a *task module* (`densenet_jax/task.py`, `ctpn_jax/task.py`) with the
+names of the `ocr_common.task.Task` protocol, which documents them: NAME, TRAIN_DEFAULTS,
+Config, build_model, init_variables, make_train_iter, loss_fn(cfg, model, params,
+model_state, batch, key), make_evaluator, export and check_init_weights.
 
-  NAME: str                                      the `--model` name
-  TRAIN_DEFAULTS: dict                           defaults of TrainConfig fields for this model
-  Config                                         frozen dataclass of model + data settings
-  build_model(cfg) -> nn.Module
-  init_variables(model, cfg, key) -> dict        {'params': ..., other collections ...}
-  make_train_iter(cfg, data, batch_size, seed, start_step) -> Iterator[dict of np arrays]
-                                                 batch i must be a pure function of (seed, i)
-  loss_fn(model, params, model_state, batch, key) -> (loss, (new_model_state, metrics))
-                                                 training mode; model_state = the non-param
-                                                 collections (e.g. {'batch_stats': ...}) or {}
-  make_evaluator(cfg, model, seed) -> (variables -> dict of metrics)
-  export(path, cfg, model, variables, **extra_meta) -> Path
-  check_init_weights(meta, model, path) -> None  raises ValueError if unusable for --init-from
+The pieces of the loop are importable (e.g. by bench/train_step.py, which times the very step
+that training runs): `TrainState`, `make_optimizer`, `create_state`, `restore`,
+`make_train_step`.
 
 Data parallelism: the step runs over a `jax.sharding.Mesh` of all devices `jax.devices()`
 with one axis, 'data'. Every batch is split along its first axis over that axis, the state
@@ -57,13 +50,26 @@ import math
 import signal
 import sys
 import time
-import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+# Importing JAX does not start its backends: `init_devices` can still configure them.
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from ocr_common.task import Task
+
+if typing.TYPE_CHECKING:  # imported where used: orbax is slow to import (`--help`)
+    import orbax.checkpoint as ocp
 
 TASKS = {"densenet": "densenet_jax.task", "ctpn": "ctpn_jax.task"}
 
@@ -91,9 +97,6 @@ def ema_update(ema: Any, new: Any, decay: float, step: Any) -> Any:
     """One step of an exponential moving average of the pytree `new` (float leaves; others
     are taken as they are). The decay is warmed up, min(decay, (1 + step) / (10 + step)), so
     that early averages forget the initialisation; `decay <= 0` gives `new`."""
-    import jax
-    import jax.numpy as jnp
-
     if decay <= 0:
         return new
     d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
@@ -157,22 +160,20 @@ def override(cfg: Any, dotted: str, text: str) -> Any:
     return dataclasses.replace(cfg, **{head: value})
 
 
-def load_task(name: str) -> types.ModuleType:
+def load_task(name: str) -> Task:
     if name not in TASKS:
         raise SystemExit(f"unknown model {name!r}; choose from {', '.join(TASKS)}")
-    return importlib.import_module(TASKS[name])
+    # A task module satisfies the protocol structurally (tests/test_task_protocol.py).
+    return typing.cast(Task, importlib.import_module(TASKS[name]))
 
 
 # -- data parallelism -------------------------------------------------------------------------
 DATA_AXIS = "data"
 
 
-def data_mesh(devices: Sequence[Any] | None = None) -> Any:
+def data_mesh(devices: Sequence[Any] | None = None) -> Mesh:
     """A one-axis `jax.sharding.Mesh` named 'data' over `devices` (default: all devices of
     all processes), with automatic (compiler-chosen) sharding inside jitted functions."""
-    import jax
-    from jax.sharding import AxisType
-
     devices = list(jax.devices() if devices is None else devices)
     return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,),
                          devices=devices)
@@ -196,21 +197,180 @@ def check_batch_size(batch_size: int, num_devices: int, num_processes: int = 1) 
     return batch_size // num_processes
 
 
+# -- the train state and the train step ------------------------------------------------------
+class TrainState(struct.PyTreeNode):
+    """Everything a train step reads and writes: one pytree, checkpointed whole and donated
+    to the step.
+
+    Attributes:
+      step: `()` int32, the steps taken.
+      params: the model's parameters (float32 leaves).
+      model_state: its other collections (e.g. `{'batch_stats': ...}`), or `{}`.
+      opt_state: the optimizer's state, `tx.init(params)` at the start.
+      key: the run's PRNG key (`uint32[2]`); step i draws from `fold_in(key, i)`, so that a
+        resumed run draws what an uninterrupted one would.
+      ema: the moving average of `{'params': params, **model_state}`: what is evaluated and
+        exported (the variables themselves with `ema_decay` 0).
+    """
+
+    step: jax.Array
+    params: Any
+    model_state: Any
+    opt_state: Any
+    key: jax.Array
+    ema: Any
+
+
+class _StateWithoutEMA(struct.PyTreeNode):
+    """The state as checkpoints written before `TrainState.ema` existed hold it."""
+
+    step: jax.Array
+    params: Any
+    model_state: Any
+    opt_state: Any
+    key: jax.Array
+
+
+def make_optimizer(tcfg: TrainConfig) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """`(tx, schedule)`: Adam on gradients clipped to global norm `clip_norm`, its learning
+    rate warmed up linearly from 0 to `lr` over `warmup_steps`, then cosine-decayed to
+    `lr * end_lr_factor` at `steps`."""
+    # The clamps keep optax's schedule valid for the tiny runs of tests (steps <= warmup).
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, tcfg.lr, max(1, min(tcfg.warmup_steps, tcfg.steps - 1)), max(tcfg.steps, 2),
+        end_value=tcfg.lr * tcfg.end_lr_factor)
+    tx = optax.chain(optax.clip_by_global_norm(tcfg.clip_norm), optax.adam(schedule))
+    return tx, schedule
+
+
+def _fresh_average(params: Any, model_state: dict) -> dict:
+    """A moving average that starts at these variables, in buffers of its own: the state is
+    donated to the step, and one buffer cannot be donated twice."""
+    return jax.tree.map(jnp.array, {"params": params, **model_state})
+
+
+def create_state(task: Task, cfg: Any, model: nn.Module, tx: optax.GradientTransformation,
+                 key: jax.Array) -> TrainState:
+    """The state at step 0: fresh variables of `model` (`task.init_variables`) from one half
+    of `key`, the other half kept as the state's key; on the default device."""
+    init_key, train_key = jax.random.split(key)
+    variables = dict(task.init_variables(model, cfg, init_key))
+    params = variables.pop("params")
+    return TrainState(jnp.zeros((), jnp.int32), params, variables, tx.init(params), train_key,
+                      _fresh_average(params, variables))
+
+
+def warm_start(state: TrainState, variables: dict, tx: optax.GradientTransformation
+               ) -> TrainState:
+    """`state` with `variables` (`{'params': ..., ...}`, e.g. exported weights) as its
+    weights and moving average, and a fresh optimizer state; step and key are kept."""
+    variables = jax.tree.map(jnp.asarray, variables)
+    params = variables.pop("params")
+    return state.replace(params=params, model_state=variables, opt_state=tx.init(params),
+                         ema=_fresh_average(params, variables))
+
+
+def restore(manager: ocp.CheckpointManager, step: int, state: TrainState) -> TrainState:
+    """The checkpoint of `step` in the orbax `manager`, laid out like `state` (shapes,
+    dtypes, shardings). A checkpoint written before the moving average existed restores
+    too, the average starting at its weights."""
+    import orbax.checkpoint as ocp
+
+    def target(s: Any) -> Any:
+        return ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, s))
+
+    if "ema" in manager.item_metadata(step).tree:
+        return manager.restore(step, args=target(state))
+    old = manager.restore(step, args=target(_StateWithoutEMA(
+        state.step, state.params, state.model_state, state.opt_state, state.key)))
+    return TrainState(old.step, old.params, old.model_state, old.opt_state, old.key,
+                      _fresh_average(old.params, old.model_state))
+
+
+def make_train_step(task: Task, cfg: Any, model: nn.Module, tx: optax.GradientTransformation,
+                    schedule: optax.Schedule, ema_decay: float, mesh: Mesh | None = None
+                    ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    """The jitted train step `step(state, batch) -> (state, metrics)`.
+
+    One step: gradient of `task.loss_fn(cfg, model, ...)` (training mode, key
+    `fold_in(state.key, state.step)`), `tx`'s update (clipping and Adam with
+    `make_optimizer`), the moving average updated with `ema_decay`. `metrics` are the loss
+    function's plus `grad_norm` (before clipping) and `lr`, `()` float32 arrays.
+
+    The state is donated (its buffers are reused for the new state: do not read the old one
+    after a call) and replicated over `mesh` (default: `data_mesh()`, all devices); the
+    batch (arrays with the global batch first) is split over the mesh's 'data' axis, and
+    XLA inserts the gradient all-reduce.
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    replicated = NamedSharding(mesh, P())
+    batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+
+    @partial(jax.jit, donate_argnums=0, in_shardings=(replicated, batch_sharding),
+             out_shardings=replicated)
+    def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        key = jax.random.fold_in(state.key, state.step)
+
+        def loss(params: Any) -> tuple[jax.Array, Any]:
+            return task.loss_fn(cfg, model, params, state.model_state, batch, key)
+
+        (_, (model_state, metrics)), grads = jax.value_and_grad(loss, has_aux=True)(
+            state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {**metrics, "grad_norm": optax.tree.norm(grads), "lr": schedule(state.step)}
+        ema = ema_update(state.ema, {"params": params, **model_state}, ema_decay, state.step)
+        return TrainState(state.step + 1, params, model_state, opt_state, state.key,
+                          ema), metrics
+
+    return train_step
+
+
+# -- evaluation, export, metrics ---------------------------------------------------------------
+def evaluated_variables(state: TrainState) -> dict:
+    """What is evaluated and exported, the moving average (the weights with `ema_decay` 0),
+    as arrays on this process's first device: evaluation then runs once, not per device."""
+    return jax.tree.map(lambda x: x.addressable_data(0), state.ema)
+
+
+def export_weights(task: Task, cfg: Any, tcfg: TrainConfig, model: nn.Module,
+                   state: TrainState, path: Path, steps_before: int) -> Path:
+    """Writes the state's moving average as `task.export` does, its metadata recording this
+    run's `step`, the `total_steps` with the runs behind its starting weights, and both
+    configs."""
+    step = int(state.step)
+    return task.export(path, cfg, model, state.ema, step=step, total_steps=steps_before + step,
+                       train_config=config_to_dict(tcfg), task_config=config_to_dict(cfg))
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    """Appends `record` as one JSON line to `path` (metrics.jsonl)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def checkpoint_manager(run_dir: Path, keep: int) -> ocp.CheckpointManager:
+    """An orbax `CheckpointManager` of `<run_dir>/checkpoints` keeping the last `keep`."""
+    import orbax.checkpoint as ocp
+
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    return ocp.CheckpointManager(run_dir / "checkpoints", options=options,
+                                 item_handlers=ocp.StandardCheckpointHandler())
+
+
 # -- the loop ---------------------------------------------------------------------------------
-def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_dir: Path,
+def train_and_evaluate(task: Task, cfg: Any, tcfg: TrainConfig, run_dir: Path,
                        init_from: str | None = None, quiet: bool = False) -> dict:
     """Trains `task` with `cfg` / `tcfg` in `run_dir`, resuming if it holds a checkpoint.
 
     Returns:
       The last logged metrics (and evaluation metrics, if any evaluation ran).
+
+    Raises:
+      FloatingPointError: a logged loss is not finite.
+      KeyboardInterrupt: after Ctrl-C or SIGTERM, once the state is checkpointed.
     """
-    import jax
-    import jax.numpy as jnp
-    import optax
     import orbax.checkpoint as ocp
-    from flax import struct
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
     from tqdm import tqdm
 
     from ocr_common.io import atomic_write_text
@@ -223,75 +383,28 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
     local_batch_size = check_batch_size(tcfg.batch_size, mesh.size, jax.process_count())
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
-    is_main = jax.process_index() == 0
+    is_main = jax.process_index() == 0  # process 0 alone writes files, all checkpoint
     if mesh.size > 1:
         _log(quiet, f"data parallel over {mesh.size} devices ({jax.process_count()} "
                     f"process(es)): {tcfg.batch_size // mesh.size} examples per device")
 
-    # 1. Model, optimizer and the training state (a pytree).
+    # 1. Model, optimizer and the state: resumed, warm-started (--init-from) or fresh.
     model = task.build_model(cfg)
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, tcfg.lr, max(1, min(tcfg.warmup_steps, tcfg.steps - 1)), max(tcfg.steps, 2),
-        end_value=tcfg.lr * tcfg.end_lr_factor)
-    tx = optax.chain(optax.clip_by_global_norm(tcfg.clip_norm), optax.adam(schedule))
-
-    class TrainState(struct.PyTreeNode):
-        step: jax.Array
-        params: Any
-        model_state: Any
-        opt_state: Any
-        key: jax.Array
-        ema: Any  # moving average of {"params": params, **model_state}: what is exported
-
-    class StateWithoutEMA(struct.PyTreeNode):  # checkpoints written before `ema` existed
-        step: jax.Array
-        params: Any
-        model_state: Any
-        opt_state: Any
-        key: jax.Array
-
-    def average_of(params, model_state) -> dict:
-        """A moving average that starts at these variables (own buffers: the state is
-        donated to the step, and a buffer cannot be donated twice)."""
-        return jax.tree.map(jnp.array, {"params": params, **model_state})
-
-    def create_state(key) -> TrainState:
-        init_key, train_key = jax.random.split(key)
-        variables = dict(task.init_variables(model, cfg, init_key))
-        params = variables.pop("params")
-        return TrainState(jnp.zeros((), jnp.int32), params, variables, tx.init(params),
-                          train_key, average_of(params, variables))
-
-    def restore(step: int, state: TrainState) -> TrainState:
-        def target(s):
-            return ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, s))
-
-        if "ema" in mngr.item_metadata(step).tree:
-            return mngr.restore(step, args=target(state))
-        old = mngr.restore(step, args=target(StateWithoutEMA(
-            state.step, state.params, state.model_state, state.opt_state, state.key)))
-        return TrainState(old.step, old.params, old.model_state, old.opt_state, old.key,
-                          average_of(old.params, old.model_state))
-
-    state = jax.device_put(create_state(jax.random.PRNGKey(tcfg.seed)), replicated)
-    options = ocp.CheckpointManagerOptions(max_to_keep=tcfg.keep_checkpoints, create=True)
-    mngr = ocp.CheckpointManager(run_dir / "checkpoints", options=options,
-                                 item_handlers=ocp.StandardCheckpointHandler())
+    tx, schedule = make_optimizer(tcfg)
+    state = jax.device_put(create_state(task, cfg, model, tx, jax.random.PRNGKey(tcfg.seed)),
+                           replicated)
+    mngr = checkpoint_manager(run_dir, tcfg.keep_checkpoints)
     # Steps behind the starting weights (a warm start's, summed over its chain of runs):
     # recorded in init.json so that resumes and the export's `total_steps` keep counting them.
     init_record = run_dir / "init.json"
     if mngr.latest_step() is not None:
-        state = restore(mngr.latest_step(), state)
+        state = restore(mngr, mngr.latest_step(), state)
         _log(quiet, f"resumed from {run_dir / 'checkpoints'} at step {int(state.step)}")
         steps_before = steps_behind(init_record)
     elif init_from:
         variables, meta = load_weights(init_from)
         task.check_init_weights(meta, model, init_from)
-        variables = jax.tree.map(jnp.asarray, variables)
-        params = variables.pop("params")
-        state = jax.device_put(state.replace(params=params, opt_state=tx.init(params),
-                                             model_state=variables,
-                                             ema=average_of(params, variables)), replicated)
+        state = jax.device_put(warm_start(state, variables, tx), replicated)
         steps_before = int(meta.get("total_steps", meta.get("step", 0)))
         if is_main:
             atomic_write_text(init_record, json.dumps(
@@ -306,48 +419,12 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
             {"model": task.NAME, "train": config_to_dict(tcfg), "task": config_to_dict(cfg)},
             indent=2, ensure_ascii=False))
 
-    # 2. The train step: pure, jitted, the state donated; the batch comes split over 'data'.
-    @partial(jax.jit, donate_argnums=0, in_shardings=(replicated, batch_sharding),
-             out_shardings=replicated)
-    def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-        key = jax.random.fold_in(state.key, state.step)
-        grad_fn = jax.value_and_grad(
-            lambda p: task.loss_fn(model, p, state.model_state, batch, key), has_aux=True)
-        (loss, (model_state, metrics)), grads = grad_fn(state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        metrics = {**metrics, "grad_norm": optax.tree.norm(grads), "lr": schedule(state.step)}
-        ema = ema_update(state.ema, {"params": params, **model_state}, tcfg.ema_decay,
-                         state.step)
-        return TrainState(state.step + 1, params, model_state, opt_state, state.key,
-                          ema), metrics
-
-    # 3. Evaluation and export.
+    # 2. The train step (jitted, the state donated) and the evaluation.
+    train_step = make_train_step(task, cfg, model, tx, schedule, tcfg.ema_decay, mesh)
     evaluate = task.make_evaluator(cfg, model, tcfg.seed) if tcfg.eval_every > 0 else None
+    weights_path, metrics_path = run_dir / "weights.npz", run_dir / "metrics.jsonl"
 
-    def variables_of(s: TrainState) -> dict:
-        """What is evaluated and exported: the moving average (the weights if it is off)."""
-        return s.ema
-
-    def local_variables(s: TrainState) -> dict:
-        """The replicated variables as arrays on this process's first device: evaluation
-        then runs once, not once per device."""
-        return jax.tree.map(lambda x: x.addressable_data(0), variables_of(s))
-
-    def export(s: TrainState) -> None:
-        if not is_main:
-            return
-        task.export(run_dir / "weights.npz", cfg, model, variables_of(s), step=int(s.step),
-                    total_steps=steps_before + int(s.step), train_config=config_to_dict(tcfg),
-                    task_config=config_to_dict(cfg))
-
-    def log(record: dict) -> None:
-        if not is_main:
-            return
-        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    # 4. The loop.
+    # 3. The loop.
     start = int(state.step)
     # Each process reads its own share of every batch (all of it with one process).
     data_seed = tcfg.seed + 1_000_003 * jax.process_index()
@@ -379,19 +456,22 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
                         "time": time.time()}
                 if not math.isfinite(last["loss"]):
                     raise FloatingPointError(f"loss is {last['loss']} at step {step}")
-                log(last)
+                if is_main:
+                    append_metrics(metrics_path, last)
                 bar.set_postfix(loss=f"{last['loss']:.3f}", sps=f"{last['samples_per_s']:.1f}")
                 t_window, n_window, data_wait = time.perf_counter(), 0, 0.0
             if step % tcfg.ckpt_every == 0:
                 mngr.save(step, args=ocp.args.StandardSave(state))
             if evaluate is not None and (step % tcfg.eval_every == 0 or step == tcfg.steps):
-                ev = evaluate(local_variables(state))
-                log({"step": step, **ev, "time": time.time()})
+                ev = evaluate(evaluated_variables(state))
+                if is_main:
+                    append_metrics(metrics_path, {"step": step, **ev, "time": time.time()})
                 bar.write(f"step {step}: " + ", ".join(
                     f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in ev.items()))
                 last = {**last, **ev}
-                export(state)
+                if is_main:
+                    export_weights(task, cfg, tcfg, model, state, weights_path, steps_before)
                 t_window, n_window, data_wait = time.perf_counter(), 0, 0.0
     except KeyboardInterrupt:
         interrupted = True
@@ -404,9 +484,10 @@ def train_and_evaluate(task: types.ModuleType, cfg: Any, tcfg: TrainConfig, run_
             mngr.save(step, args=ocp.args.StandardSave(state), force=True)
         mngr.wait_until_finished()
         mngr.close()
-    export(state)
+    if is_main:
+        export_weights(task, cfg, tcfg, model, state, weights_path, steps_before)
     _log(quiet, f"{'interrupted' if interrupted else 'finished'} at step {step}; checkpoint in "
-                f"{run_dir / 'checkpoints'}, weights in {run_dir / 'weights.npz'}")
+                f"{run_dir / 'checkpoints'}, weights in {weights_path}")
     if interrupted:
         raise KeyboardInterrupt
     return last
@@ -424,8 +505,6 @@ def steps_behind(init_record: Path) -> int:
 
 
 def jax_process_index() -> int:
-    import jax
-
     return jax.process_index()
 
 
@@ -486,8 +565,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def init_devices(args: argparse.Namespace) -> None:
     """Applies --cpu-devices and calls `jax.distributed.initialize` when asked to; must run
     before any other JAX call."""
-    import jax
-
     if args.cpu_devices is not None:
         if args.cpu_devices < 1:
             raise SystemExit(f"error: --cpu-devices must be at least 1, got {args.cpu_devices}")
@@ -499,7 +576,7 @@ def init_devices(args: argparse.Namespace) -> None:
                                num_processes=args.num_processes, process_id=args.process_id)
 
 
-def build_configs(task: types.ModuleType, args: argparse.Namespace) -> tuple[Any, TrainConfig]:
+def build_configs(task: Task, args: argparse.Namespace) -> tuple[Any, TrainConfig]:
     """Task and loop configs from defaults, a saved run, --config, --set and the flags."""
     tcfg = dataclasses.replace(TrainConfig(), **getattr(task, "TRAIN_DEFAULTS", {}))
     cfg = task.Config()

@@ -1,6 +1,6 @@
 """Compare `infer.OCR(crop_margin=...)` values: end-to-end scores on a labelled folder when
 every detected line is cropped a number of line heights wider at both ends
-(`infer.widen_quad`).
+(`ocr_common.geometry.widen_quad`).
 
     python -m ctpn_jax.data.render --out ~/runs/val/test232 --count 40 --seed 232
     python bench/crop_margin.py --data ~/runs/val/test232 [--margins 0 0.1 0.2 0.3]
@@ -41,7 +41,8 @@ def main() -> None:
     p.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5])
     args = p.parse_args()
 
-    from infer import OCR, as_rgb, make_records
+    from infer import OCR, make_records
+    from ocr_common.io import as_rgb
 
     ev, gt = labelled_set(args.evaluator, args.data)
     ocr = OCR(args.weights_det, args.weights_rec)

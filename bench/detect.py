@@ -3,7 +3,7 @@
     python bench/detect.py [--size 600 900] [--widths 1.0 0.25] [--repeats 10]
 
 For each channel width (1.0 = the original VGG16 / 512 / 2 x 128 LSTM / 512 network; the
-shipped `weights/ctpn.npz` has 0.25) it times one image, batch 1, float32, through VGG16
+shipped `ctpn_jax/assets/ctpn.npz` has 0.25) it times one image, batch 1, float32, through VGG16
 conv1_1 .. conv5_3, the 3x3 sliding window, the bidirectional LSTM along every feature-map
 row, the fully connected layer and the three heads: our jitted `ctpn_jax.CTPN` against the
 same layers in PyTorch eager (`nn.LSTM`, max pools with `ceil_mode`, as our SAME pools).

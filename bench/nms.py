@@ -29,6 +29,7 @@ import jax
 import numpy as np
 
 import kernels
+from kernels.nms_reference import nms_reference
 
 
 def uniform_boxes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,25 +48,6 @@ def clustered_boxes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nd
     s = size[which] * np.exp(rng.normal(0, 0.1, (n, 2)))
     boxes = np.concatenate([c - s / 2, c + s / 2], axis=1)
     return boxes.astype(np.float32), rng.uniform(0.01, 1, n).astype(np.float32)
-
-
-def numpy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """The classic numpy NMS (as the original's ``py_cpu_nms``, continuous IoU, float32)."""
-    x1, y1, x2, y2 = boxes.T
-    area = (x2 - x1) * (y2 - y1)
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while order.size:
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
-        h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
-        inter = w * h
-        union = area[i] + area[rest] - inter
-        with np.errstate(invalid="ignore", divide="ignore"):
-            overlap = np.where(union > 0, inter / union, 0)
-        order = rest[overlap <= iou_threshold]
-    return np.asarray(keep, np.int64)
 
 
 def opencv_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -122,13 +104,13 @@ def cpu_table(sizes: list[int], iou_threshold: float, repeats: int) -> list[str]
             run_jnp = jax_nms("jnp", n, iou_threshold)
             compile_s, keep_jnp = first_call(run_jnp, boxes, scores)
             keep_cv = opencv_nms(boxes, scores, iou_threshold)
-            keep_np = numpy_nms(boxes, scores, iou_threshold)
+            keep_np = nms_reference(boxes, scores, iou_threshold)
             same = np.array_equal(keep_jnp, keep_cv) and np.array_equal(keep_jnp, keep_np)
             t = interleaved_medians(
                 {
                     "jnp": functools.partial(run_jnp, boxes, scores),
                     "cv": functools.partial(opencv_nms, boxes, scores, iou_threshold),
-                    "np": functools.partial(numpy_nms, boxes, scores, iou_threshold),
+                    "np": functools.partial(nms_reference, boxes, scores, iou_threshold),
                 },
                 repeats,
             )

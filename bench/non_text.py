@@ -1,7 +1,8 @@
 """How often recognisers read crops that hold no text as empty, against how often they
 drop real text lines: the two sides of the line filter `infer.OCR(min_text_score=...)`.
 
-    python bench/non_text.py --weights weights/densenet.npz ~/runs/densenet-v1/weights.npz
+    python bench/non_text.py --weights densenet_jax/assets/densenet.npz \
+        ~/runs/densenet-v1/weights.npz
 
 Non-text crops are rendered by `LineRenderer.non_text` (surfaces, security print, photos,
 marks) from a seed that training does not use; text lines come from the evaluation stream

@@ -7,10 +7,12 @@
 Every configuration runs in a fresh process, because XLA reads `XLA_FLAGS` (host device count,
 CPU code generation) once, when JAX starts; the parent prints one markdown table.
 
-- train: forward, CTC loss, backward, clip + Adam update of the faithful `DenseNet()` (5990
-  classes) on a fixed random batch (default 32 x 280), jitted exactly as `train.py` does it:
-  a 'data' mesh over all devices, the batch split over it, the state replicated and donated.
-  Median step time over `--repeats` after one warm-up step.
+- train: the step that training runs, built by `train.py` (`make_optimizer`, `create_state`,
+  `make_train_step`, the recogniser's default settings): forward, CTC loss, backward, clip +
+  Adam update and moving average of the faithful `DenseNet()` (5990 classes) on a fixed
+  random batch (default 32 x 280), over a 'data' mesh of all devices, the batch split over
+  it, the state replicated and donated. Median step time over `--repeats` after one warm-up
+  step.
 - infer: with the shipped weights, the recogniser (`Recognizer.recognize` on the 105 real
   dev-set line crops, and its network alone on fixed batches) and the detector (the CTPN
   network on one padded 912 x 1200 page, and the whole `TextDetector` call). In the same
@@ -63,52 +65,40 @@ INFER_CONFIGS = {k: v for k, v in TRAIN_CONFIGS.items() if v[0] == 1}
 
 
 def train_workload(dtype: str, batch_size: int, width: int) -> tuple[dict, dict]:
-    """The train step in this process (devices as XLA_FLAGS made them)."""
+    """train.py's train step in this process (devices as XLA_FLAGS made them)."""
+    import dataclasses
+
     import jax
-    import jax.numpy as jnp
     import numpy as np
-    import optax
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
     import train
-    from densenet_jax import DenseNet
-    from densenet_jax.task import loss_fn
+    from densenet_jax import task
 
-    model = DenseNet(dtype=jnp.dtype(dtype))
+    tcfg = dataclasses.replace(train.TrainConfig(), **task.TRAIN_DEFAULTS)
+    cfg = task.Config(compute_dtype=dtype)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, widths=(width,)))
+    model = task.build_model(cfg)  # the original DenseNet(), 5990 classes
     rng = np.random.default_rng(0)
     batch = {"image": rng.integers(0, 255, (batch_size, 32, width, 1), dtype=np.uint8),
              "width": np.full((batch_size,), width, np.int32),
              "labels": rng.integers(1, 5990, (batch_size, 10), dtype=np.int32),
              "label_length": np.full((batch_size,), 10, np.int32)}
-    variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, width, 1)))
-    params, model_state = variables.pop("params"), variables
-    tx = optax.chain(optax.clip_by_global_norm(5.0), optax.adam(1e-4))
+    tx, schedule = train.make_optimizer(tcfg)
     mesh = train.data_mesh()
     train.check_batch_size(batch_size, mesh.size)
-    replicated = NamedSharding(mesh, P())
-    split = NamedSharding(mesh, P(train.DATA_AXIS))
-    holder = {"state": jax.device_put((params, model_state, tx.init(params)), replicated),
-              "i": 0}
-
-    def step(state, batch, key):
-        params, model_state, opt = state
-        (loss, (model_state, _)), g = jax.value_and_grad(
-            lambda p: loss_fn(model, p, model_state, batch, key), has_aux=True)(params)
-        upd, opt = tx.update(g, opt, params)
-        return (optax.apply_updates(params, upd), model_state, opt), loss
-
-    jitted = jax.jit(step, donate_argnums=0, in_shardings=(replicated, split, replicated),
-                     out_shardings=replicated)
-    batch = jax.device_put(batch, split)
-    key = jax.device_put(jax.random.key(0), replicated)
+    state = train.create_state(task, cfg, model, tx, jax.random.PRNGKey(0))
+    holder = {"state": jax.device_put(state, NamedSharding(mesh, P()))}
+    step = train.make_train_step(task, cfg, model, tx, schedule, tcfg.ema_decay, mesh)
+    batch = jax.device_put(batch, NamedSharding(mesh, P(train.DATA_AXIS)))
     t = time.perf_counter()
-    compiled = jitted.lower(holder["state"], batch, key).compile()
+    compiled = step.lower(holder["state"], batch).compile()
     compile_s = time.perf_counter() - t
 
     def run() -> dict:
-        holder["state"], loss = compiled(holder["state"], batch, key)
-        return {"loss": float(loss)}  # float() waits for the step
+        holder["state"], metrics = compiled(holder["state"], batch)  # the state is donated
+        return {"loss": float(metrics["loss"])}  # float() waits for the step
 
     facts = {"devices": mesh.size, "compile_s": compile_s,
              "batch_sharding": str(batch["image"].sharding.spec)}
@@ -174,14 +164,17 @@ def infer_workload(dtype: str, full: bool) -> tuple[dict, dict]:
     import jax.numpy as jnp
     import numpy as np
 
-    from ctpn_jax.detect import TextDetector, load_detector
+    from ctpn_jax.detect import TextDetector
     from ctpn_jax.model import CTPN
+    from ctpn_jax.weights import load_detector
+    from ctpn_jax.weights import shipped_weights as shipped_detector
     from densenet_jax.preprocess import normalize
     from densenet_jax.recognizer import Recognizer
     from densenet_jax.weights import load_recognizer
+    from densenet_jax.weights import shipped_weights as shipped_recognizer
 
     dt = jnp.dtype(dtype)
-    model, variables, charset, _ = load_recognizer(REPO / "weights" / "densenet.npz")
+    model, variables, charset, _ = load_recognizer(shipped_recognizer())
     model = model.clone(dtype=dt)
     rec = Recognizer(model, variables, charset)
     folded_rec = Recognizer(model, variables, charset)  # the same, with BatchNorms folded
@@ -201,7 +194,7 @@ def infer_workload(dtype: str, full: bool) -> tuple[dict, dict]:
     p1 = np.asarray(rec._predict_probs(rec.variables, x))
     p2 = np.asarray(folded_rec._predict_probs(folded_rec.variables, x))
 
-    config, det_vars, _ = load_detector(REPO / "weights" / "ctpn.npz")
+    config, det_vars, _ = load_detector(shipped_detector())
     det = TextDetector(CTPN.from_config(config, dtype=dt), det_vars)
     page = cv2.cvtColor(cv2.imread(str(sorted((DEV / "images").iterdir())[0])),
                         cv2.COLOR_BGR2RGB)

@@ -12,7 +12,6 @@ together). An interval below zero: the new file reads better beyond sampling noi
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -34,17 +33,11 @@ def read_line_edits(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("json", type=Path, nargs="+", help="OLD NEW [OLD NEW ...] evaluate --json files")
-    p.add_argument("--samples", type=int, default=5000, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
-    if len(args.json) % 2:
-        p.error("give the --json files in pairs: OLD NEW [OLD NEW ...]")
+    from ocr_common.stats import error_rate, paired_bootstrap_interval, paired_files_cli
 
-    rng = np.random.default_rng(args.seed)
+    args, p, pairs, rng = paired_files_cli(__doc__.split("\n\n")[0])
     sets = []
-    for old, new in zip(args.json[::2], args.json[1::2], strict=True):
+    for old, new in pairs:
         paths_a, a, chars = read_line_edits(old)
         paths_b, b, _ = read_line_edits(new)
         if paths_a != paths_b:
@@ -52,14 +45,9 @@ def main() -> None:
         sets.append((old.stem, a, b, chars))
 
     def interval(groups) -> tuple[float, float]:
-        diffs = np.zeros(args.samples)
-        total = np.zeros(args.samples)
-        for _, a, b, c in groups:
-            idx = rng.integers(0, len(c), (args.samples, len(c)))
-            diffs += b[idx].sum(1) - a[idx].sum(1)
-            total += c[idx].sum(1)
-        d = diffs / np.maximum(total, 1)
-        return float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
+        return paired_bootstrap_interval(
+            [(np.stack([a, c], 1), np.stack([b, c], 1)) for _, a, b, c in groups],
+            error_rate, rng, args.samples)
 
     print("\n| set | chars | old CER | new CER | new - old | 95% interval |")
     print("|---|---:|---:|---:|---:|---|")

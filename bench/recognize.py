@@ -42,7 +42,7 @@ except ImportError:
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LABELS = REPO.parent / "shared" / "dev" / "lines.tsv"
-DEFAULT_WEIGHTS = REPO / "weights" / "densenet.npz"
+DEFAULT_WEIGHTS = REPO / "densenet_jax" / "assets" / "densenet.npz"
 
 
 def read_crops(labels: Path) -> tuple[list[np.ndarray], list[str]]:

@@ -1,6 +1,6 @@
 """Reading dense lines a second time, stretched: character error rate per setting.
 
-    python bench/reread.py --weights weights/densenet.npz \
+    python bench/reread.py --weights densenet_jax/assets/densenet.npz \
         --labels ~/runs/val/lines306/labels.tsv ~/runs/val/latin-narrow/labels.tsv
 
 `Recognizer(reread_scales, reread_density)` reads a line again, stretched horizontally by

@@ -5,7 +5,7 @@ training drew it, and the renderer's degradations.
 
 Reads `--count` lines of the evaluation stream of `--seed` (306 draws the model card's
 lines306 set) rendered as usual ("full") and again without degradations ("clean": the same
-texts in the same fonts, `RenderConfig.clean`); with `--ablate`, also clean plus each
+texts in the same fonts, `LineRenderConfig.clean`); with `--ablate`, also clean plus each
 degradation alone. Prints three tables:
 
 1. CER per set, overall and by kind of character (`densenet_jax.metrics.errors_by_class`),
@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from densenet_jax.data.pipeline import LineDataConfig  # noqa: E402
+from densenet_jax.weights import shipped_weights  # noqa: E402
 
 DEGRADATIONS = ("colour", "distractors", "low_res", "blur", "noise", "jpeg")
 FREQ_EDGES = (20, 100, 500)  # occurrences per million hanzi drawn
@@ -41,10 +42,11 @@ def training_hanzi_frequency(data: LineDataConfig, n_lines: int,
                              seed: int = 0) -> dict[str, float]:
     """Occurrences per million hanzi of each hanzi in `n_lines` lines of the training text
     mix `data` (lengths as in training, long lines included)."""
+    from densenet_jax.charset import Charset
     from densenet_jax.metrics import char_class
     from ocr_common.corpus import TextSampler
 
-    sampler = TextSampler(kind_weights=data.text_kinds)
+    sampler = TextSampler("".join(Charset.default().chars), kind_weights=data.text_kinds)
     rng = np.random.default_rng(seed)
     counts: Counter = Counter()
     for _ in range(n_lines):
@@ -91,7 +93,7 @@ def worst_tenth_share(predictions: list[str], targets: list[str]) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", type=Path, default=REPO / "weights" / "densenet.npz")
+    p.add_argument("--weights", type=Path, default=shipped_weights())
     p.add_argument("--count", type=int, default=1000, help="lines per set")
     p.add_argument("--seed", type=int, default=306, help="evaluation stream (not training's)")
     p.add_argument("--config", type=Path, default=REPO / "configs" / "densenet-v4.json",
@@ -105,12 +107,12 @@ def main() -> None:
     from tqdm import tqdm
 
     from densenet_jax.data.pipeline import EVAL_STREAM, SynthLines
-    from densenet_jax.data.render import RenderConfig
+    from densenet_jax.data.render import LineRenderConfig
     from densenet_jax.metrics import CHAR_CLASSES, errors_by_class, text_metrics
     from densenet_jax.recognizer import Recognizer
 
     rec = Recognizer.from_file(args.weights)
-    full = RenderConfig()
+    full = LineRenderConfig()
     clean = full.clean()
     sets = {"full": full, "clean": clean}
     if args.ablate:

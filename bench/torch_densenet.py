@@ -6,7 +6,7 @@ benchmarks (same layers, BatchNorm epsilon, padding, dropout, CTC loss and Adam)
 Layout is NCHW (PyTorch's own); `(B, 32, W, 1) uint8` batches are converted by `to_input`.
 `load_flax_variables` copies Flax variables (`{"params", "batch_stats"}`) into the module, so
 both sides can be checked to compute the same network: `--check` does that with random
-weights and, when present, with the shipped `weights/densenet.npz`.
+weights and, when present, with the shipped `densenet_jax/assets/densenet.npz`.
 """
 
 from __future__ import annotations
@@ -225,11 +225,13 @@ def main() -> None:
     lengths = np.full((4,), 10, np.int32)
     flax_vars = jax.device_get(DenseNet().init(jax.random.key(0), np.zeros((1, 32, 64, 1))))
     sources = [("random init", flax_vars)]
-    shipped = os.path.join(os.path.dirname(__file__), "..", "weights", "densenet.npz")
+    from densenet_jax.weights import shipped_weights
+
+    shipped = shipped_weights()
     if os.path.exists(shipped):
         from densenet_jax.weights import load_recognizer
 
-        sources.append(("weights/densenet.npz", load_recognizer(shipped)[1]))
+        sources.append(("densenet_jax/assets/densenet.npz", load_recognizer(shipped)[1]))
     for name, variables in sources:
         r = check_same_network(variables, batch, labels, lengths)
         print(f"{name}: max |logit diff| {r['max_abs_diff']:.2e} "

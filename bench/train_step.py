@@ -3,11 +3,15 @@
     python bench/train_step.py [--batch-size 32] [--width 280] [--repeats 10] [--torch-compile]
     python bench/train_step.py --breakdown      # where our step spends its time
 
-A step is forward, CTC loss, backward and Adam update (learning rate 1e-3) of the original
-`DenseNet()` (5990 classes) on one fixed random batch of uint8 lines (no input pipeline),
-float32 on the CPU, training mode (batch statistics, dropout). The PyTorch peer
-(`bench/torch_densenet.py`) has the same layers, CTC loss and Adam; before timing, both are
-given the same weights and must agree on logits and CTC loss (`--no-check` skips that).
+Our step is the one training runs, built by train.py (`make_optimizer`, `create_state`,
+`make_train_step`) with the recogniser's defaults: forward, CTC loss, backward, gradient
+clipping to global norm 5, Adam (peak learning rate 1e-3, warm-up + cosine schedule) and the
+moving average of the weights and batch statistics (decay 0.999), jitted with the state
+donated, of the original `DenseNet()` (5990 classes) on one fixed random batch of uint8
+lines (no input pipeline), float32 on the CPU, training mode (batch statistics, dropout).
+The PyTorch peer (`bench/torch_densenet.py`) has the same layers, CTC loss, clipping, Adam
+(at a constant learning rate of 1e-3) and moving average; before timing, both are given the
+same weights and must agree on logits and CTC loss (`--no-check` skips that).
 
 Timing: the steps of the two implementations alternate, so that load on the machine hits
 both alike; each figure is the median of `--repeats` steps, after one warm-up step each. The
@@ -17,14 +21,15 @@ used for both (the same network); the peak is the faster of a 2048 x 2048 float3
 JAX and in PyTorch, measured in the same run.
 
 `--breakdown` times the parts of our step apart (each jitted alone, median of repeats): the
-convolutional trunk forward + backward (the network with an 8-class output layer), the
-768 -> 5990 output layer forward + backward, the CTC loss forward + backward on fixed logits,
-and the Adam update.
+whole train step, the convolutional trunk forward + backward (the network with an 8-class
+output layer), the 768 -> 5990 output layer forward + backward, the CTC loss forward +
+backward on fixed logits, and the optimizer update (clipping + Adam).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -36,18 +41,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from densenet_jax import DenseNet
+import train
+from densenet_jax import DenseNet, task
 from densenet_jax.ctc import ctc_loss
 from densenet_jax.preprocess import normalize
-from densenet_jax.task import loss_fn
 
 try:  # run as `python bench/train_step.py` (bench/ on the path) or as a module
     import torch_densenet
 except ImportError:
     from bench import torch_densenet
 
-LEARNING_RATE = 1e-3
+# The loop's settings with the recogniser's defaults: learning rate, clipping, EMA decay.
+TRAIN_CONFIG = dataclasses.replace(train.TrainConfig(), **task.TRAIN_DEFAULTS)
+LEARNING_RATE = TRAIN_CONFIG.lr
 
 
 def make_batch(batch_size: int, width: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -59,35 +68,62 @@ def make_batch(batch_size: int, width: int, seed: int = 0) -> dict[str, np.ndarr
             "label_length": np.full((batch_size,), 10, np.int32)}
 
 
-def jax_train_step(batch: dict[str, np.ndarray], variables: dict
-                   ) -> tuple[Callable[[], None], float, float]:
-    """`(step, compile seconds, FLOP per step)`; `step()` runs one step and waits for it."""
-    model = DenseNet()
-    params, state = variables["params"], {"batch_stats": variables["batch_stats"]}
-    tx = optax.adam(LEARNING_RATE)
-    opt = tx.init(params)
+@dataclasses.dataclass
+class TrainSetup:
+    """train.py's pieces for the default recogniser task: what training builds."""
 
-    def step(params, state, opt, batch, key):
-        (loss, (state, _)), g = jax.value_and_grad(
-            lambda p: loss_fn(model, p, state, batch, key), has_aux=True)(params)
-        updates, opt = tx.update(g, opt)
-        return optax.apply_updates(params, updates), state, opt, loss
+    cfg: task.Config
+    model: DenseNet
+    tx: optax.GradientTransformation
+    schedule: optax.Schedule
+    state: train.TrainState
 
-    batch = jax.device_put(batch)
+
+def train_setup(width: int) -> TrainSetup:
+    """The default task (the original 5990-class `DenseNet()`) at lines of `width` pixels,
+    its optimizer and its initial state (seed 0), as `train.train_and_evaluate` makes them."""
+    cfg = task.Config()
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, widths=(width,)))
+    model = task.build_model(cfg)
+    tx, schedule = train.make_optimizer(TRAIN_CONFIG)
+    state = train.create_state(task, cfg, model, tx, jax.random.PRNGKey(0))
+    return TrainSetup(cfg, model, tx, schedule, state)
+
+
+def variables_of(state: train.TrainState) -> dict:
+    """`{"params": ..., "batch_stats": ...}` of a state, as numpy arrays (copies: the state
+    is donated to the step)."""
+    return jax.device_get({"params": state.params, **state.model_state})
+
+
+def compile_train_step(setup: TrainSetup, batch: dict[str, np.ndarray]
+                       ) -> tuple[Callable, train.TrainState, dict, float, float]:
+    """train.py's step for `setup`, compiled for `batch`: `(compiled step, state and batch
+    placed as it expects them, compile seconds, FLOP per step)`."""
+    step = train.make_train_step(task, setup.cfg, setup.model, setup.tx, setup.schedule,
+                                 TRAIN_CONFIG.ema_decay)
+    mesh = train.data_mesh()
+    # A copy: the step donates its state, and `setup.state` stays usable.
+    state = jax.device_put(jax.tree.map(jnp.array, setup.state), NamedSharding(mesh, P()))
+    batch = jax.device_put(batch, NamedSharding(mesh, P(train.DATA_AXIS)))
     t = time.perf_counter()
-    compiled = jax.jit(step, donate_argnums=(0, 1, 2)).lower(
-        params, state, opt, batch, jax.random.key(0)).compile()
+    compiled = step.lower(state, batch).compile()
     compile_s = time.perf_counter() - t
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    flops = float(cost.get("flops", float("nan")))
-    carry = {"params": params, "state": state, "opt": opt, "i": 0}
+    return compiled, state, batch, compile_s, float(cost.get("flops", float("nan")))
+
+
+def jax_train_step(batch: dict[str, np.ndarray], setup: TrainSetup
+                   ) -> tuple[Callable[[], None], float, float]:
+    """`(step, compile seconds, FLOP per step)`; `step()` runs one step of train.py's train
+    step and waits for it."""
+    compiled, state, batch, compile_s, flops = compile_train_step(setup, batch)
+    carry = {"state": state}
 
     def run() -> None:
-        carry["i"] += 1
-        carry["params"], carry["state"], carry["opt"], loss = compiled(
-            carry["params"], carry["state"], carry["opt"], batch, jax.random.key(carry["i"]))
-        loss.block_until_ready()
+        carry["state"], metrics = compiled(carry["state"], batch)  # the state is donated
+        metrics["loss"].block_until_ready()
 
     return run, compile_s, flops
 
@@ -100,6 +136,10 @@ def torch_train_step(batch: dict[str, np.ndarray], variables: dict, compile_mode
     model.train()
     forward = torch.compile(model) if compile_model else model
     opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    # The moving average of the weights and float buffers (BatchNorm statistics), as ours.
+    current = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    average = [t.detach().clone() for t in current]
+    step = {"i": 0}
     image = batch["image"]
     steps = torch.full((len(image),), DenseNet().output_length(image.shape[2]), dtype=torch.long)
     labels = torch.from_numpy(batch["labels"]).long()
@@ -110,7 +150,14 @@ def torch_train_step(batch: dict[str, np.ndarray], variables: dict, compile_mode
         logits = forward(torch_densenet.to_input(image))
         loss = torch_densenet.ctc_loss(logits, steps, labels, label_lengths)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN_CONFIG.clip_norm)
         opt.step()
+        i = step["i"]
+        d = min(TRAIN_CONFIG.ema_decay, (1 + i) / (10 + i))  # train.ema_update's warm-up
+        with torch.no_grad():
+            for a, x in zip(average, current, strict=True):
+                a.lerp_(x, 1 - d)
+        step["i"] = i + 1
 
     return run
 
@@ -165,12 +212,27 @@ def time_jitted(f: Callable, *args, repeats: int) -> tuple[float, float]:
     return statistics.median(times), float(cost.get("flops", float("nan"))) / 1e9
 
 
-def breakdown(batch: dict[str, np.ndarray], variables: dict, repeats: int, peak: float) -> None:
+def time_train_step(setup: TrainSetup, batch: dict[str, np.ndarray], repeats: int
+                    ) -> tuple[float, float]:
+    """`(median seconds, GFLOP)` of train.py's step, the state carried from step to step (it
+    is donated), after one warm-up step."""
+    run, _, flops = jax_train_step(batch, setup)
+    run()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), flops / 1e9
+
+
+def breakdown(batch: dict[str, np.ndarray], setup: TrainSetup, repeats: int,
+              peak: float) -> None:
     """Prints a table of the parts of our train step, timed apart."""
     B, W = batch["image"].shape[0], batch["image"].shape[2]
-    model = DenseNet()
+    model = setup.model
     T = model.output_length(W)
-    params, state = variables["params"], {"batch_stats": variables["batch_stats"]}
+    params = variables_of(setup.state)["params"]
     key = jax.random.key(1)
     rng = np.random.default_rng(1)
     trunk = DenseNet(num_classes=8)
@@ -187,13 +249,10 @@ def breakdown(batch: dict[str, np.ndarray], variables: dict, repeats: int, peak:
     features = jnp.asarray(rng.normal(size=(B, T, 768)), jnp.float32)
     logits = jnp.asarray(rng.normal(size=(B, T, model.num_classes)), jnp.float32)
     steps = jnp.full((B,), T)
-    tx = optax.adam(LEARNING_RATE)
+    tx = setup.tx
     opt = tx.init(params)
     grads = jax.tree.map(jnp.ones_like, params)
     parts = {
-        "full step: grad of loss_fn + Adam": (
-            lambda p: optax.apply_updates(p, tx.update(jax.grad(
-                lambda p: loss_fn(model, p, state, batch, key)[0])(p), opt)[0]), (params,)),
         "trunk forward + backward (8-class output)": (trunk_grad, (trunk_vars["params"],)),
         "output layer 768 -> 5990 forward + backward": (
             lambda x, k: jax.grad(lambda x, k: jnp.sum((x @ k) ** 2), argnums=(0, 1))(x, k),
@@ -201,14 +260,17 @@ def breakdown(batch: dict[str, np.ndarray], variables: dict, repeats: int, peak:
         "CTC loss forward + backward": (
             lambda z: jax.grad(lambda z: ctc_loss(z, steps, batch["labels"],
                                                   batch["label_length"]).mean())(z), (logits,)),
-        "Adam update": (lambda g, o, p: optax.apply_updates(p, tx.update(g, o)[0]),
-                        (grads, opt, params)),
+        "clip + Adam update": (lambda g, o, p: optax.apply_updates(p, tx.update(g, o, p)[0]),
+                               (grads, opt, params)),
     }
     print(f"\n| part of our step (batch {B} x {W}) | ms (median of {repeats}) | GFLOP "
           f"| GFLOP/s | fraction of matmul peak |")
     print("|---|---:|---:|---:|---:|")
+    timed = {"full train step (train.py: grad, clip + Adam, EMA)":
+             time_train_step(setup, batch, repeats)}
     for name, (f, args) in parts.items():
-        seconds, gflop = time_jitted(f, *args, repeats=repeats)
+        timed[name] = time_jitted(f, *args, repeats=repeats)
+    for name, (seconds, gflop) in timed.items():
         print(f"| {name} | {seconds * 1000:.0f} | {gflop:.1f} | {gflop / seconds:.1f} "
               f"| {gflop / seconds / peak:.2f} |")
 
@@ -228,14 +290,15 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     B, W = args.batch_size, args.width
     batch = make_batch(B, W)
-    variables = jax.device_get(DenseNet().init(jax.random.key(0), jnp.zeros((1, 32, W, 1))))
+    setup = train_setup(W)
+    variables = variables_of(setup.state)  # the same starting weights for both sides
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
           f"jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} "
           f"({torch.get_num_threads()} threads)")
     if args.breakdown:
         peak = max(matmul_peak_jax(), matmul_peak_torch())
         print(f"matmul peak {peak:.1f} GFLOP/s")
-        breakdown(batch, variables, args.repeats, peak)
+        breakdown(batch, setup, args.repeats, peak)
         return
     if not args.no_check:
         r = torch_densenet.check_same_network(variables, batch["image"][:4], batch["labels"][:4],
@@ -245,7 +308,7 @@ def main() -> None:
         if r["max_rel_diff"] > 1e-4:
             raise SystemExit("the two implementations disagree: not benchmarking")
 
-    jax_run, compile_s, flops = jax_train_step(batch, variables)
+    jax_run, compile_s, flops = jax_train_step(batch, setup)
     runs = {"JAX (ours)": jax_run, "PyTorch eager": torch_train_step(batch, variables, False)}
     if args.torch_compile:
         runs["PyTorch torch.compile"] = torch_train_step(batch, variables, True)

@@ -1,7 +1,8 @@
 """Choose a detector's test-time settings on a labelled validation folder, and store them.
 
     python -m ctpn_jax.data.render --out /tmp/val --count 48 --seed 101   # held-out pages
-    python -m ctpn_jax.calibrate --weights weights/ctpn.npz --data /tmp/val --out weights/ctpn.npz
+    python -m ctpn_jax.calibrate --weights ctpn_jax/assets/ctpn.npz --data /tmp/val \
+        --out ctpn_jax/assets/ctpn.npz
 
 For every test-time scale the network runs once per image; every combination of the
 post-processing settings on the grid then reuses those outputs, so a grid of dozens costs
@@ -25,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ctpn_jax.detect import TextDetector, default_buckets, postprocess_from_meta
-from ctpn_jax.evaluate import MatchResult, match_detections
+from ctpn_jax.detect import TextDetector, default_buckets
+from ctpn_jax.metrics import MatchResult, match_detections
+from ctpn_jax.weights import postprocess_from_meta
 
 #: The grid searched by default: the original's values and their neighbours.
 DEFAULT_GRID: dict[str, tuple] = {

@@ -16,60 +16,22 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ctpn_jax.anchors import ANCHOR_HEIGHTS, FEATURE_STRIDE
-from ctpn_jax.data.pipeline import bucket_size, pad_to, resize_image
-from ctpn_jax.model import CTPN, PIXEL_MEAN, PIXEL_STD, CTPNConfig
+from ctpn_jax.anchors import FEATURE_STRIDE
+from ctpn_jax.model import CTPN
 from ctpn_jax.postprocess import (
     PostprocessConfig,
     bounding_boxes,
     covered_fraction,
     detect_text_lines,
 )
-
-MODEL_NAME = "ctpn"
-
-
-def export_detector(path: str | os.PathLike, config: CTPNConfig, variables: dict,
-                    **extra: Any) -> Path:
-    """Write ``variables`` with the architecture and preprocessing facts as float16 ``.npz``."""
-    from ocr_common.weights import save_weights
-
-    meta = {"model": MODEL_NAME, "config": config.to_dict(), "pixel_mean": list(PIXEL_MEAN),
-            "pixel_std": list(PIXEL_STD), "input": "RGB 0..255", "stride": FEATURE_STRIDE,
-            "anchor_heights": list(ANCHOR_HEIGHTS), **extra}
-    return save_weights(path, jax.device_get(variables), meta)
-
-
-def load_detector(path: str | os.PathLike) -> tuple[CTPNConfig, dict, dict]:
-    """``(config, variables, meta)`` of an exported detector.
-
-    Raises:
-        ocr_common.weights.WeightsError: missing file, another model or bad metadata.
-    """
-    from ocr_common.weights import WeightsError, load_weights
-
-    variables, meta = load_weights(path, expect_model=MODEL_NAME)
-    try:
-        config = CTPNConfig.from_dict(meta["config"])
-    except (KeyError, TypeError) as e:
-        raise WeightsError(f"{path}: incomplete metadata ({e})") from e
-    if tuple(meta.get("anchor_heights", ANCHOR_HEIGHTS)) != tuple(ANCHOR_HEIGHTS):
-        raise WeightsError(f"{path}: trained with other anchor heights {meta['anchor_heights']}")
-    return config, variables, meta
-
-
-def postprocess_from_meta(meta: dict[str, Any]) -> PostprocessConfig:
-    """The ``PostprocessConfig`` a weights file records (defaults for fields it lacks)."""
-    known = {f.name for f in dataclasses.fields(PostprocessConfig)}
-    return PostprocessConfig(**{k: v for k, v in (meta.get("postprocess") or {}).items()
-                                if k in known})
+from ctpn_jax.preprocess import bucket_size, pad_to, resize_image
+from ctpn_jax.weights import load_detector, postprocess_from_meta
 
 
 def default_buckets(short_side: int, long_side: int) -> tuple[int, int, int]:

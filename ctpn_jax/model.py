@@ -40,6 +40,9 @@ def scaled_channels(channels: int, width: float) -> int:
 class CTPNConfig:
     """Hyper-parameters of the network (everything needed to rebuild it from metadata).
 
+    The detector's training config extends this class, so that these settings are written
+    once; ``CTPN`` has the same fields (a test keeps them equal).
+
     Attributes:
         width: channel multiplier (1.0 = original).
         num_anchors: anchors per position (k).
@@ -55,7 +58,8 @@ class CTPNConfig:
     window_units: int = 512
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """These fields alone as plain data (of a subclass too, e.g. a training config)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(CTPNConfig)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CTPNConfig:
@@ -106,17 +110,24 @@ class CTPN(nn.Module):
         dtype: computation dtype (parameters stay float32; outputs are float32).
     """
 
-    width: float = 1.0
-    num_anchors: int = NUM_ANCHORS
-    rnn_units: int = 128
-    fc_units: int = 512
-    window_units: int = 512
+    # CTPNConfig's fields, with its defaults (Flax needs them as fields of the module).
+    width: float = CTPNConfig.width
+    num_anchors: int = CTPNConfig.num_anchors
+    rnn_units: int = CTPNConfig.rnn_units
+    fc_units: int = CTPNConfig.fc_units
+    window_units: int = CTPNConfig.window_units
     dtype: Any = jnp.float32
 
     @classmethod
     def from_config(cls, config: CTPNConfig, dtype: Any = jnp.float32) -> CTPN:
-        return cls(width=config.width, num_anchors=config.num_anchors, rnn_units=config.rnn_units,
-                   fc_units=config.fc_units, window_units=config.window_units, dtype=dtype)
+        """The network of ``config`` (a ``CTPNConfig``, or a subclass such as the training
+        config: only ``CTPNConfig``'s fields are read)."""
+        return cls(**config.to_dict(), dtype=dtype)
+
+    def to_config(self) -> CTPNConfig:
+        """This network's hyper-parameters (all but ``dtype``)."""
+        return CTPNConfig(**{f.name: getattr(self, f.name)
+                             for f in dataclasses.fields(CTPNConfig)})
 
     @nn.compact
     def __call__(

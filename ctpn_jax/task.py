@@ -1,6 +1,6 @@
 """The detector as a task of the shared training loop in ``train.py``.
 
-See ``train.py`` for the interface every task module provides.  ``python train.py --model
+This module provides the ``ocr_common.task.Task`` interface.  ``python train.py --model
 ctpn [--data synth|FOLDER] [--set width=1.0] ...`` trains CTPN on rendered pages (default) or
 on a folder of images with ICDAR 2015 / ICDAR 2013 / JSON labels.
 """
@@ -25,11 +25,12 @@ from ctpn_jax.data.pipeline import (
     data_source,
     train_batches,
 )
-from ctpn_jax.detect import MODEL_NAME, TextDetector, export_detector
+from ctpn_jax.detect import TextDetector
 from ctpn_jax.losses import LossConfig, ctpn_loss
 from ctpn_jax.model import CPU_WIDTH, CTPN, CTPNConfig, init_ctpn
 from ctpn_jax.postprocess import PostprocessConfig
 from ctpn_jax.targets import TargetConfig, ctpn_targets
+from ctpn_jax.weights import MODEL_NAME, export_detector
 from ocr_common.precision import compute_dtype
 
 NAME = MODEL_NAME
@@ -40,16 +41,16 @@ TRAIN_DEFAULTS = {"batch_size": 2, "lr": 1e-4, "warmup_steps": 500, "steps": 500
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(CTPNConfig):
     """Model, target, loss, post-processing and data settings of the detector (plain data).
 
-    ``width`` defaults to the CPU width; ``--set width=1.0`` trains the original network.
+    The network's hyper-parameters are ``CTPNConfig``'s fields (width, num_anchors,
+    rnn_units, fc_units, window_units), inherited: they are top-level names in config files
+    and ``--set``.  ``width`` defaults to the CPU width here; ``--set width=1.0`` trains the
+    original network.  ``num_anchors`` must be the number of ``targets.heights``.
     """
 
     width: float = CPU_WIDTH
-    rnn_units: int = 128
-    fc_units: int = 512
-    window_units: int = 512
     targets: TargetConfig = field(default_factory=TargetConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     post: PostprocessConfig = field(default_factory=PostprocessConfig)
@@ -59,28 +60,20 @@ class Config:
     compute_dtype: str = "float32"
 
 
-def model_config(cfg: Config) -> CTPNConfig:
-    return CTPNConfig(width=cfg.width, rnn_units=cfg.rnn_units, fc_units=cfg.fc_units,
-                      window_units=cfg.window_units, num_anchors=len(cfg.targets.heights))
+def build_model(cfg: Config) -> CTPN:
+    """The network of ``cfg``.
 
-
-class TrainableCTPN(CTPN):
-    """``CTPN`` carrying its target and loss settings, so that ``loss_fn`` (which the loop
-    calls with the model only) needs no other state.  Same parameters as ``CTPN``."""
-
-    target_config: TargetConfig = TargetConfig()
-    loss_config: LossConfig = LossConfig()
-
-
-def build_model(cfg: Config) -> TrainableCTPN:
-    m = model_config(cfg)
-    return TrainableCTPN(width=m.width, num_anchors=m.num_anchors, rnn_units=m.rnn_units,
-                         fc_units=m.fc_units, window_units=m.window_units,
-                         dtype=compute_dtype(cfg.compute_dtype),
-                         target_config=cfg.targets, loss_config=cfg.loss)
+    Raises:
+        ValueError: ``num_anchors`` is not the number of anchor heights of the targets.
+    """
+    if cfg.num_anchors != len(cfg.targets.heights):
+        raise ValueError(f"num_anchors={cfg.num_anchors} but targets.heights has "
+                         f"{len(cfg.targets.heights)} heights: set both")
+    return CTPN.from_config(cfg, dtype=compute_dtype(cfg.compute_dtype))
 
 
 def init_variables(model: CTPN, cfg: Config, key: jax.Array) -> dict:
+    """``{'params': ...}`` (the detector has no other collections)."""
     return init_ctpn(model, key)
 
 
@@ -108,17 +101,23 @@ def batch_targets(target_cfg: TargetConfig, batch: dict, key: jax.Array) -> dict
                          batch["image_hw"].astype(jnp.float32), keys)
 
 
-def loss_fn(model: TrainableCTPN, params: Any, model_state: dict, batch: dict,
+def loss_fn(cfg: Config, model: CTPN, params: Any, model_state: dict, batch: dict,
             key: jax.Array) -> tuple[jax.Array, tuple[dict, dict]]:
-    """CTPN loss of a batch; targets are assigned (and anchors sampled) inside the step.
+    """CTPN loss of a batch; targets are assigned (``cfg.targets``, anchors sampled) inside
+    the step and weighted by ``cfg.loss``.
 
-    ``batch`` is laid out as ``ctpn_jax.data.pipeline`` describes; ``key`` drives the
+    ``batch`` is laid out as ``ctpn_jax.data.pipeline`` describes (``image (B, H, W, 3)
+    uint8``, ``image_hw (B, 2)``, ``quads``, ``valid``, ``ignore``); ``key`` drives the
     anchor sampling.
+
+    Returns:
+        ``(loss, (model_state, metrics))``: ``()`` float32 loss, the unchanged (empty)
+        model state and ``()`` float32 metrics (the loss parts, ``num_positive``).
     """
     valid_width = -(-batch["image_hw"][:, 1] // FEATURE_STRIDE)
     out = model.apply({"params": params, **model_state}, batch["image"], valid_width=valid_width)
-    targets = batch_targets(model.target_config, batch, key)
-    loss, parts = ctpn_loss(out, targets, model.loss_config)
+    targets = batch_targets(cfg.targets, batch, key)
+    loss, parts = ctpn_loss(out, targets, cfg.loss)
     metrics = {"loss": loss, **parts,
                "num_positive": targets["num_positive"].astype(jnp.float32).mean()}
     return loss, (model_state, metrics)
@@ -127,7 +126,7 @@ def loss_fn(model: TrainableCTPN, params: Any, model_state: dict, batch: dict,
 def make_evaluator(cfg: Config, model: CTPN, seed: int) -> Callable[[dict], dict[str, Any]]:
     """P/R/H-mean at IoU 0.5 on a fixed set of held-out rendered pages (test-time scale)."""
     from ctpn_jax.data.labels import lines_to_arrays
-    from ctpn_jax.evaluate import MatchResult, match_detections
+    from ctpn_jax.metrics import MatchResult, match_detections
 
     source = SynthPages(cfg.data, seed, EVAL_STREAM, train=False)
     pages = [source.page(i)[0] for i in range(cfg.data.eval_pages)]
@@ -152,7 +151,7 @@ def make_evaluator(cfg: Config, model: CTPN, seed: int) -> Callable[[dict], dict
 def export(path: str | Path, cfg: Config, model: CTPN, variables: dict, **extra: Any) -> Path:
     post = dataclasses.asdict(cfg.post)
     scale = {"short_side": cfg.data.test_short_side, "long_side": cfg.data.test_long_side}
-    return export_detector(path, model_config(cfg), variables, postprocess=post,
+    return export_detector(path, model.to_config(), variables, postprocess=post,
                            test_scale=scale, **extra)
 
 
@@ -160,9 +159,7 @@ def check_init_weights(meta: dict, model: CTPN, path: str) -> None:
     """Raises ValueError when exported weights cannot initialise ``model``."""
     if meta.get("model") != NAME:
         raise ValueError(f"{path}: weights of model {meta.get('model')!r}, not {NAME!r}")
-    mine = CTPNConfig(width=model.width, num_anchors=model.num_anchors,
-                      rnn_units=model.rnn_units, fc_units=model.fc_units,
-                      window_units=model.window_units).to_dict()
+    mine = model.to_config().to_dict()
     if meta.get("config") != mine:
         raise ValueError(f"{path}: architecture {meta.get('config')} differs from the run's "
                          f"{mine}")

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from densenet_jax.charset import BLANK_ID, Charset
 
@@ -43,9 +42,31 @@ def ctc_loss(
     Returns:
       `(B,)` float32 losses.
     """
+    import optax  # here, not at the top: inference imports this module's decoders only
+
     logit_pad = lengths_to_paddings(logit_lengths, logits.shape[1])
     label_pad = lengths_to_paddings(label_lengths, labels.shape[1])
     return optax.ctc_loss(logits, logit_pad, labels, label_pad, blank_id=BLANK_ID)
+
+
+def min_ctc_steps(labels: np.ndarray | jax.Array,
+                  label_length: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
+    """Fewest CTC time steps that can emit each label row: one per label, plus a blank
+    between each pair of equal neighbours.
+
+    Args:
+      labels: `(B, L)` int class ids, right-padded (padding values are ignored).
+      label_length: `(B,)` int number of valid labels of each row.
+
+    Returns:
+      `(B,)` steps of `label_length`'s dtype: a numpy array for numpy inputs (no device
+      round trip, e.g. in a data pipeline), else a jax array (works on traced arrays).
+    """
+    xp = np if isinstance(labels, np.ndarray) and isinstance(label_length, np.ndarray) else jnp
+    labels, label_length = xp.asarray(labels), xp.asarray(label_length)
+    valid = xp.arange(labels.shape[1])[None, :] < label_length[:, None]
+    repeats = (labels[:, 1:] == labels[:, :-1]) & valid[:, 1:]
+    return label_length + repeats.sum(axis=1, dtype=label_length.dtype)
 
 
 @jax.jit

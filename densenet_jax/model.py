@@ -17,6 +17,7 @@ The model returns logits (the original's softmax is left to the loss and the dec
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -24,6 +25,31 @@ import jax.numpy as jnp
 
 BN_EPSILON = 1.1e-5
 he_normal = nn.initializers.he_normal()
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseNetConfig:
+    """The layer sizes of a `DenseNet` as plain data; the defaults are the original's.
+
+    The number of output classes is not here: it is the charset's size (`num_classes` of
+    the module). The recogniser's training config extends this class, so that these
+    settings are written once; `DenseNet` has the same fields (a test keeps them equal).
+
+    Attributes:
+      growth: channels added by each dense layer.
+      depth: layers per dense block.
+      first_features: channels of the first convolution.
+      transition_features: channels after each transition.
+      dropout_rate: dropout in the transitions (training only).
+      pooltype: transition pooling (2: stride 2, original; 1: stride (2, 1)).
+    """
+
+    growth: int = 8
+    depth: int = 8
+    first_features: int = 64
+    transition_features: int = 128
+    dropout_rate: float = 0.2
+    pooltype: int = 2
 
 
 class DenseBlock(nn.Module):
@@ -76,22 +102,19 @@ class DenseNet(nn.Module):
 
     Attributes:
       num_classes: output classes including the CTC blank (class 0).
-      growth: channels added by each dense layer.
-      depth: layers per dense block.
-      first_features: channels of the first convolution.
-      transition_features: channels after each transition.
-      dropout_rate: dropout in the transitions (training only).
-      pooltype: transition pooling (2: stride 2, original; 1: stride (2, 1)).
+      growth, depth, first_features, transition_features, dropout_rate, pooltype: the
+        layer sizes, as `DenseNetConfig` describes them.
       dtype: computation dtype (parameters stay float32).
     """
 
     num_classes: int = 5990
-    growth: int = 8
-    depth: int = 8
-    first_features: int = 64
-    transition_features: int = 128
-    dropout_rate: float = 0.2
-    pooltype: int = 2
+    # DenseNetConfig's fields, with its defaults (Flax needs them as fields of the module).
+    growth: int = DenseNetConfig.growth
+    depth: int = DenseNetConfig.depth
+    first_features: int = DenseNetConfig.first_features
+    transition_features: int = DenseNetConfig.transition_features
+    dropout_rate: float = DenseNetConfig.dropout_rate
+    pooltype: int = DenseNetConfig.pooltype
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -123,6 +146,24 @@ class DenseNet(nn.Module):
         logits = nn.Dense(self.num_classes, kernel_init=nn.initializers.xavier_uniform(),
                           dtype=self.dtype, name="out")(x)
         return logits.astype(jnp.float32)
+
+    @classmethod
+    def from_config(cls, config: DenseNetConfig, num_classes: int,
+                    dtype: Any = jnp.float32) -> DenseNet:
+        """The network of `config`'s layer sizes (any object with `DenseNetConfig`'s fields,
+        e.g. the training config) with `num_classes` outputs."""
+        sizes = {f.name: getattr(config, f.name) for f in dataclasses.fields(DenseNetConfig)}
+        return cls(num_classes=num_classes, dtype=dtype, **sizes)
+
+    def to_config(self) -> DenseNetConfig:
+        """This network's layer sizes (all but `num_classes` and `dtype`)."""
+        return DenseNetConfig(**{f.name: getattr(self, f.name)
+                                 for f in dataclasses.fields(DenseNetConfig)})
+
+    def architecture(self) -> dict[str, Any]:
+        """Everything that fixes the parameters' shapes and meaning, as plain data (the
+        `config` of exported weights: `DenseNet(**model.architecture())` rebuilds it)."""
+        return {"num_classes": self.num_classes, **dataclasses.asdict(self.to_config())}
 
     def output_length(self, width: int) -> int:
         """Number of time steps T for an input of `width` pixels."""

@@ -1,6 +1,6 @@
 """Batched recognition of line images with a trained recogniser (the inference API).
 
-    rec = Recognizer.from_file("weights/densenet.npz")
+    rec = Recognizer.from_file(shipped_weights())   # densenet_jax.weights
     results = rec.recognize([crop1, crop2, ...])      # -> list[Decoded]: text, confidences, score
 
 Lines are converted by `preprocess.to_line_image`, sorted by width and recognised in
@@ -13,7 +13,7 @@ confident reading is kept.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -23,8 +23,14 @@ from densenet_jax.charset import Charset
 from densenet_jax.ctc import Decoded, beam_search_decode, collapse_path
 from densenet_jax.lookalikes import resolve_lookalikes
 from densenet_jax.model import DenseNet
-from densenet_jax.preprocess import bucket_width, pad_lines, stretch_line, to_line_image
-from densenet_jax.task import make_predict
+from densenet_jax.preprocess import (
+    LINE_HEIGHT,
+    bucket_width,
+    normalize,
+    pad_lines,
+    stretch_line,
+    to_line_image,
+)
 
 WIDTH_BUCKETS = (128, 256, 384, 512, 768, 1024)
 LOOKALIKE_WEIGHT = 3.0
@@ -32,6 +38,16 @@ LOOKALIKE_WEIGHT = 3.0
 # (docs/models.md, "Reading dense lines twice").
 REREAD_SCALES = (1.25, 1.5)
 REREAD_DENSITY = 0.4
+
+
+def make_predict(model: DenseNet, probabilities: bool = False) -> Callable:
+    """A jitted `(variables, (B, 32, W, 1) uint8) -> (B, T, C)` in inference mode: logits,
+    or softmax probabilities when `probabilities` (computed inside the same jit)."""
+    @jax.jit
+    def predict(variables, images):
+        logits = model.apply(variables, normalize(images), train=False)
+        return jax.nn.softmax(logits, axis=-1) if probabilities else logits
+    return predict
 
 
 def parse_reread_scales(text: str) -> tuple[float, ...]:
@@ -99,9 +115,21 @@ class Recognizer:
         stretched by each of `reread_scales`, and the reading with the highest score (mean
         character confidence) is kept.
         """
+        return self.recognize_lines([to_line_image(im) for im in images], decoder, batch_size,
+                                    show_progress)
+
+    def recognize_lines(self, lines: Sequence[np.ndarray], decoder: str = "greedy",
+                        batch_size: int = 32, show_progress: bool = False) -> list[Decoded]:
+        """``recognize`` for lines already turned into model inputs: ``(32, w) uint8`` gray
+        (``preprocess.to_line_image``)."""
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
-        lines = [to_line_image(im) for im in images]
+        lines = list(lines)
+        bad = next((ln.shape for ln in lines if ln.ndim != 2 or ln.shape[0] != LINE_HEIGHT
+                    or ln.dtype != np.uint8), None)
+        if bad is not None:
+            raise ValueError(f"recognize_lines takes ({LINE_HEIGHT}, w) uint8 lines, got {bad}; "
+                             "use recognize for other images")
         bar = None
         if show_progress:
             from tqdm import tqdm

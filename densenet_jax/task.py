@@ -1,6 +1,6 @@
 """The recogniser as a task of the shared training loop in `train.py`.
 
-See `train.py` for the interface every task module provides.
+This module provides the `ocr_common.task.Task` interface (module-level names).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from densenet_jax.charset import DEFAULT_CHARSET_FILE, Charset
-from densenet_jax.ctc import ctc_loss, decode_batch
+from densenet_jax.ctc import ctc_loss, decode_batch, min_ctc_steps
 from densenet_jax.data.labels import read_labels
 from densenet_jax.data.pipeline import (
     EVAL_STREAM,
@@ -28,9 +28,10 @@ from densenet_jax.data.pipeline import (
     train_batches,
 )
 from densenet_jax.metrics import text_metrics
-from densenet_jax.model import DenseNet
+from densenet_jax.model import DenseNet, DenseNetConfig
 from densenet_jax.preprocess import normalize
-from densenet_jax.weights import export_recognizer, model_config
+from densenet_jax.recognizer import make_predict
+from densenet_jax.weights import export_recognizer
 from ocr_common.precision import compute_dtype
 
 NAME = "densenet"
@@ -40,16 +41,15 @@ TRAIN_DEFAULTS = {"batch_size": 32, "lr": 1e-3, "warmup_steps": 300, "steps": 20
 
 
 @dataclass(frozen=True)
-class Config:
-    """Model and data settings of the recogniser (plain data; the defaults are the original)."""
+class Config(DenseNetConfig):
+    """Model and data settings of the recogniser (plain data; the defaults are the original).
+
+    The layer sizes are `DenseNetConfig`'s fields (growth, depth, first_features,
+    transition_features, dropout_rate, pooltype), inherited: settings such as `growth` are
+    top-level names in config files and `--set`. The number of classes is the charset's.
+    """
 
     charset_file: str = str(DEFAULT_CHARSET_FILE)
-    growth: int = 8
-    depth: int = 8
-    first_features: int = 64
-    transition_features: int = 128
-    dropout_rate: float = 0.2
-    pooltype: int = 2
     data: LineDataConfig = field(default_factory=LineDataConfig)
     eval_size: int = 256          # held-out synthetic lines for the in-training evaluation
     # Dtype of activations and matmuls/convolutions: "float32" or "bfloat16" (mixed
@@ -64,14 +64,12 @@ def charset_of(cfg: Config) -> Charset:
 
 
 def build_model(cfg: Config) -> DenseNet:
-    return DenseNet(num_classes=charset_of(cfg).num_classes, growth=cfg.growth, depth=cfg.depth,
-                    first_features=cfg.first_features,
-                    transition_features=cfg.transition_features,
-                    dropout_rate=cfg.dropout_rate, pooltype=cfg.pooltype,
-                    dtype=compute_dtype(cfg.compute_dtype))
+    return DenseNet.from_config(cfg, charset_of(cfg).num_classes,
+                                compute_dtype(cfg.compute_dtype))
 
 
 def init_variables(model: DenseNet, cfg: Config, key: jax.Array) -> dict:
+    """`{'params': ..., 'batch_stats': ...}` (shapes do not depend on the line width)."""
     dummy = jnp.zeros((1, 32, max(cfg.data.widths), 1), jnp.float32)
     return jax.jit(model.init)({"params": key}, dummy)
 
@@ -95,9 +93,17 @@ def logit_lengths(model: DenseNet, widths: jnp.ndarray) -> jnp.ndarray:
     return model.output_length(widths)
 
 
-def loss_fn(model: DenseNet, params: Any, model_state: dict, batch: dict,
+def loss_fn(cfg: Config, model: DenseNet, params: Any, model_state: dict, batch: dict,
             key: jax.Array) -> tuple[jnp.ndarray, tuple[dict, dict]]:
-    """Mean CTC loss of a batch in training mode (dropout on, batch statistics updated)."""
+    """Mean CTC loss of a batch in training mode (dropout on, batch statistics updated).
+
+    `batch`: `image (B, 32, W, 1) uint8`, `width (B,) int32` (true widths), `labels (B, L)
+    int32` (right-padded) and `label_length (B,) int32`, as `densenet_jax.data.pipeline`
+    collates them; `key` drives dropout. All settings are in `model` (`cfg` is unused).
+
+    Returns:
+      `(loss, ({'batch_stats': ...}, {'loss', 'feasible_frac'}))`, `()` float32 scalars.
+    """
     logits, new_state = model.apply({"params": params, **model_state},
                                     normalize(batch["image"]), train=True,
                                     rngs={"dropout": key}, mutable=["batch_stats"])
@@ -108,23 +114,6 @@ def loss_fn(model: DenseNet, params: Any, model_state: dict, batch: dict,
     feasible = steps >= min_ctc_steps(batch["labels"], batch["label_length"])
     loss = jnp.sum(jnp.where(feasible, losses, 0.0)) / jnp.maximum(1, feasible.sum())
     return loss, (dict(new_state), {"loss": loss, "feasible_frac": feasible.mean()})
-
-
-def min_ctc_steps(labels: jnp.ndarray, label_length: jnp.ndarray) -> jnp.ndarray:
-    """`(B,)` fewest time steps to emit each right-padded label row of `(B, L)` labels."""
-    valid = jnp.arange(labels.shape[1])[None, :] < label_length[:, None]
-    repeats = (labels[:, 1:] == labels[:, :-1]) & valid[:, 1:]
-    return label_length + repeats.sum(axis=1)
-
-
-def make_predict(model: DenseNet, probabilities: bool = False) -> Callable:
-    """A jitted `(variables, (B, 32, W, 1) uint8) -> (B, T, C)` in inference mode: logits,
-    or softmax probabilities when `probabilities` (computed inside the same jit)."""
-    @jax.jit
-    def predict(variables, images):
-        logits = model.apply(variables, normalize(images), train=False)
-        return jax.nn.softmax(logits, axis=-1) if probabilities else logits
-    return predict
 
 
 def make_evaluator(cfg: Config, model: DenseNet, seed: int,
@@ -159,7 +148,7 @@ def check_init_weights(meta: dict, model: DenseNet, path: str) -> None:
     """Raises ValueError when exported weights cannot initialise `model`."""
     if meta.get("model") != NAME:
         raise ValueError(f"{path}: weights of model {meta.get('model')!r}, not {NAME!r}")
-    if meta.get("config") != model_config(model):
+    if meta.get("config") != model.architecture():
         raise ValueError(f"{path}: architecture {meta.get('config')} differs from the run's "
-                         f"{model_config(model)}")
+                         f"{model.architecture()}")
 

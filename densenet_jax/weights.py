@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,12 @@ from densenet_jax.model import DenseNet
 from ocr_common.weights import WeightsError, load_weights, save_weights
 
 MODEL_NAME = "densenet"
-MODEL_FIELDS = ("num_classes", "growth", "depth", "first_features", "transition_features",
-                "dropout_rate", "pooltype")
 
 
 def model_config(model: DenseNet) -> dict[str, Any]:
-    """The architecture fields of `model` as plain data."""
-    return {f: getattr(model, f) for f in MODEL_FIELDS}
+    """The architecture of `model` as plain data: the `config` entry of the metadata, from
+    which `DenseNet(**config)` rebuilds it (`DenseNet.architecture`)."""
+    return model.architecture()
 
 
 def export_recognizer(path: str | os.PathLike, model: DenseNet, variables: dict,
@@ -56,3 +56,8 @@ def load_recognizer(path: str | os.PathLike) -> tuple[DenseNet, dict, Charset, d
         raise WeightsError(f"{path}: output layer does not have {model.num_classes} classes")
     return model, variables, charset, meta
 
+
+
+def shipped_weights() -> Path:
+    """The trained recogniser that comes with the package (``densenet_jax/assets/densenet.npz``)."""
+    return Path(str(resources.files("densenet_jax") / "assets" / "densenet.npz"))

@@ -1,1 +1,3 @@
-"""Pieces shared by the detector and the recogniser: fonts, text corpus, file I/O, weight files."""
+"""The shared layer, importing no model package: geometry of text lines, image I/O and result
+files, drawing, weight files, the JAX runtime set-up; for training, fonts, the text corpus,
+textures and degradations."""

@@ -90,13 +90,6 @@ def english_words() -> tuple[list[str], np.ndarray]:
     return words, np.cumsum(p / p.sum())
 
 
-def default_alphabet() -> str:
-    """The characters of the recogniser's default 5990 charset (without the space)."""
-    from densenet_jax.charset import Charset
-
-    return "".join(Charset.default().chars)
-
-
 def _alphabet_form(c: str, allowed: set[str]) -> str | None:
     """`c` if it is in `allowed`, else its NFKC form ('：' -> ':') if that is, else None."""
     if c in allowed:
@@ -109,7 +102,8 @@ class TextSampler:
     """Samples text lines of an exact length from a mix of realistic kinds.
 
     Args:
-      alphabet: the characters allowed in the output (default: the 5990 charset).
+      alphabet: the characters allowed in the output, e.g. a recogniser's charset
+        (`"".join(Charset.default().chars)`); whitespace and repeats are dropped.
       kind_weights: probabilities of the kinds "zh", "zh_mixed", "numeric", "latin"
         (Latin: words, names, codes and web addresses, as on signs and screenshots).
       coverage_per_sample: characters of the alphabet permutation inserted per sample.
@@ -119,11 +113,10 @@ class TextSampler:
 
     def __init__(
         self,
-        alphabet: str | None = None,
+        alphabet: str | Sequence[str],
         kind_weights: Sequence[float] = (0.5, 0.25, 0.1, 0.15),
         coverage_per_sample: int = 1,
     ):
-        alphabet = default_alphabet() if alphabet is None else alphabet
         self.alphabet = "".join(dict.fromkeys(c for c in alphabet if not c.isspace()))
         self._allowed = set(self.alphabet)
         self.words, self.word_cdf = _jieba_words(self.alphabet)

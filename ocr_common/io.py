@@ -1,4 +1,5 @@
-"""File I/O shared by training and inference: atomic writes and the one image reader.
+"""File I/O shared by training and inference: atomic writes, the one image reader and the
+one conversion of any input image to RGB (``as_rgb``).
 
 Every output file is written to a temporary file in the same folder and then renamed over the
 target, so a crash or Ctrl-C never leaves a half-written file behind.
@@ -13,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+#: An image given as a file path or as an array (see ``as_rgb``).
+ImageInput = str | os.PathLike | np.ndarray
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -112,3 +115,32 @@ def _apply_exif_orientation(data: np.ndarray, img: np.ndarray) -> np.ndarray:
     }
     op = ops.get(orientation)
     return np.ascontiguousarray(op(img)) if op else img
+
+
+def as_rgb(image: ImageInput) -> np.ndarray:
+    """A path or an array as ``(H, W, 3) uint8`` RGB.
+
+    Arrays may be ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA (composited on
+    white), of dtype uint8, uint16 (scaled by 1/257) or float (0..1 or 0..255).
+
+    Raises:
+      ImageError: unreadable file, or an array of another shape.
+    """
+    if not isinstance(image, np.ndarray):
+        return read_image(image)
+    img = image
+    if img.size == 0:
+        raise ImageError(f"empty image array of shape {image.shape}")
+    if img.dtype == np.uint16:
+        img = (img.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        scale = 255.0 if np.issubdtype(img.dtype, np.floating) and img.max(initial=0) <= 1 else 1
+        img = np.clip(np.asarray(img, np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return np.repeat(img[:, :, None], 3, axis=2)
+    if img.ndim == 3 and img.shape[2] == 4:
+        alpha = img[..., 3:].astype(np.float32) / 255.0
+        return (img[..., :3] * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ImageError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
+    return np.ascontiguousarray(img)

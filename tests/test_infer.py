@@ -1,4 +1,5 @@
-"""Tests of `infer.py`: geometry, reading order, the pipeline's contracts and the command line.
+"""Tests of `infer.py` and what it composes: geometry, reading order, the pipeline's contracts
+and the command line (`ocr_app.cli`).
 
 The models are tiny and untrained, exported through the real export functions. The detector
 is made deterministic by its class bias: every feature-map cell holds "text" for the 16-px
@@ -20,6 +21,9 @@ import numpy as np
 import pytest
 
 import infer
+from ocr_app import cli
+from ocr_common import draw as drawing
+from ocr_common import geometry, outputs, runtime
 from ocr_common.weights import WeightsError
 
 # Small detection sizes keep the CTPN shapes (and compile times) small.
@@ -31,7 +35,7 @@ REPO = Path(infer.__file__).resolve().parent
 @pytest.fixture(autouse=True)
 def _no_user_cache(monkeypatch):
     """`main()` must not write compiled programs into the user's ~/.cache during tests."""
-    monkeypatch.setenv(infer.CACHE_ENV, "off")
+    monkeypatch.setenv(runtime.CACHE_ENV, "off")
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +44,8 @@ def tiny_weights(tmp_path_factory) -> tuple[Path, Path]:
     import jax
 
     from ctpn_jax.anchors import ANCHOR_HEIGHTS
-    from ctpn_jax.detect import export_detector
     from ctpn_jax.model import CTPN, CTPNConfig, init_ctpn
+    from ctpn_jax.weights import export_detector
     from densenet_jax.data.pipeline import LineDataConfig
     from densenet_jax.task import Config, build_model, export, init_variables
 
@@ -75,7 +79,7 @@ def ocr(tiny_weights) -> infer.OCR:
 @pytest.fixture
 def small_ocr_cli(monkeypatch, tiny_weights):
     """`infer.main` with the small detection sizes; returns the weight arguments."""
-    monkeypatch.setattr(infer, "OCR", functools.partial(infer.OCR, detector_options=SMALL_DET))
+    monkeypatch.setattr(cli, "OCR", functools.partial(infer.OCR, detector_options=SMALL_DET))
     det, rec = tiny_weights
     return ["--weights-det", str(det), "--weights-rec", str(rec)]
 
@@ -121,7 +125,7 @@ def rotate(points: np.ndarray, degrees: float, centre=(0.0, 0.0)) -> np.ndarray:
 def test_order_quad_any_order_gives_clockwise_from_top_left(degrees):
     expected = rotate(rect(10, 20, 110, 50), degrees, (60, 35))
     for perm in ([0, 1, 2, 3], [2, 0, 3, 1], [3, 2, 1, 0], [1, 3, 0, 2]):
-        got = infer.order_quad(expected[perm])
+        got = geometry.order_quad(expected[perm])
         np.testing.assert_allclose(got, expected, atol=1e-4)
         assert shoelace(got) > 0
 
@@ -132,7 +136,7 @@ def test_reading_order_rows_then_left_to_right():
                 rect(12, 50, 90, 72), rect(110, 47, 140, 69), rect(160, 53, 230, 74),
                 rect(40, 100, 120, 118)]
     shuffle = [4, 6, 0, 2, 5, 1, 3]
-    order = infer.reading_order(np.stack([expected[i] for i in shuffle]))
+    order = geometry.reading_order(np.stack([expected[i] for i in shuffle]))
     assert [shuffle[i] for i in order] == list(range(7))
 
 
@@ -142,7 +146,7 @@ def test_reading_order_two_columns_with_offset_lines():
     right = [rect(150, 20 + 40 * k, 260, 40 + 40 * k) for k in range(3)]
     quads = np.stack([right[2], left[0], right[0], left[2], right[1], left[1]])
     names = ["r2", "l0", "r0", "l2", "r1", "l1"]
-    assert [names[i] for i in infer.reading_order(quads)] == ["l0", "r0", "l1", "r1", "l2", "r2"]
+    assert [names[i] for i in geometry.reading_order(quads)] == ["l0", "r0", "l1", "r1", "l2", "r2"]
 
 
 def test_reading_order_of_a_tilted_page():
@@ -153,20 +157,20 @@ def test_reading_order_of_a_tilted_page():
     tilted = [rotate(q, 8.0) for q in grid]
     assert tilted[1][:, 1].mean() > tilted[2][:, 1].mean()
     shuffle = [3, 1, 2, 0]
-    order = infer.reading_order(np.stack([tilted[i] for i in shuffle]))
+    order = geometry.reading_order(np.stack([tilted[i] for i in shuffle]))
     assert [shuffle[i] for i in order] == [0, 1, 2, 3]
 
 
 def test_reading_order_edge_cases():
-    assert infer.reading_order(np.zeros((0, 4, 2))).tolist() == []
-    assert infer.reading_order(rect(0, 0, 5, 5)[None]).tolist() == [0]
+    assert geometry.reading_order(np.zeros((0, 4, 2))).tolist() == []
+    assert geometry.reading_order(rect(0, 0, 5, 5)[None]).tolist() == [0]
 
 
 def test_crop_axis_aligned_box_is_exact():
     img = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(infer.crop_quad(img, rect(10, 20, 40, 30)), img[20:30, 10:40])
+    np.testing.assert_array_equal(geometry.crop_quad(img, rect(10, 20, 40, 30)), img[20:30, 10:40])
     gray = img[..., 0]
-    np.testing.assert_array_equal(infer.crop_quad(gray, rect(0, 0, 80, 60)), gray)
+    np.testing.assert_array_equal(geometry.crop_quad(gray, rect(0, 0, 80, 60)), gray)
 
 
 def test_crop_quarter_turned_text_is_upright():
@@ -178,7 +182,7 @@ def test_crop_quarter_turned_text_is_upright():
     x0, y0 = 11, 6
     img[y0:y0 + 25, x0:x0 + 7] = np.rot90(p, k=-1)
     quad = np.asarray([[x0 + 7, y0], [x0 + 7, y0 + 25], [x0, y0 + 25], [x0, y0]], np.float32)
-    np.testing.assert_array_equal(infer.crop_quad(img, quad), p)
+    np.testing.assert_array_equal(geometry.crop_quad(img, quad), p)
 
 
 def test_crop_rotated_quad_samples_the_right_pixels():
@@ -195,7 +199,7 @@ def test_crop_rotated_quad_samples_the_right_pixels():
     ux = np.asarray([math.cos(angle), math.sin(angle)])
     uy = np.asarray([-math.sin(angle), math.cos(angle)])
     quad = np.stack([origin, origin + rw * ux, origin + rw * ux + rh * uy, origin + rh * uy])
-    out = infer.crop_quad(img, quad)
+    out = geometry.crop_quad(img, quad)
     assert out.shape == (rh, rw)
     jj, ii = np.meshgrid(np.arange(rw) + 0.5, np.arange(rh) + 0.5)
     pts = origin + jj[..., None] * ux + ii[..., None] * uy
@@ -206,18 +210,18 @@ def test_crop_rotated_quad_samples_the_right_pixels():
 
 def test_crop_degenerate_and_outside_quads():
     img = np.full((20, 30, 3), 7, np.uint8)
-    assert infer.crop_quad(img, rect(5, 5, 5.2, 5.2)).shape == (1, 1, 3)
-    out = infer.crop_quad(img, rect(-10, -4, 45, 12))  # sticks out: edge pixels repeat
+    assert geometry.crop_quad(img, rect(5, 5, 5.2, 5.2)).shape == (1, 1, 3)
+    out = geometry.crop_quad(img, rect(-10, -4, 45, 12))  # sticks out: edge pixels repeat
     assert out.shape == (16, 55, 3) and (out == 7).all()
 
 
 def test_widen_quad_axis_aligned_and_identity():
-    np.testing.assert_allclose(infer.widen_quad(rect(10, 20, 40, 30), 0.25),
+    np.testing.assert_allclose(geometry.widen_quad(rect(10, 20, 40, 30), 0.25),
                                rect(7.5, 20, 42.5, 30))
-    np.testing.assert_allclose(infer.widen_quad(rect(10, 20, 40, 30), -0.5),
+    np.testing.assert_allclose(geometry.widen_quad(rect(10, 20, 40, 30), -0.5),
                                rect(15, 20, 35, 30))
     q = np.asarray([[3, 4], [50, 9], [49, 21], [2, 15]], np.float64)
-    np.testing.assert_allclose(infer.widen_quad(q, 0.0), q)
+    np.testing.assert_allclose(geometry.widen_quad(q, 0.0), q)
 
 
 def test_widen_quad_follows_a_tilted_line():
@@ -230,7 +234,7 @@ def test_widen_quad_follows_a_tilted_line():
         return np.stack([origin, origin + w * ux, origin + w * ux + h * uy, origin + h * uy])
 
     o = np.asarray([40.0, 10.0])
-    np.testing.assert_allclose(infer.widen_quad(rotated(o, 100, 20), 0.1),
+    np.testing.assert_allclose(geometry.widen_quad(rotated(o, 100, 20), 0.1),
                                rotated(o - 2 * ux, 104, 20), atol=1e-9)
 
 
@@ -350,12 +354,12 @@ def capture_ocr_arguments(monkeypatch) -> dict:
         seen.update(kwargs)
         raise infer.WeightsError("stop here")
 
-    monkeypatch.setattr(infer, "OCR", fake_ocr)
+    monkeypatch.setattr(cli, "OCR", fake_ocr)
     return seen
 
 
 def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
-    assert infer.parse_args(["a.png"]).crop_margin == infer.DEFAULT_CROP_MARGIN
+    assert cli.parse_args(["a.png"]).crop_margin == infer.DEFAULT_CROP_MARGIN
     with pytest.raises(ValueError, match="crop_margin"):
         infer.OCR(detector=lambda im: None, recognizer=object(), compilation_cache=False,
                   crop_margin=-0.2)
@@ -364,11 +368,11 @@ def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
     assert infer.main([str(tmp_path / "a.png"), "--crop-margin", "0.35", "--quiet"]) == 2
     assert seen["crop_margin"] == pytest.approx(0.35)
     with pytest.raises(SystemExit):
-        infer.parse_args(["a.png", "--crop-margin", "-0.2"])
+        cli.parse_args(["a.png", "--crop-margin", "-0.2"])
 
 
 def test_cli_reread_scales_reach_the_recognizer(monkeypatch, tmp_path, capsys):
-    assert infer.parse_args(["a.png"]).reread_scales is None  # the recogniser's default
+    assert cli.parse_args(["a.png"]).reread_scales is None  # the recogniser's default
     seen = capture_ocr_arguments(monkeypatch)
     write(tmp_path / "a.png", page(40, 60))
     assert infer.main([str(tmp_path / "a.png"), "--quiet"]) == 2
@@ -378,7 +382,7 @@ def test_cli_reread_scales_reach_the_recognizer(monkeypatch, tmp_path, capsys):
     assert infer.main([str(tmp_path / "a.png"), "--reread-scales", "1.3", "--quiet"]) == 2
     assert seen["recognizer_options"] == {"reread_scales": (1.3,)}
     with pytest.raises(SystemExit):
-        infer.parse_args(["a.png", "--reread-scales", "wide"])
+        cli.parse_args(["a.png", "--reread-scales", "wide"])
     assert "--reread-scales" in capsys.readouterr().err
 
 
@@ -421,7 +425,7 @@ def test_every_input_kind(ocr, tmp_path):
     big[200:260, 100:3000] = 20
     write(src / "big.png", big)
 
-    summary = infer.run([src], ocr, tmp_path / "out", draw=True, quiet=True)
+    summary = cli.run([src], ocr, tmp_path / "out", draw=True, quiet=True)
     assert summary.failures == [] and summary.images == 11
     sizes = {"exif": (90, 150), "tiny": (5, 5), "big": (3200, 1800)}
     for f in sorted(src.iterdir()):
@@ -438,11 +442,11 @@ def test_every_input_kind(ocr, tmp_path):
     # Detected at 114 x 64, reported in the original 3200 x 1800 pixels.
     assert max(max(r["box"][0::2]) for r in big_doc["lines"]) > 2800
     assert max(max(r["box"][1::2]) for r in big_doc["lines"]) > 1500
-    assert cv2.imread(str(tmp_path / "out" / "big.jpg")).shape[1] <= 2 * infer.DRAW_MAX_SIDE
+    assert cv2.imread(str(tmp_path / "out" / "big.jpg")).shape[1] <= 2 * drawing.DRAW_MAX_SIDE
 
 
 def test_unique_output_names(ocr, tmp_path):
-    names = infer.output_names
+    names = outputs.output_names
     p = Path
     assert names([p("a/x.png"), p("b/x.jpg"), p("b/y.png")]) == ["a_x", "b_x", "y"]
     assert names([p("d/x.png"), p("d/x.jpg")]) == ["x_png", "x_jpg"]
@@ -451,7 +455,7 @@ def test_unique_output_names(ocr, tmp_path):
 
     a = write(tmp_path / "a" / "x.png", page(64, 128, seed=1))
     b = write(tmp_path / "b" / "x.jpg", page(64, 128, seed=2))
-    summary = infer.run([a, b], ocr, tmp_path / "out", draw=False, quiet=True)
+    summary = cli.run([a, b], ocr, tmp_path / "out", draw=False, quiet=True)
     assert summary.images == 2
     docs = sorted((tmp_path / "out").glob("*.json"))
     assert [d.name for d in docs] == ["a_x.json", "b_x.json"]
@@ -462,7 +466,7 @@ def test_unique_output_names(ocr, tmp_path):
 def test_output_folder_inside_an_input_folder_is_no_input(ocr, tmp_path):
     write(tmp_path / "x.png", page(64, 128, seed=1))
     for _ in range(2):  # the second run must not read the first run's x.jpg drawing
-        summary = infer.run([tmp_path], ocr, tmp_path / "ocr_results", quiet=True)
+        summary = cli.run([tmp_path], ocr, tmp_path / "ocr_results", quiet=True)
         assert summary.images == 1 and summary.failures == []
     assert sorted(f.name for f in (tmp_path / "ocr_results").iterdir()) == ["x.jpg", "x.json",
                                                                           "x.txt"]
@@ -473,7 +477,7 @@ def test_text_file_list_input(ocr, tmp_path):
     write(tmp_path / "two.png", page(64, 128, seed=2))
     listing = tmp_path / "imgs" / "list.txt"
     listing.write_text(f"# my images\none.png\n\n{tmp_path / 'two.png'}\nmissing.png\n")
-    summary = infer.run([listing], ocr, tmp_path / "out", draw=False, quiet=True)
+    summary = cli.run([listing], ocr, tmp_path / "out", draw=False, quiet=True)
     assert summary.images == 2
     assert sorted(d.name for d in (tmp_path / "out").glob("*.json")) == ["one.json", "two.json"]
     assert len(summary.failures) == 1 and "missing.png" in str(summary.failures[0])
@@ -482,16 +486,16 @@ def test_text_file_list_input(ocr, tmp_path):
 def test_atomic_writes_leave_nothing_behind_on_failure(ocr, tmp_path, monkeypatch):
     write(tmp_path / "in" / "good.png", page(64, 128, seed=1))
     write(tmp_path / "in" / "bad.png", page(128, 64, seed=2))  # tall: the one that fails
-    real = infer.draw_results
+    real = drawing.draw_results
 
     def draw(image, records, *args, **kwargs):
         if image.shape[0] > image.shape[1]:
             raise RuntimeError("drawing exploded")
         return real(image, records, *args, **kwargs)
 
-    monkeypatch.setattr(infer, "draw_results", draw)
+    monkeypatch.setattr(drawing, "draw_results", draw)
     out = tmp_path / "out"
-    summary = infer.run([tmp_path / "in"], ocr, out, quiet=True)
+    summary = cli.run([tmp_path / "in"], ocr, out, quiet=True)
     assert [f.path for f in summary.failures] == [str(tmp_path / "in" / "bad.png")]
     assert "drawing exploded" in str(summary.failures[0])
     assert sorted(f.name for f in out.iterdir()) == ["good.jpg", "good.json", "good.txt"]
@@ -502,7 +506,7 @@ def test_atomic_writes_leave_nothing_behind_on_failure(ocr, tmp_path, monkeypatc
     # Interrupted in the middle of a write: the target is not created, no temp file stays.
     monkeypatch.setattr("ocr_common.io.os.replace", boom)
     with pytest.raises(KeyboardInterrupt):
-        infer.run([tmp_path / "in" / "good.png"], ocr, tmp_path / "out2", quiet=True)
+        cli.run([tmp_path / "in" / "good.png"], ocr, tmp_path / "out2", quiet=True)
     assert list((tmp_path / "out2").iterdir()) == []
 
 
@@ -560,8 +564,11 @@ def test_missing_weights_say_what_to_do(tiny_weights, tmp_path, monkeypatch, cap
     assert infer.main([str(image), "--weights-det", str(missing), "--weights-rec", str(rec)]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "train.py --model ctpn" in err and "--weights-det" in err
-    monkeypatch.setattr(infer, "DEFAULT_REC_WEIGHTS", tmp_path / "weights" / "densenet.npz")
-    with pytest.raises(WeightsError, match=r"densenet\.npz.*repository.*train\.py --model dense"):
+    import densenet_jax.weights
+
+    monkeypatch.setattr(densenet_jax.weights, "shipped_weights",
+                        lambda: tmp_path / "assets" / "densenet.npz")
+    with pytest.raises(WeightsError, match=r"densenet\.npz.*package.*train\.py --model dense"):
         infer.OCR(det_weights=det, compilation_cache=False)
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
@@ -577,8 +584,8 @@ def test_gpu_request_without_gpu_is_a_clear_error(small_ocr_cli, tmp_path, capsy
         pytest.skip("this machine has a GPU")
     except RuntimeError:
         pass
-    with pytest.raises(infer.DeviceError, match="no GPU"):
-        infer.select_device("gpu")
+    with pytest.raises(runtime.DeviceError, match="no GPU"):
+        runtime.select_device("gpu")
     write(tmp_path / "a.png", page(32, 32))
     assert infer.main([str(tmp_path / "a.png"), "--device", "gpu", *small_ocr_cli]) == 2
     assert "--device gpu" in capsys.readouterr().err
@@ -591,15 +598,15 @@ def test_compilation_cache_settings(tmp_path, monkeypatch):
               jax.config.jax_persistent_cache_min_compile_time_secs)
     try:
         jax.config.update("jax_compilation_cache_dir", None)
-        assert infer.enable_compilation_cache() is None  # CACHE_ENV=off (autouse fixture)
-        monkeypatch.setenv(infer.CACHE_ENV, str(tmp_path / "cache"))
-        assert infer.enable_compilation_cache() == tmp_path / "cache"
+        assert runtime.enable_compilation_cache() is None  # CACHE_ENV=off (autouse fixture)
+        monkeypatch.setenv(runtime.CACHE_ENV, str(tmp_path / "cache"))
+        assert runtime.enable_compilation_cache() == tmp_path / "cache"
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
         assert jax.config.jax_persistent_cache_min_compile_time_secs < 1.0
-        monkeypatch.delenv(infer.CACHE_ENV)
+        monkeypatch.delenv(runtime.CACHE_ENV)
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
         jax.config.update("jax_compilation_cache_dir", None)
-        assert infer.enable_compilation_cache() == tmp_path / "xdg" / "chinese-ocr-jax" / "jax"
+        assert runtime.enable_compilation_cache() == tmp_path / "xdg" / "chinese-ocr-jax" / "jax"
     finally:
         jax.config.update("jax_compilation_cache_dir", before[0])
         jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
@@ -608,7 +615,7 @@ def test_compilation_cache_settings(tmp_path, monkeypatch):
 def test_draw_results_shows_boxes_and_text():
     img = np.full((60, 200, 3), 255, np.uint8)
     records = [{"box": [20, 10, 180, 10, 180, 50, 20, 50], "text": "中文abc"}]
-    out = infer.draw_results(img, records)
+    out = drawing.draw_results(img, records)
     assert out.shape == (60, 400, 3)
     text_panel = out[12:48, 222:378]
     assert (text_panel.min(axis=2) < 100).mean() > 0.05  # dark glyph pixels inside the box

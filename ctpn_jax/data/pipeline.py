@@ -1,10 +1,7 @@
-"""Detector input pipeline: resizing as the original, shape buckets, grain batches.
+"""Detector training pipeline: rendered or labelled pages in grain batches.
 
-Images are scaled so that the shorter side is ``short_side`` unless the longer side would
-exceed ``long_side`` (the original: 600 / 1000 for training, 900 / 1500 at test time), then
-padded on the right and bottom to a *bucket*: each side independently to the smallest of
-``bucket_sizes`` that holds it (a multiple of 16 beyond the largest).  With three sizes a
-model compiles for at most nine shapes, whatever the images.
+Pages are resized and padded to a shape bucket as at test time (``ctpn_jax.preprocess``,
+which the detector's inference uses too), at the training sizes.
 
 Every training example is a pure function of ``(seed, index)`` and batch ``b`` holds examples
 ``b * B ... (b + 1) * B - 1``, so a run resumed at step ``s`` sees the batches it would have
@@ -23,16 +20,12 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import grain
 import numpy as np
 
-from ctpn_jax.anchors import FEATURE_STRIDE
 from ctpn_jax.data.labels import Sample, TextLine, lines_to_arrays, read_labels
-from ctpn_jax.model import PIXEL_MEAN
+from ctpn_jax.preprocess import bucket_size, pad_to, resize_image
 
-#: Padding colour: the model's input mean, i.e. zero after normalisation.
-PAD_VALUE: tuple[int, int, int] = tuple(int(round(v)) for v in PIXEL_MEAN)
 TRAIN_STREAM, EVAL_STREAM = 0, 1
 
 
@@ -71,48 +64,6 @@ class DetDataConfig:
     min_text_px: float = 12.0
     max_text_px: float = 48.0
     eval_pages: int = 16
-
-
-def resize_scale(height: int, width: int, short_side: float, long_side: float) -> float:
-    """The original's scale: shorter side to ``short_side``, longer side at most ``long_side``."""
-    s = float(short_side) / min(height, width)
-    if s * max(height, width) > long_side:
-        s = float(long_side) / max(height, width)
-    return s
-
-
-def resize_image(
-    image: np.ndarray, short_side: float, long_side: float
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """Resize ``(H, W, 3) uint8`` as ``resize_scale`` says.
-
-    Returns:
-        The resized image and the exact ``(scale_y, scale_x)`` of the rounded size.
-    """
-    h, w = image.shape[:2]
-    s = resize_scale(h, w, short_side, long_side)
-    nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
-    if (nh, nw) != (h, w):
-        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        image = cv2.resize(image, (nw, nh), interpolation=interp)
-    return image, (nh / h, nw / w)
-
-
-def bucket_size(n: int, sizes: Sequence[int], stride: int = FEATURE_STRIDE) -> int:
-    """The smallest of ``sizes`` that is >= ``n``; beyond them, ``n`` rounded up to ``stride``."""
-    for s in sorted(sizes):
-        if s >= n:
-            return int(s)
-    return -(-int(n) // stride) * stride
-
-
-def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pad ``(h, w, 3) uint8`` at the bottom and right to ``(height, width, 3)`` (``PAD_VALUE``)."""
-    out = np.empty((height, width, 3), np.uint8)
-    out[:] = np.asarray(PAD_VALUE, np.uint8)
-    h, w = image.shape[:2]
-    out[:h, :w] = image
-    return out
 
 
 def prepare_example(
@@ -185,10 +136,10 @@ class SynthPages:
     @property
     def renderer(self):
         if self._renderer is None:  # built lazily: cheap to pickle into grain workers
-            from ctpn_jax.data.render import PageRenderer, RenderConfig
+            from ctpn_jax.data.render import PageRenderConfig, PageRenderer
 
             c = self.cfg
-            self._renderer = PageRenderer(RenderConfig(
+            self._renderer = PageRenderer(PageRenderConfig(
                 kinds=c.kinds, max_rotation=c.max_rotation, fonts=c.fonts,
                 min_text_px=c.min_text_px, max_text_px=c.max_text_px, reference_side=c.short_side,
                 reference_long=c.long_side))
@@ -212,7 +163,7 @@ class SynthPages:
                                self.cfg.max_boxes)
 
 
-class LabelledPages:
+class LabeledPages:
     """Random-access source over image files with label files (read when indexed)."""
 
     def __init__(self, samples: Sequence[Sample], cfg: DetDataConfig, seed: int = 0):
@@ -260,4 +211,4 @@ def data_source(cfg: DetDataConfig, data: str, seed: int) -> tuple[object, bool]
         return SynthPages(cfg, seed, TRAIN_STREAM), False
     from ctpn_jax.data.labels import find_samples
 
-    return LabelledPages(find_samples(Path(data)), cfg, seed), True
+    return LabeledPages(find_samples(Path(data)), cfg, seed), True

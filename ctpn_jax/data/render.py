@@ -44,6 +44,7 @@ from ctpn_jax.data.labels import (
     format_json,
     label_name,
 )
+from ocr_common import degrade
 from ocr_common.textures import (
     background,
     contrasting,
@@ -61,8 +62,8 @@ MAX_ZOOMED_LINE_PX = 250.0
 
 
 @dataclasses.dataclass(frozen=True)
-class RenderConfig:
-    """Renderer settings.
+class PageRenderConfig:
+    """Page renderer settings.
 
     Attributes:
         kinds: page kinds to draw from.
@@ -353,20 +354,23 @@ class PageRenderer:
     Args:
         cfg: settings.
         sampler: text source with ``sample(rng, length) -> str``; default
-            ``ocr_common.corpus.TextSampler()``.
+            ``ocr_common.corpus.TextSampler`` over the recogniser's 5990 characters.
         fonts: font files; default ``ocr_common.fonts.list_fonts(cfg.fonts)``.
         latin_fonts: Latin text fonts; default
             ``ocr_common.fonts.list_latin_fonts(cfg.fonts)`` (may be empty).
     """
 
-    def __init__(self, cfg: RenderConfig | None = None, sampler=None,
+    def __init__(self, cfg: PageRenderConfig | None = None, sampler=None,
                  fonts: Sequence[Path] | None = None,
                  latin_fonts: Sequence[Path] | None = None):
-        self.cfg = cfg or RenderConfig()
+        self.cfg = cfg or PageRenderConfig()
         if sampler is None:
+            # Pages print what the recogniser can read, so that end-to-end tests on them
+            # score text it knows (a training-data import: inference never comes here).
+            from densenet_jax.charset import Charset
             from ocr_common.corpus import TextSampler
 
-            sampler = TextSampler()
+            sampler = TextSampler("".join(Charset.default().chars))
         if fonts is None:
             from ocr_common.fonts import list_fonts
 
@@ -819,20 +823,18 @@ def _rotate(rng: np.random.Generator, image: np.ndarray, lines: list[TextLine], 
 
 
 def _photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Blur, exposure, noise and JPEG (`ocr_common.degrade`), each at random.
+    `(H, W, 3) uint8` RGB -> same."""
     img = image
     if rng.random() < 0.4:
-        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.2)))
+        img = degrade.gaussian_blur(img, float(rng.uniform(0.3, 1.2)))
     if rng.random() < 0.5:
-        a, b = rng.uniform(0.7, 1.2), rng.uniform(-30, 30)
-        img = np.clip(img.astype(np.float32) * a + b, 0, 255).astype(np.uint8)
-    if rng.random() < 0.4:
+        img = degrade.gain_bias(img, rng.uniform(0.7, 1.2), rng.uniform(-30, 30))
+    if rng.random() < 0.4:  # field, then sigma, in float32: as the page data was made
         noise = rng.standard_normal(img.shape).astype(np.float32) * rng.uniform(2, 10)
-        img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        img = degrade.add_noise(img, noise)
     if rng.random() < 0.5:
-        ok, enc = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY,
-                                                        int(rng.integers(30, 95))])
-        if ok:
-            img = cv2.imdecode(enc, cv2.IMREAD_COLOR)[..., ::-1]
+        img = degrade.jpeg(img, int(rng.integers(30, 95)))
     return np.ascontiguousarray(img)
 
 
@@ -885,7 +887,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--format", choices=("json", "icdar2015"), default="json")
     ap.add_argument("--fonts", nargs="*", default=(), help="extra font files or folders")
     args = ap.parse_args(argv)
-    renderer = PageRenderer(RenderConfig(fonts=tuple(args.fonts)))
+    renderer = PageRenderer(PageRenderConfig(fonts=tuple(args.fonts)))
     paths = write_dataset(args.out, args.count, args.seed, args.format, renderer)
     print(f"wrote {len(paths)} pages to {args.out}")
 

@@ -28,8 +28,9 @@ import grain
 import numpy as np
 
 from densenet_jax.charset import Charset
+from densenet_jax.ctc import min_ctc_steps
 from densenet_jax.data.labels import LabeledLine
-from densenet_jax.data.render import LineRenderer, RenderConfig
+from densenet_jax.data.render import LineRenderConfig, LineRenderer
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from ocr_common.corpus import TextSampler
 from ocr_common.io import atomic_write_bytes, atomic_write_text, read_image
@@ -48,7 +49,7 @@ class LineDataConfig:
     max_label_len: int = 48
     fonts: tuple[str, ...] = ()             # extra font files/folders (CJK or Latin)
     system_fonts: bool = True               # also use the fonts of the system folders
-    latin_fonts: bool = True                # draw ASCII in Latin fonts too (RenderConfig)
+    latin_fonts: bool = True                # draw ASCII in Latin fonts too (LineRenderConfig)
     # Text mix: weights of the TextSampler kinds ("zh", "zh_mixed", "numeric", "latin").
     text_kinds: tuple[float, ...] = (0.5, 0.25, 0.1, 0.15)
     # Fraction of training lines that hold no text (read as ""): the recogniser learns to
@@ -62,7 +63,7 @@ class LineDataConfig:
     long_chars: tuple[int, int] = (13, 28)
     long_width: int = 800
     workers: int = 1                        # grain worker processes (0 = threads only)
-    render: RenderConfig = field(default_factory=RenderConfig)
+    render: LineRenderConfig = field(default_factory=LineRenderConfig)
 
 
 class SynthLines:
@@ -135,16 +136,11 @@ class LabeledLines:
         return {"image": line, "labels": list(r.labels), "text": r.text}
 
 
-def ctc_min_steps(labels: Sequence[int]) -> int:
-    """Fewest CTC time steps that can emit `labels`: one per label, plus a blank between
-    each pair of equal neighbours."""
-    return len(labels) + sum(a == b for a, b in zip(labels, labels[1:], strict=False))
-
-
 def widen_for_ctc(line: np.ndarray, labels: Sequence[int], px_per_step: int = 8) -> np.ndarray:
     """Stretches a line that is too narrow for its label (e.g. "1111" in a narrow font) so
     that the model has enough time steps (`px_per_step` input pixels per step) to emit it."""
-    need = px_per_step * (ctc_min_steps(labels) + 1)
+    steps = int(min_ctc_steps(np.asarray([labels]), np.asarray([len(labels)]))[0])
+    need = px_per_step * (steps + 1)
     if line.shape[1] >= need:
         return line
     return cv2.resize(line, (need, line.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -258,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=303,
                     help="stream seed; keep it apart from the training run's (0)")
     ap.add_argument("--fonts", nargs="*", default=(), help="extra font files or folders")
-    ap.add_argument("--ink-crop", type=float, default=RenderConfig.ink_crop,
+    ap.add_argument("--ink-crop", type=float, default=LineRenderConfig.ink_crop,
                     help="probability of a crop fitted to the ink rather than the font's line "
                          "box (1: every line as a tight annotation; 0: line boxes only)")
     ap.add_argument("--chars", type=int, nargs=2, metavar=("MIN", "MAX"),
@@ -270,11 +266,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--text-kinds", default=",".join(map(str, LineDataConfig.text_kinds)),
                     help="weights of the kinds of text: Chinese, Chinese with numbers, "
                          "numbers, Latin (ocr_common.corpus.TextSampler)")
-    ap.add_argument("--stretch", default=",".join(map(str, RenderConfig.stretch)),
+    ap.add_argument("--stretch", default=",".join(map(str, LineRenderConfig.stretch)),
                     help="range of the horizontal scale of a line after cropping (LO,HI)")
     ap.add_argument("--clean", action="store_true",
                     help="no colour, rules, low resolution, blur, noise or JPEG: the same "
-                         "texts and fonts as without it (RenderConfig.clean)")
+                         "texts and fonts as without it (LineRenderConfig.clean)")
     args = ap.parse_args(argv)
     if args.count <= 0:
         ap.error("--count must be positive")
@@ -295,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                  f"({', '.join(TextSampler.KINDS)}), not all zero; got {args.text_kinds}")
     if len(stretch) != 2 or not 0 < stretch[0] <= stretch[1]:
         ap.error(f"--stretch must be LO,HI with 0 < LO <= HI, got {args.stretch}")
-    render = RenderConfig(ink_crop=args.ink_crop, stretch=stretch)
+    render = LineRenderConfig(ink_crop=args.ink_crop, stretch=stretch)
     cfg = LineDataConfig(widths=(args.width,), min_chars=lo, max_chars=hi, text_kinds=kinds,
                          fonts=tuple(args.fonts), render=render.clean() if args.clean else render)
     labels = write_line_set(args.out, args.count, args.seed, cfg, Charset.default())

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ocr_common import degrade
 from ocr_common.fonts import font_charset, load_font
 from ocr_common.textures import background, guilloche, portrait, random_colour, surface
 
@@ -35,8 +36,8 @@ LINE_HEIGHT = 32
 
 
 @dataclass(frozen=True)
-class RenderConfig:
-    """Ranges of the renderer's random choices (plain data)."""
+class LineRenderConfig:
+    """Ranges of the line renderer's random choices (plain data)."""
 
     height: int = LINE_HEIGHT
     font_size: tuple[int, int] = (24, 48)     # canvas pixels before scaling to `height`
@@ -65,7 +66,7 @@ class RenderConfig:
     # non-ASCII character in their full-width form, as Chinese text does (label unchanged).
     full_width_marks: float = 0.8
 
-    def clean(self) -> RenderConfig:
+    def clean(self) -> LineRenderConfig:
         """These settings without the degradations (colour, rules and neighbour lines, low
         resolution, blur, noise, JPEG). Text and font are drawn before any of them, so a
         clean set of a seed holds the same texts in the same fonts as the full one: the
@@ -74,7 +75,7 @@ class RenderConfig:
                                    noise=0.0, jpeg=0.0)
 
 
-def _contrasting_colours(rng: np.random.Generator, cfg: RenderConfig) -> tuple[tuple, tuple]:
+def _contrasting_colours(rng: np.random.Generator, cfg: LineRenderConfig) -> tuple[tuple, tuple]:
     dark_bg = rng.random() < cfg.dark_background
     bg_l = rng.uniform(20, 90) if dark_bg else rng.uniform(150, 255)
     fg_l = rng.uniform(180, 255) if dark_bg else rng.uniform(0, 90)
@@ -149,12 +150,12 @@ class LineRenderer:
         same baseline as the rest.
     """
 
-    def __init__(self, fonts: Sequence[str | os.PathLike], cfg: RenderConfig | None = None,
+    def __init__(self, fonts: Sequence[str | os.PathLike], cfg: LineRenderConfig | None = None,
                  latin_fonts: Sequence[str | os.PathLike] = ()):
         if not fonts:
             raise ValueError("LineRenderer needs at least one font")
         self.fonts = [Path(f) for f in fonts]
-        self.cfg = cfg or RenderConfig()
+        self.cfg = cfg or LineRenderConfig()
         latin = [Path(f) for f in latin_fonts]
         self.latin_fonts = ([f for f in latin if not _ITALIC.search(f.stem)],
                             [f for f in latin if _ITALIC.search(f.stem)])
@@ -338,21 +339,15 @@ class LineRenderer:
             img[:] = img * (1 - ghost) + np.asarray(col, np.float32) * ghost
 
     def _degrade(self, gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Low resolution, blur, noise and JPEG (`ocr_common.degrade`), each with its
+        probability in `cfg`. `(h, w) uint8` -> same."""
         cfg = self.cfg
-        h, w = gray.shape
         if rng.random() < cfg.low_res:
-            f = rng.uniform(0.4, 0.8)
-            small = cv2.resize(gray, (max(1, int(w * f)), max(1, int(h * f))),
-                               interpolation=cv2.INTER_AREA)
-            gray = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            gray = degrade.downscale(gray, rng.uniform(0.4, 0.8))
         if rng.random() < cfg.blur:
-            gray = cv2.GaussianBlur(gray, (0, 0), rng.uniform(0.3, 1.2))
-        if rng.random() < cfg.noise:
-            noisy = gray.astype(np.float32) + rng.normal(0, rng.uniform(2, 12), gray.shape)
-            gray = np.clip(noisy, 0, 255).astype(np.uint8)
+            gray = degrade.gaussian_blur(gray, rng.uniform(0.3, 1.2))
+        if rng.random() < cfg.noise:  # sigma, then field, in float64: as the line data was made
+            gray = degrade.add_noise(gray, rng.normal(0, rng.uniform(2, 12), gray.shape))
         if rng.random() < cfg.jpeg:
-            quality = int(rng.integers(20, 95))
-            ok, enc = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if ok:
-                gray = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE)
+            gray = degrade.jpeg(gray, int(rng.integers(20, 95)))
         return gray

@@ -1,7 +1,6 @@
 """Calibration of test-time settings, and weights files that carry their own settings."""
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,9 @@ import pytest
 from ctpn_jax.calibrate import calibrate, grid_settings, main, parse_scales, write_calibrated
 from ctpn_jax.detect import TextDetector, default_buckets
 from ctpn_jax.evaluate import evaluate_folder
+from ctpn_jax.weights import shipped_weights
 
-SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "ctpn.npz"
+SHIPPED = shipped_weights()
 
 
 def test_default_buckets_are_the_original_sizes():
@@ -78,9 +78,9 @@ def test_calibration_agrees_with_evaluation_and_is_stored(pages, tmp_path):
 def test_file_without_settings_gets_the_original_defaults(tmp_path):
     import jax
 
-    from ctpn_jax.detect import export_detector
     from ctpn_jax.model import CTPN, CTPNConfig, init_ctpn
     from ctpn_jax.postprocess import PostprocessConfig
+    from ctpn_jax.weights import export_detector
 
     cfg = CTPNConfig(width=0.125)
     path = export_detector(tmp_path / "bare.npz", cfg,

@@ -1,12 +1,16 @@
 """Detection metrics against a hand-worked example; the evaluation command end to end."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-from ctpn_jax.evaluate import main, match_detections, quad_iou
+from ctpn_jax.evaluate import main
+from ctpn_jax.metrics import match_detections, quad_iou
 
 
 def rect(x0, y0, x1, y1):
@@ -48,8 +52,8 @@ def test_hand_worked_example():
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
-    from ctpn_jax.detect import export_detector
     from ctpn_jax.model import CTPN, CTPNConfig, init_ctpn
+    from ctpn_jax.weights import export_detector
 
     cfg = CTPNConfig(width=0.125)
     variables = init_ctpn(CTPN.from_config(cfg), jax.random.PRNGKey(0))
@@ -65,11 +69,43 @@ def test_command_on_a_rendered_set(tmp_path, tiny_weights, capsys):
     preds = tmp_path / "preds.json"
     rc = main(["--weights", str(tiny_weights), "--data", str(tmp_path / "set"),
                "--short-side", "128", "--long-side", "192", "--score", "0.0",
-               "--per-image", "--preds", str(preds)])
+               "--per-image", "--preds", str(preds), "--json", str(tmp_path / "m.json")])
     out = capsys.readouterr().out
     assert rc == 0
     assert "precision" in out and "recall" in out and "hmean" in out and "time per image" in out
     assert preds.is_file()
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    pages = metrics["per_image"]
+    assert sorted(pages) == sorted(json.loads(preds.read_text()))
+    for key, total in (("gt", "gt_lines"), ("tp", "true_positives"),
+                       ("fp", "false_positives"), ("ignored", "ignored")):
+        assert sum(c[key] for c in pages.values()) == metrics[total]
+
+
+def test_paired_hmean_script(tmp_path):
+    """bench/paired_hmean.py on counts worked by hand: old TP 6 FP 2 GT 10 (H 12/18), new
+    TP 8 FP 1 GT 10 (H 16/19); a mismatched pair of files is an error."""
+    def write(name, pages):
+        (tmp_path / name).write_text(json.dumps({"per_image": {
+            k: {"tp": tp, "fp": fp, "gt": gt, "ignored": 0} for k, (tp, fp, gt) in pages.items()}}))
+
+    write("old.json", {"a.jpg": (4, 0, 5), "b.jpg": (2, 2, 5)})
+    write("new.json", {"a.jpg": (5, 0, 5), "b.jpg": (3, 1, 5)})
+    write("other.json", {"a.jpg": (5, 0, 5), "c.jpg": (3, 1, 5)})
+    script = Path(__file__).resolve().parents[2] / "bench" / "paired_hmean.py"
+    run = subprocess.run([sys.executable, script, tmp_path / "old.json", tmp_path / "new.json"],
+                         capture_output=True, text=True, check=True)
+    row = next(r for r in run.stdout.splitlines() if r.startswith("| old "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:3] == ["2", "10"]
+    assert float(cells[3].split("/")[2]) == pytest.approx(12 / 18, abs=1e-4)
+    assert float(cells[4].split("/")[2]) == pytest.approx(16 / 19, abs=1e-4)
+    assert float(cells[5]) == pytest.approx(16 / 19 - 12 / 18, abs=1e-4)
+    lo, hi = (float(v) for v in cells[6].split(".."))
+    assert 0 < lo <= hi   # the new file is as good or better on both pages
+    bad = subprocess.run([sys.executable, script, tmp_path / "old.json", tmp_path / "other.json"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "same pages" in bad.stderr
 
 
 DEV = Path(__file__).resolve().parents[3] / "shared" / "dev"

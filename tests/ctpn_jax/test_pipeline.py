@@ -3,14 +3,8 @@
 import numpy as np
 
 from ctpn_jax.data.labels import TextLine
-from ctpn_jax.data.pipeline import (
-    PAD_VALUE,
-    bucket_size,
-    collate,
-    prepare_example,
-    resize_image,
-    resize_scale,
-)
+from ctpn_jax.data.pipeline import collate, prepare_example
+from ctpn_jax.preprocess import PAD_VALUE, bucket_size, resize_image, resize_scale
 
 
 def test_resize_scale_hand_values():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ctpn_jax.anchors import ANCHOR_HEIGHTS
-from ctpn_jax.evaluate import quad_iou
+from ctpn_jax.metrics import quad_iou
 from ctpn_jax.postprocess import (
     PostprocessConfig,
     decode_proposals,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ctpn_jax.data.labels import find_samples, read_labels
-from ctpn_jax.data.render import KINDS, PageRenderer, RenderConfig, page_rng, write_dataset
+from ctpn_jax.data.render import KINDS, PageRenderConfig, PageRenderer, page_rng, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +62,12 @@ def _assert_boxes_hold_ink(page):
 
 
 def test_pages_on_a_surface_keep_their_boxes_on_the_text():
-    from ctpn_jax.data.render import RenderConfig
+    from ctpn_jax.data.render import PageRenderConfig
 
-    r = PageRenderer(RenderConfig(surface_prob=1.0, crop_prob=0.0, kinds=("document",),
-                                  kind_weights=(1.0,)))
-    plain = PageRenderer(RenderConfig(surface_prob=0.0, crop_prob=0.0, kinds=("document",),
+    r = PageRenderer(PageRenderConfig(surface_prob=1.0, crop_prob=0.0, kinds=("document",),
                                       kind_weights=(1.0,)))
+    plain = PageRenderer(PageRenderConfig(surface_prob=0.0, crop_prob=0.0, kinds=("document",),
+                                          kind_weights=(1.0,)))
     for i in range(3):
         page = r.render(page_rng(5, i))
         _assert_boxes_hold_ink(page)
@@ -106,8 +106,8 @@ def test_ascii_lines_in_a_latin_font_stay_inside_their_box_and_layout():
     cjk = list_fonts(system=False)[:1]
     latin = [f for f in list_latin_fonts(system=False) if f.name == "DejaVuSans-Bold.ttf"]
     assert latin, "matplotlib ships DejaVu fonts"
-    always = PageRenderer(RenderConfig(latin_font_prob=1.0), fonts=cjk, latin_fonts=latin)
-    never = PageRenderer(RenderConfig(latin_font_prob=0.0), fonts=cjk, latin_fonts=latin)
+    always = PageRenderer(PageRenderConfig(latin_font_prob=1.0), fonts=cjk, latin_fonts=latin)
+    never = PageRenderer(PageRenderConfig(latin_font_prob=0.0), fonts=cjk, latin_fonts=latin)
     drawn = {}
     for name, r in (("latin", always), ("cjk", never)):
         c = _Canvas(np.full((120, 900, 3), 255, np.uint8), r, np.random.default_rng(0))
@@ -130,7 +130,7 @@ def test_ascii_lines_in_a_latin_font_stay_inside_their_box_and_layout():
 def test_sign_text_reaches_large_sizes_within_the_anchor_range(renderer):
     # Signs photographed up close: text far taller than body text, yet (zoomed-in crops
     # included) never past CTPN's tallest anchor, 283 px, at the training scale.
-    from ctpn_jax.data.pipeline import resize_scale
+    from ctpn_jax.preprocess import resize_scale
 
     heights = []
     for i in range(30):

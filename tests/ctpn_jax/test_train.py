@@ -1,6 +1,8 @@
 """Training: a short run lowers the loss on a fixed page; train.py runs the ctpn task."""
 
+import dataclasses
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -10,6 +12,9 @@ import pytest
 from ctpn_jax import task
 from ctpn_jax.data.pipeline import collate, prepare_example
 from ctpn_jax.data.render import PageRenderer, page_rng
+from ctpn_jax.model import CTPN, CTPNConfig
+from ctpn_jax.targets import TargetConfig
+from ctpn_jax.weights import load_detector, shipped_weights
 
 TINY = ["--set", "width=0.125", "--set", "data.short_side=128", "--set", "data.long_side=192",
         "--set", "data.bucket_sizes=128,192", "--set", "data.workers=0",
@@ -33,7 +38,7 @@ def test_short_training_lowers_the_loss(page_batch):
     opt = tx.init(params)
 
     def loss(p, key, batch):  # the batch is an argument: no constant folding of targets
-        return task.loss_fn(model, p, {}, batch, key)
+        return task.loss_fn(cfg, model, p, {}, batch, key)
 
     @jax.jit
     def step(p, o, key, batch):
@@ -63,8 +68,36 @@ def test_train_py_runs_the_ctpn_task(tmp_path):
     assert [r["step"] for r in recs if "loss" in r] == [1, 2]
     assert all(np.isfinite(r["loss"]) for r in recs if "loss" in r)
     assert any("eval_hmean" in r for r in recs)
-    from ctpn_jax.detect import load_detector
-
     config, variables, meta = load_detector(run / "weights.npz")
     assert config.width == 0.125 and meta["step"] == 2
     assert variables["params"]["vgg16"]["conv1_1"]["kernel"].shape == (3, 3, 3, 8)
+
+
+def test_the_network_settings_are_the_models_own():
+    """The task config extends CTPNConfig: one list of network settings, flat names in
+    configs, --set and old run directories' config.json; the model is a plain CTPN."""
+    train = pytest.importorskip("train")
+    cfg = task.Config()
+    assert isinstance(cfg, CTPNConfig) and cfg.width == 0.25
+    model = task.build_model(cfg)
+    assert type(model) is CTPN and model.to_config() == CTPNConfig(width=0.25)
+    assert train.override(cfg, "width", "1.0").width == 1.0
+    # The config of a run from before (the shipped file's; no num_anchors) still reads.
+    old = load_detector(shipped_weights())[2]["task_config"]
+    assert "num_anchors" not in old and "rnn_units" in old
+    assert train.config_from_dict(task.Config, old).to_dict() == CTPNConfig(width=0.25).to_dict()
+    for recipe in sorted((Path(train.__file__).parent / "configs").glob("ctpn*.json")):
+        d = json.loads(recipe.read_text())["task"]
+        assert train.config_from_dict(task.Config, {**train.config_to_dict(cfg), **d}).width \
+            == d["width"]
+    fewer = dataclasses.replace(cfg, targets=TargetConfig(heights=(11.0, 16.0)))
+    with pytest.raises(ValueError, match="num_anchors"):
+        task.build_model(fewer)
+
+
+def test_shipped_weights_initialise_the_default_run():
+    """--init-from with the shipped detector: its architecture is the default config's."""
+    _, _, meta = load_detector(shipped_weights())
+    task.check_init_weights(meta, task.build_model(task.Config()), str(shipped_weights()))
+    with pytest.raises(ValueError, match="architecture"):
+        task.check_init_weights(meta, task.build_model(task.Config(width=0.125)), "x.npz")

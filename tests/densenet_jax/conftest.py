@@ -74,7 +74,7 @@ def adam_steps(cfg, batch: dict, steps: int, lr: float = 3e-3) -> tuple[list, di
     @jax.jit
     def step(params, state, opt, key):
         (loss, (state, _)), g = jax.value_and_grad(
-            lambda p: task.loss_fn(model, p, state, batch, key), has_aux=True)(params)
+            lambda p: task.loss_fn(cfg, model, p, state, batch, key), has_aux=True)(params)
         upd, opt = tx.update(g, opt)
         return optax.apply_updates(params, upd), state, opt, loss
 

@@ -145,12 +145,14 @@ def test_beam_search_sums_alignments():
 
 
 def test_infeasible_lines_are_left_out_of_the_loss():
-    from densenet_jax.data.pipeline import ctc_min_steps, widen_for_ctc
-    from densenet_jax.task import min_ctc_steps
+    from densenet_jax.ctc import min_ctc_steps
+    from densenet_jax.data.pipeline import widen_for_ctc
 
     labels = jnp.array([[1, 1, 1, 2], [1, 2, 0, 0]])
     assert list(min_ctc_steps(labels, jnp.array([4, 2]))) == [6, 2]
-    assert ctc_min_steps([1, 1, 1, 2]) == 6 and ctc_min_steps([]) == 0
+    # numpy in, numpy out (the data pipeline's use), an empty label included
+    got = min_ctc_steps(np.array([[1, 1, 1, 2], [0, 0, 0, 0]]), np.array([4, 0]))
+    assert isinstance(got, np.ndarray) and got.tolist() == [6, 0]
     # "1111" rendered 40 px wide (5 steps) gets stretched to 8 * (7 + 1) px.
     assert widen_for_ctc(np.zeros((32, 40), np.uint8), [1, 1, 1, 1]).shape == (32, 64)
     assert widen_for_ctc(np.zeros((32, 90), np.uint8), [1, 2]).shape == (32, 90)

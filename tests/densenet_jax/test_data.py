@@ -15,23 +15,27 @@ from densenet_jax.data.pipeline import (
     SynthLines,
     collate,
     train_batches,
+    widen_for_ctc,
     write_line_set,
 )
 from densenet_jax.data.render import (
     FULL_WIDTH_FORMS,
+    LineRenderConfig,
     LineRenderer,
-    RenderConfig,
     printed_forms,
 )
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from ocr_common.corpus import TextSampler, english_words
 from ocr_common.fonts import list_latin_fonts, load_font
 
+# The recogniser's characters, the alphabet of the samplers that do not choose their own.
+ALPHABET = "".join(Charset.default().chars)
 # Rendering without any augmentation: the ink must then be exactly the text.
-CLEAN = RenderConfig(font_size=(40, 40), spacing=(0.1, 0.1), dark_background=0.0, colour=0.0,
-                     margin_y=(0.1, 0.1), margin_x=(0.2, 0.2), stretch=(1.0, 1.0),
-                     max_rotation=0.0, max_shear=0.0, perspective=0.0, distractors=0.0,
-                     blur=0.0, low_res=0.0, noise=0.0, jpeg=0.0, ink_crop=0.0)
+CLEAN = LineRenderConfig(font_size=(40, 40), spacing=(0.1, 0.1), dark_background=0.0,
+                         colour=0.0, margin_y=(0.1, 0.1), margin_x=(0.2, 0.2),
+                         stretch=(1.0, 1.0), max_rotation=0.0, max_shear=0.0, perspective=0.0,
+                         distractors=0.0, blur=0.0, low_res=0.0, noise=0.0, jpeg=0.0,
+                         ink_crop=0.0)
 
 
 def _ink_columns(line: np.ndarray) -> np.ndarray:
@@ -103,7 +107,7 @@ def test_text_sampler_covers_the_alphabet():
 def test_chinese_lines_are_punctuated_as_printed_text():
     from ocr_common.corpus import ZH_PUNCT, ZH_PUNCT_WEIGHTS
 
-    s = TextSampler(kind_weights=(1.0, 0.0, 0.0, 0.0), coverage_per_sample=0)
+    s = TextSampler(ALPHABET, kind_weights=(1.0, 0.0, 0.0, 0.0), coverage_per_sample=0)
     rng = np.random.default_rng(0)
     lines = [s.sample(rng, int(rng.integers(2, 13))) for _ in range(3000)]
     # The charset holds ':' but not '：': such marks are labelled by their ASCII (NFKC) form.
@@ -149,7 +153,7 @@ def test_renderer_draws_full_width_marks_wider(pip_fonts):
 
 
 def test_latin_lines_are_english_words_without_hanzi():
-    s = TextSampler(kind_weights=(0.0, 0.0, 0.0, 1.0), coverage_per_sample=1)
+    s = TextSampler(ALPHABET, kind_weights=(0.0, 0.0, 0.0, 1.0), coverage_per_sample=1)
     rng = np.random.default_rng(0)
     lines = [s.sample(rng, 12, index=i) for i in range(300)]
     assert all(line.isascii() and len(line.replace(" ", "")) == 12 for line in lines)
@@ -174,7 +178,7 @@ def test_text_kinds_of_the_data_config_set_the_mix():
                    for _ in range(50) for c in zh.sampler.sample(rng, 8))
     for bad in [(1.0, 0.0, 0.0), (1.0, -1.0, 0.0, 0.5), (0, 0, 0, 0)]:
         with pytest.raises(ValueError, match="kind_weights must be 4"):
-            TextSampler(kind_weights=bad)
+            TextSampler(ALPHABET, kind_weights=bad)
 
 
 def test_renderer_draws_ascii_in_a_latin_font_on_the_same_baseline(pip_fonts):
@@ -221,7 +225,7 @@ def test_line_set_cli_rejects_a_crop_probability_outside_0_1(tmp_path, capsys):
 
 def test_line_set_cli_draws_the_asked_lines_and_their_clean_twins(tmp_path):
     from densenet_jax.data.pipeline import main
-    from densenet_jax.data.render import RenderConfig
+    from densenet_jax.data.render import LineRenderConfig
 
     args = ["--count", "4", "--seed", "5", "--chars", "3", "3", "--text-kinds", "1,0,0,0",
             "--width", "64"]
@@ -239,9 +243,9 @@ def test_line_set_cli_draws_the_asked_lines_and_their_clean_twins(tmp_path):
         assert all(im.shape[0] == 32 and im.shape[1] <= 64 for im in pair)
         images.append(pair)
     assert any(not np.array_equal(a, b) for a, b in images)
-    c = RenderConfig().clean()
+    c = LineRenderConfig().clean()
     assert (c.colour, c.distractors, c.low_res, c.blur, c.noise, c.jpeg) == (0,) * 6
-    assert c.ink_crop == RenderConfig().ink_crop and c.font_size == RenderConfig().font_size
+    assert c.ink_crop == LineRenderConfig().ink_crop and c.font_size == LineRenderConfig().font_size
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -299,7 +303,7 @@ def test_non_text_lines_read_as_empty_in_training_only(small_charset, pip_fonts)
 
 
 def test_non_text_crops_vary_in_width_and_texture(pip_fonts):
-    r = LineRenderer(pip_fonts[:1], RenderConfig())
+    r = LineRenderer(pip_fonts[:1], LineRenderConfig())
     rng = np.random.default_rng(0)
     crops = [r.non_text(rng) for _ in range(40)]
     assert all(c.shape[0] == 32 and c.shape[1] >= 8 and c.dtype == np.uint8 for c in crops)
@@ -349,6 +353,15 @@ def test_preprocess_shapes():
                               24)
     assert batch.shape == (2, 32, 24, 1) and list(widths) == [10, 20]
     assert (batch[0, :, 10:] == 200).all()
+
+
+def test_lines_too_narrow_for_ctc_are_widened():
+    # "1111" needs 7 steps (a blank between equal neighbours): 40 px (5 steps of 8 px) is
+    # stretched to 8 * (7 + 1) px; "12" needs 2 steps and 90 px are plenty.
+    assert widen_for_ctc(np.zeros((32, 40), np.uint8), [1, 1, 1, 1]).shape == (32, 64)
+    assert widen_for_ctc(np.zeros((32, 40), np.uint8), [1, 2, 1, 2]).shape == (32, 40)
+    assert widen_for_ctc(np.zeros((32, 90), np.uint8), [1, 2]).shape == (32, 90)
+    assert widen_for_ctc(np.zeros((32, 4), np.uint8), []).shape == (32, 8)  # a non-text line
 
 
 # -- label files -------------------------------------------------------------------------------

@@ -74,3 +74,20 @@ def test_batchnorm_epsilon_and_init():
     assert "bias" not in variables["params"]["Conv_0"]
     from densenet_jax.model import BN_EPSILON
     assert BN_EPSILON == 1.1e-5
+
+
+def test_config_and_module_list_the_same_layer_sizes():
+    """`DenseNetConfig` and the module's fields agree (names and defaults); the exported
+    `config` (`architecture`) rebuilds the module."""
+    import dataclasses
+
+    from densenet_jax.model import DenseNetConfig
+
+    module_fields = {f.name: f.default for f in dataclasses.fields(DenseNet)
+                     if f.name not in ("parent", "name", "num_classes", "dtype")}
+    assert module_fields == dataclasses.asdict(DenseNetConfig())
+    m = DenseNet(num_classes=11, growth=4, pooltype=1, dtype=jnp.bfloat16)
+    assert m.to_config() == DenseNetConfig(growth=4, pooltype=1)
+    assert DenseNet.from_config(m.to_config(), 11, jnp.bfloat16) == m
+    assert DenseNet(**m.architecture()) == m.clone(dtype=jnp.float32)
+    assert DenseNet().architecture() == {"num_classes": 5990, **module_fields}

@@ -2,11 +2,13 @@
 
 import dataclasses
 import json
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax.traverse_util import flatten_dict
 
 import train
 from densenet_jax import task
@@ -14,6 +16,7 @@ from densenet_jax.ctc import decode_batch
 from densenet_jax.data.pipeline import collate
 from densenet_jax.data.render import LineRenderer
 from densenet_jax.preprocess import normalize
+from densenet_jax.recognizer import make_predict
 from densenet_jax.weights import load_recognizer
 from ocr_common.weights import WeightsError
 
@@ -94,8 +97,8 @@ def test_export_round_trip_and_init_from(tmp_path, tiny_run, small_charset):
     path = task.export(tmp_path / "w.npz", cfg, model, variables, step=7)
     model2, variables2, charset, meta = load_recognizer(path)
     x = jnp.asarray(np.random.default_rng(0).integers(0, 255, (2, 32, 96, 1)), jnp.uint8)
-    y1 = task.make_predict(model)(variables, x)
-    y2 = task.make_predict(model2)(variables2, x)
+    y1 = make_predict(model)(variables, x)
+    y2 = make_predict(model2)(variables2, x)
     np.testing.assert_allclose(y1, y2, atol=2e-2, rtol=2e-2)  # float16 storage
     assert charset == small_charset and meta["step"] == 7
     # Warm start: a new run starts from the exported weights, at step 0.
@@ -233,3 +236,107 @@ def test_the_export_is_the_moving_average_and_old_checkpoints_resume(tmp_path, t
     for g, w3, w4 in zip(_exported(tmp_path / "old" / "weights.npz"), raw[-1], step4,
                          strict=True):
         np.testing.assert_allclose(g, d * w3 + (1 - d) * w4, rtol=5e-3, atol=2e-3)
+
+
+def _random_batch(cfg, batch_size: int = 4) -> dict:
+    """Random uint8 lines of the tiny config's width with 3-character labels."""
+    rng = np.random.default_rng(0)
+    width = cfg.data.widths[0]
+    labels = np.zeros((batch_size, cfg.data.max_label_len), np.int32)
+    labels[:, :3] = rng.integers(1, task.charset_of(cfg).num_classes, (batch_size, 3))
+    return {"image": rng.integers(0, 256, (batch_size, 32, width, 1), dtype=np.uint8),
+            "width": np.full((batch_size,), width, np.int32), "labels": labels,
+            "label_length": np.full((batch_size,), 3, np.int32)}
+
+
+def test_train_step_is_clipped_adam_with_a_moving_average(tiny_config):
+    """train.make_train_step, the step that training runs: twice from the same state and
+    batch it gives the same state; two steps equal clip + Adam + EMA written by hand."""
+    import optax
+
+    cfg = tiny_config()
+    tcfg = train.TrainConfig(steps=10, lr=1e-2, warmup_steps=2, clip_norm=0.05, ema_decay=0.9)
+    model = task.build_model(cfg)
+    tx, schedule = train.make_optimizer(tcfg)
+    state = train.create_state(task, cfg, model, tx, jax.random.PRNGKey(0))
+    batch = _random_batch(cfg)
+    step = train.make_train_step(task, cfg, model, tx, schedule, tcfg.ema_decay)
+    copy = partial(jax.tree.map, jnp.array)  # the step donates its state: give it a copy
+    a, metrics_a = step(copy(state), batch)
+    b, metrics_b = step(copy(state), batch)
+    assert int(a.step) == 1 and float(metrics_a["lr"]) == 0.0  # warm-up starts at 0
+    for x, y in zip(jax.tree.leaves((a, metrics_a)), jax.tree.leaves((b, metrics_b)),
+                    strict=True):
+        np.testing.assert_array_equal(x, y)
+    two, metrics = step(a, batch)
+
+    # By hand: gradient at fold_in(key, step), global-norm clipping, Adam, the schedule.
+    @jax.jit
+    def grad(params, model_state, i):
+        key = jax.random.fold_in(state.key, i)
+        return jax.value_and_grad(lambda p: task.loss_fn(cfg, model, p, model_state, batch,
+                                                         key), has_aux=True)(params)
+
+    adam = optax.scale_by_adam()
+    params, model_state, adam_state = state.params, state.model_state, adam.init(state.params)
+    ema = {"params": params, **model_state}
+    for i in range(2):
+        (loss, (model_state, _)), g = grad(params, model_state, i)
+        norm = optax.tree.norm(g)
+        g = jax.tree.map(lambda x, n=norm: x * jnp.minimum(1.0, tcfg.clip_norm / n), g)
+        u, adam_state = adam.update(g, adam_state)
+        params = jax.tree.map(lambda p, u, i=i: p - schedule(i) * u, params, u)
+        d = min(0.9, (1 + i) / (10 + i))
+        ema = jax.tree.map(lambda e, x, d=d: d * e + (1 - d) * x, ema,
+                           {"params": params, **model_state})
+    assert float(norm) > tcfg.clip_norm  # the clipping was at work
+    np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
+    np.testing.assert_allclose(metrics["grad_norm"], norm, rtol=1e-5)
+    np.testing.assert_allclose(metrics["lr"], schedule(1), rtol=1e-6)
+    for got, want in ((two.params, params), (two.model_state, model_state), (two.ema, ema)):
+        got, want = flatten_dict(got, sep="/"), flatten_dict(want, sep="/")
+        assert got.keys() == want.keys()
+        for path, x in got.items():
+            if "DenseBlock" in path and "Conv" in path and path.endswith("bias"):
+                # These biases feed BatchNorms only, which remove them: their gradient is
+                # rounding noise (~1e-7), which Adam's normalised step turns into +-lr.
+                continue
+            # atol: 2% of this step's learning rate (Adam scales float noise up to it).
+            np.testing.assert_allclose(x, want[path], rtol=1e-4, atol=1e-4, err_msg=path)
+
+
+def test_restore_round_trips_a_state(tmp_path, tiny_config):
+    import orbax.checkpoint as ocp
+
+    cfg = tiny_config()
+    model = task.build_model(cfg)
+    tx, _ = train.make_optimizer(train.TrainConfig())
+    state = train.create_state(task, cfg, model, tx, jax.random.PRNGKey(0)).replace(
+        step=jnp.int32(7))
+    mngr = train.checkpoint_manager(tmp_path, keep=2)
+    mngr.save(7, args=ocp.args.StandardSave(state))
+    mngr.wait_until_finished()
+    other = train.create_state(task, cfg, model, tx, jax.random.PRNGKey(1))
+    got = train.restore(mngr, 7, other)
+    assert isinstance(got, train.TrainState) and int(got.step) == 7
+    for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(x, y)
+    mngr.close()
+
+
+def test_config_holds_the_layer_sizes_once():
+    """The task config extends DenseNetConfig (flat names, as in configs/ and old runs'
+    config.json); build_model and the export use them; the shipped file can warm-start
+    the default run (check_init_weights)."""
+    from densenet_jax.model import DenseNet, DenseNetConfig
+    from densenet_jax.weights import shipped_weights
+
+    cfg = task.Config()
+    assert isinstance(cfg, DenseNetConfig) and cfg.growth == 8
+    assert task.build_model(train.override(cfg, "growth", "12")) == DenseNet(growth=12)
+    model, _, _, meta = load_recognizer(shipped_weights())
+    assert model == task.build_model(cfg)
+    task.check_init_weights(meta, task.build_model(cfg), str(shipped_weights()))
+    old = meta["task_config"]  # the shipped file's run: a config.json from before
+    assert "growth" in old
+    assert DenseNet.from_config(train.config_from_dict(task.Config, old), 5990) == DenseNet()

@@ -19,33 +19,16 @@ import pytest
 import kernels
 from kernels.nms_jnp import score_order
 from kernels.nms_pallas import suppression_mask
+from kernels.nms_reference import nms_reference
 
 IMPLEMENTATIONS = ["jnp", "pallas"]
 ON_GPU = jax.default_backend() == "gpu"
 
 
-def nms_reference(boxes, scores, iou_threshold, max_output_size):
-    """Greedy NMS, one box at a time, in numpy float32 (continuous IoU, no +1)."""
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    scores = np.asarray(scores, np.float32)
-    threshold = np.float32(iou_threshold)
-    zero = np.float32(0)
-    # Highest score first, ties by lower index (Python's sort is stable).
-    order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
-    kept: list[int] = []
-    for i in order:
-        if len(kept) == max_output_size:
-            break
-        x1, y1, x2, y2 = boxes[i]
-        k = boxes[kept]
-        w = np.maximum(np.minimum(k[:, 2], x2) - np.maximum(k[:, 0], x1), zero)
-        h = np.maximum(np.minimum(k[:, 3], y2) - np.maximum(k[:, 1], y1), zero)
-        inter = w * h
-        union = (k[:, 2] - k[:, 0]) * (k[:, 3] - k[:, 1]) + (x2 - x1) * (y2 - y1) - inter
-        with np.errstate(invalid="ignore", divide="ignore"):
-            overlap = np.where(union > zero, inter / union, zero)
-        if not np.any(overlap > threshold):
-            kept.append(i)
+def padded_reference(boxes, scores, iou_threshold, max_output_size):
+    """``kernels.nms_reference`` in the kernels' output form: ``(max_output_size,)`` indices
+    padded with -1, and the count."""
+    kept = nms_reference(boxes, scores, iou_threshold, max_output_size)
     keep = np.full(max_output_size, -1, np.int32)
     keep[: len(kept)] = kept
     return keep, len(kept)
@@ -88,7 +71,7 @@ def check(implementation, boxes, scores, threshold, max_output_size, interpret=T
     keep, num_valid = fn(boxes, scores, np.float32(threshold))
     assert keep.shape == (max_output_size,) and keep.dtype == jnp.int32
     assert num_valid.shape == () and num_valid.dtype == jnp.int32
-    want_keep, want_num = nms_reference(boxes, scores, threshold, max_output_size)
+    want_keep, want_num = padded_reference(boxes, scores, threshold, max_output_size)
     np.testing.assert_array_equal(np.asarray(keep), want_keep)
     assert int(num_valid) == want_num
     return want_num
@@ -168,7 +151,7 @@ def test_vmap_over_images(implementation):
     keep, num_valid = batched(boxes, scores)
     assert keep.shape == (3, 40) and num_valid.shape == (3,)
     for b in range(3):
-        want_keep, want_num = nms_reference(boxes[b], scores[b], 0.4, 40)
+        want_keep, want_num = padded_reference(boxes[b], scores[b], 0.4, 40)
         np.testing.assert_array_equal(keep[b], want_keep)
         assert int(num_valid[b]) == want_num
 
@@ -179,7 +162,7 @@ def test_default_dispatch_runs_jnp_off_gpu_and_pallas_on_cuda():
     scores = rng.random(100, dtype=np.float32)
     fn = jax.jit(functools.partial(kernels.nms, max_output_size=100))
     keep, num_valid = fn(boxes, scores, 0.5)
-    want_keep, want_num = nms_reference(boxes, scores, 0.5, 100)
+    want_keep, want_num = padded_reference(boxes, scores, 0.5, 100)
     np.testing.assert_array_equal(keep, want_keep)
     assert int(num_valid) == want_num
     # Lowering for CUDA works without a GPU: it must hold the Triton kernel, and the lowering
@@ -237,3 +220,13 @@ def test_kernels_package_is_this_repository():
     # A different PyPI package is also called `kernels`; ours must be the one imported.
     repo_root = Path(__file__).resolve().parents[2]
     assert Path(kernels.__file__).resolve() == repo_root / "kernels" / "__init__.py"
+
+
+def test_reference_on_a_hand_worked_example():
+    """Boxes 0 and 1 overlap by IoU 50/150 = 1/3; box 2 is apart; box 3 has zero area."""
+    boxes = np.float32([[0, 0, 10, 10], [5, 0, 15, 10], [30, 30, 40, 40], [1, 1, 1, 9]])
+    scores = np.float32([0.9, 0.95, 0.5, 0.99])
+    assert nms_reference(boxes, scores, 0.3).tolist() == [3, 1, 2]  # 1/3 > 0.3: 0 goes
+    assert nms_reference(boxes, scores, 0.34).tolist() == [3, 1, 0, 2]
+    assert nms_reference(boxes, scores, 0.3, max_output_size=2).tolist() == [3, 1]
+    assert nms_reference(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []

@@ -1,0 +1,1 @@
+"""Applications of ``infer.OCR``: the command line (``ocr_app.cli``)."""
