@@ -76,12 +76,14 @@ def require_weights(path: str | os.PathLike | None, what: str) -> Path:
             raise WeightsError(
                 f"{name} weights {path} not found: the package was installed without its "
                 f"shipped weights. Reinstall it, or train with `{train}` and pass "
-                f"--weights-{what} runs/{model}/weights.npz (Python: OCR({what}_weights=PATH)).")
+                f"--weights-{what} runs/{model}/weights.npz (Python: OCR({what}_weights=PATH))."
+            )
     path = Path(path)
     if not path.is_file():
         raise WeightsError(
             f"{name} weights {path} not found (no such file). Pass --weights-{what} an exported "
-            f"weights file, such as the weights.npz of a training run (`{train}`).")
+            f"weights file, such as the weights.npz of a training run (`{train}`)."
+        )
     return path
 
 
@@ -94,18 +96,25 @@ def keeps_line(text: str, text_score: float, min_text_score: float | None) -> bo
     return min_text_score is None or (bool(text.strip()) and text_score >= min_text_score)
 
 
-def make_records(quads: np.ndarray, scores: np.ndarray, texts: Sequence[Any],
-                 min_text_score: float | None = None) -> list[dict]:
+def make_records(
+    quads: np.ndarray, scores: np.ndarray, texts: Sequence[Any], min_text_score: float | None = None
+) -> list[dict]:
     """JSON line records from ``quads (L, 4, 2)``, detection ``scores (L,)`` and ``Decoded``s.
 
     With ``min_text_score`` set, a line read as empty (blank only) or with a recognition
     confidence under it is dropped: a box the recogniser cannot read is most often not text
     (a texture, a photo, a fragment). ``None`` keeps every detected line.
     """
-    return [{"box": [round(float(v), 1) for v in np.asarray(quad).reshape(-1)],
-             "text": t.text, "score": round(float(sc), 4), "text_score": round(float(t.score), 4)}
-            for quad, sc, t in zip(quads, scores, texts, strict=True)
-            if keeps_line(t.text, t.score, min_text_score)]
+    return [
+        {
+            "box": [round(float(v), 1) for v in np.asarray(quad).reshape(-1)],
+            "text": t.text,
+            "score": round(float(sc), 4),
+            "text_score": round(float(t.score), 4),
+        }
+        for quad, sc, t in zip(quads, scores, texts, strict=True)
+        if keeps_line(t.text, t.score, min_text_score)
+    ]
 
 
 @dataclasses.dataclass
@@ -168,22 +177,30 @@ class OCR:
       WeightsError: a weights file is missing or unusable (the message says what to do).
     """
 
-    def __init__(self, det_weights: str | os.PathLike | None = None,
-                 rec_weights: str | os.PathLike | None = None, *, mode: str = "H",
-                 batch_size: int = 32, decoder: str = "greedy",
-                 detector_options: dict[str, Any] | None = None,
-                 recognizer_options: dict[str, Any] | None = None,
-                 detector: Callable[[np.ndarray], Any] | None = None,
-                 recognizer: Any | None = None, compilation_cache: bool = True,
-                 min_text_score: float | None = DEFAULT_MIN_TEXT_SCORE,
-                 crop_margin: float = DEFAULT_CROP_MARGIN):
+    def __init__(
+        self,
+        det_weights: str | os.PathLike | None = None,
+        rec_weights: str | os.PathLike | None = None,
+        *,
+        mode: str = "H",
+        batch_size: int = 32,
+        decoder: str = "greedy",
+        detector_options: dict[str, Any] | None = None,
+        recognizer_options: dict[str, Any] | None = None,
+        detector: Callable[[np.ndarray], Any] | None = None,
+        recognizer: Any | None = None,
+        compilation_cache: bool = True,
+        min_text_score: float | None = DEFAULT_MIN_TEXT_SCORE,
+        crop_margin: float = DEFAULT_CROP_MARGIN,
+    ):
         if mode not in ("H", "O"):
             raise ValueError(f"mode must be 'H' or 'O', got {mode!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if not 0.0 <= crop_margin <= MAX_CROP_MARGIN:
-            raise ValueError(f"crop_margin must be in [0, {MAX_CROP_MARGIN:g}] line heights, "
-                             f"got {crop_margin}")
+            raise ValueError(
+                f"crop_margin must be in [0, {MAX_CROP_MARGIN:g}] line heights, got {crop_margin}"
+            )
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         if compilation_cache:
@@ -193,14 +210,15 @@ class OCR:
         if detector is None:
             from ctpn_jax.detect import TextDetector
 
-            detector = TextDetector.from_weights(require_weights(det_weights, "det"),
-                                                 post={"mode": mode},
-                                                 **(detector_options or {}))
+            detector = TextDetector.from_weights(
+                require_weights(det_weights, "det"), post={"mode": mode}, **(detector_options or {})
+            )
         if recognizer is None:
             from densenet_jax.recognizer import Recognizer
 
-            recognizer = Recognizer.from_file(require_weights(rec_weights, "rec"),
-                                              **(recognizer_options or {}))
+            recognizer = Recognizer.from_file(
+                require_weights(rec_weights, "rec"), **(recognizer_options or {})
+            )
         self.detector, self.recognizer = detector, recognizer
 
     # -- the three stages, each on what the one before gave
@@ -217,8 +235,11 @@ class OCR:
     def _detect_rgb(self, rgb: np.ndarray) -> Any:
         """``detect`` of an image already converted by ``as_rgb``."""
         det = self.detector(rgb)
-        quads = np.stack([order_quad(q) for q in det.quads]) if len(det.quads) else \
-            np.zeros((0, 4, 2), np.float32)
+        quads = (
+            np.stack([order_quad(q) for q in det.quads])
+            if len(det.quads)
+            else np.zeros((0, 4, 2), np.float32)
+        )
         order = reading_order(quads)
         return dataclasses.replace(det, quads=quads[order], scores=np.asarray(det.scores)[order])
 
@@ -244,13 +265,18 @@ class OCR:
         """``recognize`` for the recogniser inputs ``crop_lines`` gives, ``(32, w) uint8``."""
         if not len(lines):
             return []
-        return self.recognizer.recognize_lines(list(lines), decoder=self.decoder,
-                                               batch_size=self.batch_size)
+        return self.recognizer.recognize_lines(
+            list(lines), decoder=self.decoder, batch_size=self.batch_size
+        )
 
     # -- the pipeline: one generator that every caller consumes
 
-    def read_pages(self, images: Iterable[ImageInput], images_per_batch: int = 8,
-                   preview_side: int | None = None) -> Iterator[Page]:
+    def read_pages(
+        self,
+        images: Iterable[ImageInput],
+        images_per_batch: int = 8,
+        preview_side: int | None = None,
+    ) -> Iterator[Page]:
         """Reads images one after another, yielding a ``Page`` each, in input order.
 
         Each image is converted to RGB once, detected, and its lines cropped into model
@@ -268,8 +294,10 @@ class OCR:
         pending: list[Page] = []
         for source in images:
             pending.append(self._detect_page(source, preview_side))
-            if len(pending) >= images_per_batch or \
-                    sum(len(p.lines) for p in pending) >= 4 * self.batch_size:
+            if (
+                len(pending) >= images_per_batch
+                or sum(len(p.lines) for p in pending) >= 4 * self.batch_size
+            ):
                 yield from self._recognise_pages(pending)
                 pending = []
         if pending:
@@ -311,10 +339,11 @@ class OCR:
         ok = sum(p.error is None for p in pages)
         k = 0
         for p in pages:
-            mine, k = texts[k:k + len(p.lines)], k + len(p.lines)
+            mine, k = texts[k : k + len(p.lines)], k + len(p.lines)
             if p.error is None:
-                p.records = make_records(p.detection.quads, p.detection.scores, mine,
-                                         self.min_text_score)
+                p.records = make_records(
+                    p.detection.quads, p.detection.scores, mine, self.min_text_score
+                )
                 p.seconds["recognise"] = seconds * (len(p.lines) / total if total else 1 / ok)
             p.lines, p.detection = [], None  # done with them: free the memory
             yield p

@@ -82,7 +82,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     warmup_steps: int = 300
-    end_lr_factor: float = 0.05     # cosine decay from lr to lr * end_lr_factor at `steps`
+    end_lr_factor: float = 0.05  # cosine decay from lr to lr * end_lr_factor at `steps`
     clip_norm: float = 5.0
     seed: int = 0
     data: str = "synth"
@@ -90,7 +90,7 @@ class TrainConfig:
     eval_every: int = 500
     ckpt_every: int = 200
     keep_checkpoints: int = 2
-    ema_decay: float = 0.999        # evaluate and export an EMA of the weights (0 = the weights)
+    ema_decay: float = 0.999  # evaluate and export an EMA of the weights (0 = the weights)
 
 
 def ema_update(ema: Any, new: Any, decay: float, step: Any) -> Any:
@@ -175,8 +175,9 @@ def data_mesh(devices: Sequence[Any] | None = None) -> Mesh:
     """A one-axis `jax.sharding.Mesh` named 'data' over `devices` (default: all devices of
     all processes), with automatic (compiler-chosen) sharding inside jitted functions."""
     devices = list(jax.devices() if devices is None else devices)
-    return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,),
-                         devices=devices)
+    return jax.make_mesh(
+        (len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,), devices=devices
+    )
 
 
 class BatchSizeError(ValueError):
@@ -193,7 +194,8 @@ def check_batch_size(batch_size: int, num_devices: int, num_processes: int = 1) 
         raise BatchSizeError(
             f"batch size {batch_size} must be a multiple of the number of devices "
             f"({num_devices}) to be split over them; choose e.g. --batch-size "
-            f"{max(num_devices, batch_size // num_devices * num_devices)}")
+            f"{max(num_devices, batch_size // num_devices * num_devices)}"
+        )
     return batch_size // num_processes
 
 
@@ -237,8 +239,12 @@ def make_optimizer(tcfg: TrainConfig) -> tuple[optax.GradientTransformation, opt
     `lr * end_lr_factor` at `steps`."""
     # The clamps keep optax's schedule valid for the tiny runs of tests (steps <= warmup).
     schedule = optax.warmup_cosine_decay_schedule(
-        0.0, tcfg.lr, max(1, min(tcfg.warmup_steps, tcfg.steps - 1)), max(tcfg.steps, 2),
-        end_value=tcfg.lr * tcfg.end_lr_factor)
+        0.0,
+        tcfg.lr,
+        max(1, min(tcfg.warmup_steps, tcfg.steps - 1)),
+        max(tcfg.steps, 2),
+        end_value=tcfg.lr * tcfg.end_lr_factor,
+    )
     tx = optax.chain(optax.clip_by_global_norm(tcfg.clip_norm), optax.adam(schedule))
     return tx, schedule
 
@@ -249,25 +255,35 @@ def _fresh_average(params: Any, model_state: dict) -> dict:
     return jax.tree.map(jnp.array, {"params": params, **model_state})
 
 
-def create_state(task: Task, cfg: Any, model: nn.Module, tx: optax.GradientTransformation,
-                 key: jax.Array) -> TrainState:
+def create_state(
+    task: Task, cfg: Any, model: nn.Module, tx: optax.GradientTransformation, key: jax.Array
+) -> TrainState:
     """The state at step 0: fresh variables of `model` (`task.init_variables`) from one half
     of `key`, the other half kept as the state's key; on the default device."""
     init_key, train_key = jax.random.split(key)
     variables = dict(task.init_variables(model, cfg, init_key))
     params = variables.pop("params")
-    return TrainState(jnp.zeros((), jnp.int32), params, variables, tx.init(params), train_key,
-                      _fresh_average(params, variables))
+    return TrainState(
+        jnp.zeros((), jnp.int32),
+        params,
+        variables,
+        tx.init(params),
+        train_key,
+        _fresh_average(params, variables),
+    )
 
 
-def warm_start(state: TrainState, variables: dict, tx: optax.GradientTransformation
-               ) -> TrainState:
+def warm_start(state: TrainState, variables: dict, tx: optax.GradientTransformation) -> TrainState:
     """`state` with `variables` (`{'params': ..., ...}`, e.g. exported weights) as its
     weights and moving average, and a fresh optimizer state; step and key are kept."""
     variables = jax.tree.map(jnp.asarray, variables)
     params = variables.pop("params")
-    return state.replace(params=params, model_state=variables, opt_state=tx.init(params),
-                         ema=_fresh_average(params, variables))
+    return state.replace(
+        params=params,
+        model_state=variables,
+        opt_state=tx.init(params),
+        ema=_fresh_average(params, variables),
+    )
 
 
 def restore(manager: ocp.CheckpointManager, step: int, state: TrainState) -> TrainState:
@@ -281,15 +297,33 @@ def restore(manager: ocp.CheckpointManager, step: int, state: TrainState) -> Tra
 
     if "ema" in manager.item_metadata(step).tree:
         return manager.restore(step, args=target(state))
-    old = manager.restore(step, args=target(_StateWithoutEMA(
-        state.step, state.params, state.model_state, state.opt_state, state.key)))
-    return TrainState(old.step, old.params, old.model_state, old.opt_state, old.key,
-                      _fresh_average(old.params, old.model_state))
+    old = manager.restore(
+        step,
+        args=target(
+            _StateWithoutEMA(
+                state.step, state.params, state.model_state, state.opt_state, state.key
+            )
+        ),
+    )
+    return TrainState(
+        old.step,
+        old.params,
+        old.model_state,
+        old.opt_state,
+        old.key,
+        _fresh_average(old.params, old.model_state),
+    )
 
 
-def make_train_step(task: Task, cfg: Any, model: nn.Module, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, ema_decay: float, mesh: Mesh | None = None
-                    ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+def make_train_step(
+    task: Task,
+    cfg: Any,
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    schedule: optax.Schedule,
+    ema_decay: float,
+    mesh: Mesh | None = None,
+) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """The jitted train step `step(state, batch) -> (state, metrics)`.
 
     One step: gradient of `task.loss_fn(cfg, model, ...)` (training mode, key
@@ -306,22 +340,24 @@ def make_train_step(task: Task, cfg: Any, model: nn.Module, tx: optax.GradientTr
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
 
-    @partial(jax.jit, donate_argnums=0, in_shardings=(replicated, batch_sharding),
-             out_shardings=replicated)
+    @partial(
+        jax.jit,
+        donate_argnums=0,
+        in_shardings=(replicated, batch_sharding),
+        out_shardings=replicated,
+    )
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         key = jax.random.fold_in(state.key, state.step)
 
         def loss(params: Any) -> tuple[jax.Array, Any]:
             return task.loss_fn(cfg, model, params, state.model_state, batch, key)
 
-        (_, (model_state, metrics)), grads = jax.value_and_grad(loss, has_aux=True)(
-            state.params)
+        (_, (model_state, metrics)), grads = jax.value_and_grad(loss, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {**metrics, "grad_norm": optax.tree.norm(grads), "lr": schedule(state.step)}
         ema = ema_update(state.ema, {"params": params, **model_state}, ema_decay, state.step)
-        return TrainState(state.step + 1, params, model_state, opt_state, state.key,
-                          ema), metrics
+        return TrainState(state.step + 1, params, model_state, opt_state, state.key, ema), metrics
 
     return train_step
 
@@ -333,14 +369,29 @@ def evaluated_variables(state: TrainState) -> dict:
     return jax.tree.map(lambda x: x.addressable_data(0), state.ema)
 
 
-def export_weights(task: Task, cfg: Any, tcfg: TrainConfig, model: nn.Module,
-                   state: TrainState, path: Path, steps_before: int) -> Path:
+def export_weights(
+    task: Task,
+    cfg: Any,
+    tcfg: TrainConfig,
+    model: nn.Module,
+    state: TrainState,
+    path: Path,
+    steps_before: int,
+) -> Path:
     """Writes the state's moving average as `task.export` does, its metadata recording this
     run's `step`, the `total_steps` with the runs behind its starting weights, and both
     configs."""
     step = int(state.step)
-    return task.export(path, cfg, model, state.ema, step=step, total_steps=steps_before + step,
-                       train_config=config_to_dict(tcfg), task_config=config_to_dict(cfg))
+    return task.export(
+        path,
+        cfg,
+        model,
+        state.ema,
+        step=step,
+        total_steps=steps_before + step,
+        train_config=config_to_dict(tcfg),
+        task_config=config_to_dict(cfg),
+    )
 
 
 def append_metrics(path: Path, record: dict) -> None:
@@ -354,13 +405,20 @@ def checkpoint_manager(run_dir: Path, keep: int) -> ocp.CheckpointManager:
     import orbax.checkpoint as ocp
 
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-    return ocp.CheckpointManager(run_dir / "checkpoints", options=options,
-                                 item_handlers=ocp.StandardCheckpointHandler())
+    return ocp.CheckpointManager(
+        run_dir / "checkpoints", options=options, item_handlers=ocp.StandardCheckpointHandler()
+    )
 
 
 # -- the loop ---------------------------------------------------------------------------------
-def train_and_evaluate(task: Task, cfg: Any, tcfg: TrainConfig, run_dir: Path,
-                       init_from: str | None = None, quiet: bool = False) -> dict:
+def train_and_evaluate(
+    task: Task,
+    cfg: Any,
+    tcfg: TrainConfig,
+    run_dir: Path,
+    init_from: str | None = None,
+    quiet: bool = False,
+) -> dict:
     """Trains `task` with `cfg` / `tcfg` in `run_dir`, resuming if it holds a checkpoint.
 
     Returns:
@@ -385,14 +443,18 @@ def train_and_evaluate(task: Task, cfg: Any, tcfg: TrainConfig, run_dir: Path,
     batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
     is_main = jax.process_index() == 0  # process 0 alone writes files, all checkpoint
     if mesh.size > 1:
-        _log(quiet, f"data parallel over {mesh.size} devices ({jax.process_count()} "
-                    f"process(es)): {tcfg.batch_size // mesh.size} examples per device")
+        _log(
+            quiet,
+            f"data parallel over {mesh.size} devices ({jax.process_count()} "
+            f"process(es)): {tcfg.batch_size // mesh.size} examples per device",
+        )
 
     # 1. Model, optimizer and the state: resumed, warm-started (--init-from) or fresh.
     model = task.build_model(cfg)
     tx, schedule = make_optimizer(tcfg)
-    state = jax.device_put(create_state(task, cfg, model, tx, jax.random.PRNGKey(tcfg.seed)),
-                           replicated)
+    state = jax.device_put(
+        create_state(task, cfg, model, tx, jax.random.PRNGKey(tcfg.seed)), replicated
+    )
     mngr = checkpoint_manager(run_dir, tcfg.keep_checkpoints)
     # Steps behind the starting weights (a warm start's, summed over its chain of runs):
     # recorded in init.json so that resumes and the export's `total_steps` keep counting them.
@@ -407,17 +469,24 @@ def train_and_evaluate(task: Task, cfg: Any, tcfg: TrainConfig, run_dir: Path,
         state = jax.device_put(warm_start(state, variables, tx), replicated)
         steps_before = int(meta.get("total_steps", meta.get("step", 0)))
         if is_main:
-            atomic_write_text(init_record, json.dumps(
-                {"init_from": str(init_from), "steps_before": steps_before}, indent=2))
+            atomic_write_text(
+                init_record,
+                json.dumps({"init_from": str(init_from), "steps_before": steps_before}, indent=2),
+            )
         _log(quiet, f"initialised from {init_from} (trained {steps_before} steps in all)")
     else:
         steps_before = 0
         if is_main:
             init_record.unlink(missing_ok=True)  # a fresh start: no warm start behind it
     if is_main:
-        atomic_write_text(run_dir / "config.json", json.dumps(
-            {"model": task.NAME, "train": config_to_dict(tcfg), "task": config_to_dict(cfg)},
-            indent=2, ensure_ascii=False))
+        atomic_write_text(
+            run_dir / "config.json",
+            json.dumps(
+                {"model": task.NAME, "train": config_to_dict(tcfg), "task": config_to_dict(cfg)},
+                indent=2,
+                ensure_ascii=False,
+            ),
+        )
 
     # 2. The train step (jitted, the state donated) and the evaluation.
     train_step = make_train_step(task, cfg, model, tx, schedule, tcfg.ema_decay, mesh)
@@ -436,8 +505,13 @@ def train_and_evaluate(task: Task, cfg: Any, tcfg: TrainConfig, run_dir: Path,
         raise KeyboardInterrupt
 
     old_handler = signal.signal(signal.SIGTERM, on_sigterm)
-    bar = tqdm(total=tcfg.steps, initial=start, disable=quiet or not is_main,
-               dynamic_ncols=True, desc=f"train {task.NAME}")
+    bar = tqdm(
+        total=tcfg.steps,
+        initial=start,
+        disable=quiet or not is_main,
+        dynamic_ncols=True,
+        desc=f"train {task.NAME}",
+    )
     step, t_window, n_window, data_wait = start, time.perf_counter(), 0, 0.0
     try:
         while step < tcfg.steps:
@@ -451,9 +525,13 @@ def train_and_evaluate(task: Task, cfg: Any, tcfg: TrainConfig, run_dir: Path,
             if step % tcfg.log_every == 0 or step == tcfg.steps:
                 metrics = jax.device_get(metrics)
                 dt = time.perf_counter() - t_window
-                last = {"step": step, **{k: float(v) for k, v in metrics.items()},
-                        "samples_per_s": n_window / dt, "data_wait_frac": data_wait / dt,
-                        "time": time.time()}
+                last = {
+                    "step": step,
+                    **{k: float(v) for k, v in metrics.items()},
+                    "samples_per_s": n_window / dt,
+                    "data_wait_frac": data_wait / dt,
+                    "time": time.time(),
+                }
                 if not math.isfinite(last["loss"]):
                     raise FloatingPointError(f"loss is {last['loss']} at step {step}")
                 if is_main:
@@ -466,9 +544,13 @@ def train_and_evaluate(task: Task, cfg: Any, tcfg: TrainConfig, run_dir: Path,
                 ev = evaluate(evaluated_variables(state))
                 if is_main:
                     append_metrics(metrics_path, {"step": step, **ev, "time": time.time()})
-                bar.write(f"step {step}: " + ", ".join(
-                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in ev.items()))
+                bar.write(
+                    f"step {step}: "
+                    + ", ".join(
+                        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in ev.items()
+                    )
+                )
                 last = {**last, **ev}
                 if is_main:
                     export_weights(task, cfg, tcfg, model, state, weights_path, steps_before)
@@ -486,8 +568,11 @@ def train_and_evaluate(task: Task, cfg: Any, tcfg: TrainConfig, run_dir: Path,
         mngr.close()
     if is_main:
         export_weights(task, cfg, tcfg, model, state, weights_path, steps_before)
-    _log(quiet, f"{'interrupted' if interrupted else 'finished'} at step {step}; checkpoint in "
-                f"{run_dir / 'checkpoints'}, weights in {weights_path}")
+    _log(
+        quiet,
+        f"{'interrupted' if interrupted else 'finished'} at step {step}; checkpoint in "
+        f"{run_dir / 'checkpoints'}, weights in {weights_path}",
+    )
     if interrupted:
         raise KeyboardInterrupt
     return last
@@ -518,45 +603,78 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Train the recogniser (densenet) or the detector (ctpn). A run directory "
         "that already holds a checkpoint is resumed at its step, with the same data order.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--model", required=True, choices=sorted(TASKS), help="which model to train")
     p.add_argument("--steps", type=int, help="total training steps (model default if omitted)")
     p.add_argument("--batch-size", type=int, help="examples per step (model default if omitted)")
     p.add_argument("--lr", type=float, help="peak learning rate of the warm-up + cosine schedule")
-    p.add_argument("--run-dir", type=Path, default=Path("runs/default"),
-                   help="checkpoints, metrics.jsonl, config.json and weights.npz go here")
-    p.add_argument("--data", help="'synth' (render on the fly) or a label file "
-                   "(densenet: 'path<TAB>text' lines or the original 'name.jpg k1 ... kn')")
-    p.add_argument("--init-from", help="warm-start from an exported weights file (.npz); "
-                   "ignored when the run dir already has a checkpoint")
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=Path("runs/default"),
+        help="checkpoints, metrics.jsonl, config.json and weights.npz go here",
+    )
+    p.add_argument(
+        "--data",
+        help="'synth' (render on the fly) or a label file "
+        "(densenet: 'path<TAB>text' lines or the original 'name.jpg k1 ... kn')",
+    )
+    p.add_argument(
+        "--init-from",
+        help="warm-start from an exported weights file (.npz); "
+        "ignored when the run dir already has a checkpoint",
+    )
     p.add_argument("--eval-every", type=int, help="evaluate and export every N steps (0: never)")
     p.add_argument("--ckpt-every", type=int, help="save an orbax checkpoint every N steps")
     p.add_argument("--log-every", type=int, help="append metrics to metrics.jsonl every N steps")
     p.add_argument("--seed", type=int, help="seed of initialisation and data order")
-    p.add_argument("--ema-decay", type=float, help="evaluate and export a moving average of the "
-                   "weights with this decay (default 0.999; 0 = the weights themselves)")
-    p.add_argument("--config", type=Path, help="JSON file with 'train' and/or 'task' settings "
-                   "(e.g. a recipe from configs/)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a model/data setting, e.g. --set data.widths=280,400 "
-                   "--set data.workers=2 (repeatable)")
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        help="evaluate and export a moving average of the "
+        "weights with this decay (default 0.999; 0 = the weights themselves)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="JSON file with 'train' and/or 'task' settings (e.g. a recipe from configs/)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model/data setting, e.g. --set data.widths=280,400 "
+        "--set data.workers=2 (repeatable)",
+    )
     p.add_argument("--export", type=Path, help="also copy the final weights to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     g = p.add_argument_group(
-        "devices and hosts", "Training is data parallel over all devices JAX sees (several "
+        "devices and hosts",
+        "Training is data parallel over all devices JAX sees (several "
         "GPUs, or --cpu-devices N on a CPU): each batch is split over them, the weights are "
         "replicated; --batch-size must be a multiple of the device count. To span several "
         "hosts, run the same command on each with --coordinator, --num-processes and "
         "--process-id: they call jax.distributed.initialize first. The run dir must then be "
-        "on a shared file system.")
-    g.add_argument("--cpu-devices", type=int, metavar="N",
-                   help="split the CPU into N devices (jax_num_cpu_devices); on a 2-core CPU "
-                   "N=2 trained 2-10%% faster than one device using both cores")
-    g.add_argument("--distributed", action="store_true",
-                   help="call jax.distributed.initialize(); alone, JAX detects the processes "
-                   "(SLURM, Open MPI, TPU pods)")
-    g.add_argument("--coordinator", metavar="HOST:PORT",
-                   help="address of process 0 (implies --distributed)")
+        "on a shared file system.",
+    )
+    g.add_argument(
+        "--cpu-devices",
+        type=int,
+        metavar="N",
+        help="split the CPU into N devices (jax_num_cpu_devices); on a 2-core CPU "
+        "N=2 trained 2-10%% faster than one device using both cores",
+    )
+    g.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize(); alone, JAX detects the processes "
+        "(SLURM, Open MPI, TPU pods)",
+    )
+    g.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="address of process 0 (implies --distributed)"
+    )
     g.add_argument("--num-processes", type=int, help="number of processes (hosts)")
     g.add_argument("--process-id", type=int, help="index of this process, 0 .. N-1")
     return p.parse_args(argv)
@@ -569,11 +687,18 @@ def init_devices(args: argparse.Namespace) -> None:
         if args.cpu_devices < 1:
             raise SystemExit(f"error: --cpu-devices must be at least 1, got {args.cpu_devices}")
         jax.config.update("jax_num_cpu_devices", args.cpu_devices)
-    if not (args.distributed or args.coordinator or args.num_processes is not None
-            or args.process_id is not None):
+    if not (
+        args.distributed
+        or args.coordinator
+        or args.num_processes is not None
+        or args.process_id is not None
+    ):
         return
-    jax.distributed.initialize(coordinator_address=args.coordinator,
-                               num_processes=args.num_processes, process_id=args.process_id)
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
 
 
 def build_configs(task: Task, args: argparse.Namespace) -> tuple[Any, TrainConfig]:
@@ -586,8 +711,10 @@ def build_configs(task: Task, args: argparse.Namespace) -> tuple[Any, TrainConfi
         d = json.loads(saved.read_text(encoding="utf-8"))
         if d.get("model") != task.NAME:
             raise SystemExit(f"{args.run_dir} is a {d.get('model')!r} run, not {task.NAME!r}")
-        tcfg, cfg = config_from_dict(TrainConfig, d["train"]), config_from_dict(task.Config,
-                                                                                 d["task"])
+        tcfg, cfg = (
+            config_from_dict(TrainConfig, d["train"]),
+            config_from_dict(task.Config, d["task"]),
+        )
         allowed = {"steps", "eval_every", "ckpt_every", "log_every", "ema_decay"}
     else:
         allowed = None
@@ -600,15 +727,26 @@ def build_configs(task: Task, args: argparse.Namespace) -> tuple[Any, TrainConfi
             if not sep:
                 raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
             cfg = override(cfg, key, value)
-    flags = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-             "data": args.data, "eval_every": args.eval_every, "ckpt_every": args.ckpt_every,
-             "log_every": args.log_every, "seed": args.seed, "ema_decay": args.ema_decay}
+    flags = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "data": args.data,
+        "eval_every": args.eval_every,
+        "ckpt_every": args.ckpt_every,
+        "log_every": args.log_every,
+        "seed": args.seed,
+        "ema_decay": args.ema_decay,
+    }
     for k, v in flags.items():
         if v is None:
             continue
         if allowed is not None and k not in allowed and v != getattr(tcfg, k):
-            print(f"note: resuming {args.run_dir}: keeping its {k}={getattr(tcfg, k)!r}, "
-                  f"ignoring {v!r}", file=sys.stderr)
+            print(
+                f"note: resuming {args.run_dir}: keeping its {k}={getattr(tcfg, k)!r}, "
+                f"ignoring {v!r}",
+                file=sys.stderr,
+            )
             continue
         tcfg = dataclasses.replace(tcfg, **{k: v})
     return cfg, tcfg

@@ -57,16 +57,22 @@ def main() -> None:
     for margin in args.margins:
         ocr.crop_margin = margin
         # The lines of every page in one call: shared width-bucketed batches, as infer.py reads.
-        texts = iter(ocr.recognize([ln for _, rgb, det in pages
-                                    for ln in ocr.crop_lines(rgb, det.quads)]))
-        preds = {name: make_records(det.quads, det.scores, [next(texts) for _ in det.quads],
-                                    ocr.min_text_score)
-                 for name, _, det in pages}
+        texts = iter(
+            ocr.recognize([ln for _, rgb, det in pages for ln in ocr.crop_lines(rgb, det.quads)])
+        )
+        preds = {
+            name: make_records(
+                det.quads, det.scores, [next(texts) for _ in det.quads], ocr.min_text_score
+            )
+            for name, _, det in pages
+        }
         r = ev.evaluate_e2e(gt, preds)
         e = r["e2e_norm"]
-        print(f"| {margin:.2f} | {r['det_precision']:.3f} | {r['det_recall']:.3f} | "
-              f"{r['det_hmean']:.3f} | {e['cer']:.3f} | {e['exact_line_frac']:.3f} | "
-              f"{matched_cer(ev, gt, preds):.3f} |")
+        print(
+            f"| {margin:.2f} | {r['det_precision']:.3f} | {r['det_recall']:.3f} | "
+            f"{r['det_hmean']:.3f} | {e['cer']:.3f} | {e['exact_line_frac']:.3f} | "
+            f"{matched_cer(ev, gt, preds):.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,14 @@ class TorchCTPN(nn.Module):
     """`(B, 3, H, W)` RGB 0..255 -> cls `(B, Hf, Wf, 2k)`, vertical `(B, Hf, Wf, 2k)`, side
     `(B, Hf, Wf, k)`, the layers of `ctpn_jax.CTPN` at channel multiplier `width`."""
 
-    def __init__(self, width: float = 1.0, rnn_units: int = 128, fc_units: int = 512,
-                 window_units: int = 512, k: int = NUM_ANCHORS):
+    def __init__(
+        self,
+        width: float = 1.0,
+        rnn_units: int = 128,
+        fc_units: int = 512,
+        window_units: int = 512,
+        k: int = NUM_ANCHORS,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -107,15 +113,22 @@ def torch_forward(width: float, image: np.ndarray) -> tuple[Callable[[], None], 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, nargs=2, default=(600, 900), metavar=("H", "W"))
-    p.add_argument("--widths", type=float, nargs="+", default=(1.0, 0.25),
-                   help="channel multipliers to time (default: 1.0 and the shipped 0.25)")
+    p.add_argument(
+        "--widths",
+        type=float,
+        nargs="+",
+        default=(1.0, 0.25),
+        help="channel multipliers to time (default: 1.0 and the shipped 0.25)",
+    )
     p.add_argument("--repeats", type=int, default=10)
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     h, w = args.size
     image = np.random.default_rng(0).integers(0, 256, (1, h, w, 3), dtype=np.uint8)
-    print(f"{platform.machine()}, {os.cpu_count()} CPUs; jax {jax.__version__}, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads); image {h} x {w}")
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs; jax {jax.__version__}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads); image {h} x {w}"
+    )
     rows = []
     for width in args.widths:
         jax_run, compile_s, flops, jax_params = jax_forward(width, image)
@@ -131,14 +144,20 @@ def main() -> None:
                 run()
                 times[name].append(time.perf_counter() - t)
         ref = statistics.median(times["PyTorch eager"])
-        for name, first, n_params in (("JAX (ours)", compile_s, jax_params),
-                                      ("PyTorch eager", torch_first, torch_params)):
+        for name, first, n_params in (
+            ("JAX (ours)", compile_s, jax_params),
+            ("PyTorch eager", torch_first, torch_params),
+        ):
             m = statistics.median(times[name])
-            rows.append(f"| {width:g} | {name} | {n_params:,} | {flops / 1e9:.1f} "
-                        f"| {first:.1f} | {m * 1000:.0f} | {min(times[name]) * 1000:.0f}-"
-                        f"{max(times[name]) * 1000:.0f} | {flops / m / 1e9:.1f} | {ref / m:.2f}x |")
-    print(f"\n| width | implementation | parameters | GFLOP | compile / first call s "
-          f"| ms (median of {args.repeats}) | min-max ms | GFLOP/s | speed vs PyTorch |")
+            rows.append(
+                f"| {width:g} | {name} | {n_params:,} | {flops / 1e9:.1f} "
+                f"| {first:.1f} | {m * 1000:.0f} | {min(times[name]) * 1000:.0f}-"
+                f"{max(times[name]) * 1000:.0f} | {flops / m / 1e9:.1f} | {ref / m:.2f}x |"
+            )
+    print(
+        f"\n| width | implementation | parameters | GFLOP | compile / first call s "
+        f"| ms (median of {args.repeats}) | min-max ms | GFLOP/s | speed vs PyTorch |"
+    )
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 

@@ -40,8 +40,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_DIR = REPO.parent / "shared" / "dev"
-SETS = {"examples": (REPO / "examples", REPO / "examples" / "gt"),
-        "dev": (DEV_DIR / "images", DEV_DIR / "gt")}
+SETS = {
+    "examples": (REPO / "examples", REPO / "examples" / "gt"),
+    "dev": (DEV_DIR / "images", DEV_DIR / "gt"),
+}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 #: images -> {image file name: [{"box": 8 numbers, "text", "score"}, ...]}
@@ -57,12 +59,14 @@ def one_by_one(read: Callable[[Path], list[dict]]) -> Predict:
 
 def timed(fn: Callable, totals: dict[str, float], key: str) -> Callable:
     """`fn`, adding the seconds of each call to `totals[key]`."""
+
     def wrapper(*args, **kwargs):
         t = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             totals[key] = totals.get(key, 0.0) + time.perf_counter() - t
+
     return wrapper
 
 
@@ -85,7 +89,7 @@ def ours(stages: dict[str, float]) -> tuple[Predict, Predict]:
     def eight_per_call(images: list[Path]) -> dict[str, list[dict]]:
         out = {}
         for i in range(0, len(images), 8):
-            chunk = images[i:i + 8]
+            chunk = images[i : i + 8]
             for path, found in zip(chunk, ocr.read_many(chunk), strict=True):
                 out[path.name] = records(found)
         return out
@@ -100,8 +104,14 @@ def rapidocr() -> Predict:
 
     def read(path: Path) -> list[dict]:
         result, _ = engine(str(path))
-        return [{"box": [round(float(v), 1) for pt in box for v in pt], "text": text,
-                 "score": float(score)} for box, text, score in (result or [])]
+        return [
+            {
+                "box": [round(float(v), 1) for pt in box for v in pt],
+                "text": text,
+                "score": float(score),
+            }
+            for box, text, score in (result or [])
+        ]
 
     return one_by_one(read)
 
@@ -119,19 +129,25 @@ def tesseract_lines(tsv: str) -> list[dict]:
         key = (r[col["block_num"]], r[col["par_num"]], r[col["line_num"]])
         x, y, w, h = (int(r[col[k]]) for k in ("left", "top", "width", "height"))
         if r[col["level"]] == "4":
-            lines[key] = {"box": [x, y, x + w, y, x + w, y + h, x, y + h], "words": [],
-                          "conf": []}
+            lines[key] = {"box": [x, y, x + w, y, x + w, y + h, x, y + h], "words": [], "conf": []}
         elif r[col["level"]] == "5" and key in lines and r[col["text"]].strip():
             lines[key]["words"].append(r[col["text"]].strip())
             lines[key]["conf"].append(float(r[col["conf"]]) / 100)
-    return [{"box": ln["box"], "text": " ".join(ln["words"]),
-             "score": statistics.fmean(ln["conf"])} for ln in lines.values() if ln["words"]]
+    return [
+        {"box": ln["box"], "text": " ".join(ln["words"]), "score": statistics.fmean(ln["conf"])}
+        for ln in lines.values()
+        if ln["words"]
+    ]
 
 
 def tesseract(lang: str) -> Predict:
     def read(path: Path) -> list[dict]:
-        out = subprocess.run(["tesseract", str(path), "stdout", "-l", lang, "tsv"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["tesseract", str(path), "stdout", "-l", lang, "tsv"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return tesseract_lines(out)
 
     return one_by_one(read)
@@ -161,23 +177,32 @@ def pass_seconds(predict: Predict, images: list[Path]) -> tuple[float, dict[str,
 
 def fresh_process_seconds(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.PIPE)
+    subprocess.run(
+        cmd, check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     return time.perf_counter() - t
 
 
-RAPIDOCR_SCRIPT = ("import sys\nfrom rapidocr_onnxruntime import RapidOCR\nengine = RapidOCR()\n"
-                   "for p in sys.argv[1:]:\n    engine(p)\n")
+RAPIDOCR_SCRIPT = (
+    "import sys\nfrom rapidocr_onnxruntime import RapidOCR\nengine = RapidOCR()\n"
+    "for p in sys.argv[1:]:\n    engine(p)\n"
+)
 
 
-def cold_seconds(images: list[Path], work: Path
-                 ) -> dict[str, tuple[float | None, float | None]]:
+def cold_seconds(images: list[Path], work: Path) -> dict[str, tuple[float | None, float | None]]:
     """Fresh-process seconds for the whole set: ours with an empty and then the filled
     compilation cache; RapidOCR once (it compiles nothing)."""
     paths = [str(p) for p in images]
     env = {**os.environ, "CHINESE_OCR_JAX_CACHE": str(work / "jax-cache")}
-    ours_cmd = [sys.executable, str(REPO / "infer.py"), *paths, "--out", str(work / "ours-cold"),
-                "--no-draw", "--quiet"]
+    ours_cmd = [
+        sys.executable,
+        str(REPO / "infer.py"),
+        *paths,
+        "--out",
+        str(work / "ours-cold"),
+        "--no-draw",
+        "--quiet",
+    ]
     empty = fresh_process_seconds(ours_cmd, env)
     filled = fresh_process_seconds(ours_cmd, env)
     rapid = fresh_process_seconds([sys.executable, "-c", RAPIDOCR_SCRIPT, *paths])
@@ -187,13 +212,26 @@ def cold_seconds(images: list[Path], work: Path
 # ----------------------------------------------------------------------------- accuracy
 
 
-def score(preds: dict[str, list[dict]], gt: Path, work: Path, name: str,
-          evaluator: Path) -> dict:
+def score(preds: dict[str, list[dict]], gt: Path, work: Path, name: str, evaluator: Path) -> dict:
     pred_file, metrics_file = work / f"{name}.json", work / f"{name}.metrics.json"
     pred_file.write_text(json.dumps(preds, ensure_ascii=False, indent=0), encoding="utf-8")
-    subprocess.run([sys.executable, str(evaluator), "e2e", "--pred", str(pred_file), "--gt",
-                    str(gt), "--json", str(metrics_file), "--name", name],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(evaluator),
+            "e2e",
+            "--pred",
+            str(pred_file),
+            "--gt",
+            str(gt),
+            "--json",
+            str(metrics_file),
+            "--name",
+            name,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return json.loads(metrics_file.read_text(encoding="utf-8"))
 
 
@@ -204,8 +242,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", nargs="+", choices=tuple(SETS), default=tuple(SETS))
     p.add_argument("--repeats", type=int, default=3, help="warm passes over each set")
-    p.add_argument("--out", type=Path, default=REPO / "ocr_results" / "bench_e2e",
-                   help="predictions and metrics are written here (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "ocr_results" / "bench_e2e",
+        help="predictions and metrics are written here (default: %(default)s)",
+    )
     p.add_argument("--evaluator", type=Path, default=DEV_DIR / "ocr_eval.py")
     p.add_argument("--tesseract-lang", default="chi_sim")
     p.add_argument("--no-cold", action="store_true", help="skip the fresh-process timings")
@@ -214,8 +256,10 @@ def main() -> None:
     import jax
     import onnxruntime
 
-    print(f"{platform.machine()}, {os.cpu_count()} CPUs; jax {jax.__version__}, onnxruntime "
-          f"{onnxruntime.__version__}, {tesseract_version()} (-l {args.tesseract_lang})")
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs; jax {jax.__version__}, onnxruntime "
+        f"{onnxruntime.__version__}, {tesseract_version()} (-l {args.tesseract_lang})"
+    )
     speed_rows, acc_rows, stage_rows = [], [], []
     systems: dict[str, Predict] | None = None
     stages: dict[str, float] = {}
@@ -228,8 +272,12 @@ def main() -> None:
             cold = {} if args.no_cold else cold_seconds(images, Path(tmp))
         if systems is None:
             one, eight = ours(stages)
-            systems = {"ours": one, "ours, 8 images a call": eight, "RapidOCR": rapidocr(),
-                       "Tesseract": tesseract(args.tesseract_lang)}
+            systems = {
+                "ours": one,
+                "ours, 8 images a call": eight,
+                "RapidOCR": rapidocr(),
+                "Tesseract": tesseract(args.tesseract_lang),
+            }
         progress(f"{set_name}: cold runs {cold}")
         first = {name: pass_seconds(predict, images)[0] for name, predict in systems.items()}
         progress(f"{set_name}: first passes {first}")
@@ -252,7 +300,8 @@ def main() -> None:
         stage_rows.append(
             f"| {set_name} ({n}) | {total:.3f} | {per['detect']:.3f} "
             f"| {per['detector network']:.3f} | {per['detect'] - per['detector network']:.3f} "
-            f"| {per['recognise']:.3f} | {total - per['detect'] - per['recognise']:.3f} |")
+            f"| {per['recognise']:.3f} | {total - per['detect'] - per['recognise']:.3f} |"
+        )
         rapid_warm = statistics.median(times["RapidOCR"]) / n
         for name in systems:
             warm = statistics.median(times[name]) / n
@@ -262,7 +311,8 @@ def main() -> None:
                 f"| {set_name} ({n}) | {name} | {lines:.1f} | {warm:.3f} "
                 f"| {min(times[name]) / n:.3f}-{max(times[name]) / n:.3f} "
                 f"| {rapid_warm / warm:.2f}x | {first[name] / n:.3f} "
-                f"| {per_image(fresh, n)} | {per_image(cached, n)} |")
+                f"| {per_image(fresh, n)} | {per_image(cached, n)} |"
+            )
         for name in systems:
             r = score(preds[name], gt, work, name, args.evaluator)
             norm, strict = r["e2e_norm"], r["e2e_strict"]
@@ -270,24 +320,32 @@ def main() -> None:
                 f"| {set_name} ({n}) | {name} | {r['n_gt']} | {r['det_precision']:.3f} "
                 f"| {r['det_recall']:.3f} | {r['det_hmean']:.3f} | {norm['cer']:.3f} "
                 f"| {strict['cer']:.3f} | {norm['exact_line_frac']:.3f} "
-                f"| {norm['charbag_f']:.3f} |")
+                f"| {norm['charbag_f']:.3f} |"
+            )
 
-    print(f"\nSeconds per image (warm: median of {args.repeats} passes; cold: a fresh process "
-          f"for the whole set, divided by its images)\n")
-    print("| images | system | lines found / image | warm s/image | min-max "
-          "| warm speed vs RapidOCR | first pass in process s/image | cold s/image "
-          "| cold, filled JAX cache s/image |")
+    print(
+        f"\nSeconds per image (warm: median of {args.repeats} passes; cold: a fresh process "
+        f"for the whole set, divided by its images)\n"
+    )
+    print(
+        "| images | system | lines found / image | warm s/image | min-max "
+        "| warm speed vs RapidOCR | first pass in process s/image | cold s/image "
+        "| cold, filled JAX cache s/image |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(speed_rows))
-    print("\nOur warm seconds per image by stage, one image a call (means over the warm "
-          "passes)\n")
-    print("| images | total | detect | of which network | of which post-processing "
-          "| recognise | other (read, crop, order) |")
+    print("\nOur warm seconds per image by stage, one image a call (means over the warm passes)\n")
+    print(
+        "| images | total | detect | of which network | of which post-processing "
+        "| recognise | other (read, crop, order) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     print("\n".join(stage_rows))
     print(f"\nAccuracy ({args.evaluator.name} e2e, IoU 0.5; predictions in {args.out})\n")
-    print("| images | system | gt lines | det P | det R | det H | CER | CER strict | exact lines "
-          "| char-bag F |")
+    print(
+        "| images | system | gt lines | det P | det R | det H | CER | CER strict | exact lines "
+        "| char-bag F |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(acc_rows))
 

@@ -23,12 +23,17 @@ sys.path.insert(0, str(REPO))
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", type=Path, nargs="+", required=True,
-                   help="recogniser weight files to compare")
+    p.add_argument(
+        "--weights", type=Path, nargs="+", required=True, help="recogniser weight files to compare"
+    )
     p.add_argument("--count", type=int, default=500, help="crops of each kind")
     p.add_argument("--seed", type=int, default=9001)
-    p.add_argument("--threshold", type=float, default=None,
-                   help="line filter threshold (default: infer.DEFAULT_MIN_TEXT_SCORE)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="line filter threshold (default: infer.DEFAULT_MIN_TEXT_SCORE)",
+    )
     args = p.parse_args()
 
     from tqdm import tqdm
@@ -48,8 +53,10 @@ def main() -> None:
     def dropped(results) -> float:
         return sum(not keeps_line(r.text, r.score, threshold) for r in results) / len(results)
 
-    print(f"\n{args.count} non-text crops and {args.count} text lines, seed {args.seed}, "
-          f"filter threshold {threshold}\n")
+    print(
+        f"\n{args.count} non-text crops and {args.count} text lines, seed {args.seed}, "
+        f"filter threshold {threshold}\n"
+    )
     print("| weights | non-text read as empty | non-text dropped | text lines dropped |")
     print("|---|---:|---:|---:|")
     for w, rec in zip(args.weights, recs, strict=True):

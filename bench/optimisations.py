@@ -46,13 +46,15 @@ TRAIN_CONFIGS: dict[str, tuple[int, str, str]] = {
     "fast-math": (1, "float32", "--xla_cpu_enable_fast_math=true"),
     "vector512": (1, "float32", "--xla_cpu_prefer_vector_width=512"),
     "no-xnnpack": (1, "float32", "--xla_cpu_use_xnnpack=false"),
-    "xnn-greedy": (1, "float32",
-                   "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY"),
+    "xnn-greedy": (
+        1,
+        "float32",
+        "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY",
+    ),
     "xnn-dot": (1, "float32", "--xla_cpu_experimental_xnn_fusion_type=dot,eltwise,reduce"),
     "ynn": (1, "float32", "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce"),
     "onednn": (1, "float32", "--xla_cpu_use_onednn=true"),
-    "onednn-fusion": (1, "float32",
-                      "--xla_cpu_experimental_onednn_fusion_type=dot,eltwise,reduce"),
+    "onednn-fusion": (1, "float32", "--xla_cpu_experimental_onednn_fusion_type=dot,eltwise,reduce"),
     "eigen1": (1, "float32", "--xla_cpu_multi_thread_eigen=false"),
 }
 INFER_CONFIGS = {k: v for k, v in TRAIN_CONFIGS.items() if v[0] == 1}
@@ -81,10 +83,12 @@ def train_workload(dtype: str, batch_size: int, width: int) -> tuple[dict, dict]
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, widths=(width,)))
     model = task.build_model(cfg)  # the original DenseNet(), 5990 classes
     rng = np.random.default_rng(0)
-    batch = {"image": rng.integers(0, 255, (batch_size, 32, width, 1), dtype=np.uint8),
-             "width": np.full((batch_size,), width, np.int32),
-             "labels": rng.integers(1, 5990, (batch_size, 10), dtype=np.int32),
-             "label_length": np.full((batch_size,), 10, np.int32)}
+    batch = {
+        "image": rng.integers(0, 255, (batch_size, 32, width, 1), dtype=np.uint8),
+        "width": np.full((batch_size,), width, np.int32),
+        "labels": rng.integers(1, 5990, (batch_size, 10), dtype=np.int32),
+        "label_length": np.full((batch_size,), 10, np.int32),
+    }
     tx, schedule = train.make_optimizer(tcfg)
     mesh = train.data_mesh()
     train.check_batch_size(batch_size, mesh.size)
@@ -100,8 +104,11 @@ def train_workload(dtype: str, batch_size: int, width: int) -> tuple[dict, dict]
         holder["state"], metrics = compiled(holder["state"], batch)  # the state is donated
         return {"loss": float(metrics["loss"])}  # float() waits for the step
 
-    facts = {"devices": mesh.size, "compile_s": compile_s,
-             "batch_sharding": str(batch["image"].sharding.spec)}
+    facts = {
+        "devices": mesh.size,
+        "compile_s": compile_s,
+        "batch_sharding": str(batch["image"].sharding.spec),
+    }
     return {"step": run}, facts
 
 
@@ -128,7 +135,8 @@ def fold_batchnorm(variables: dict) -> dict:
         for name, p in params.items():
             if name.startswith("BatchNorm"):
                 a = jnp.asarray(p["scale"], jnp.float32) * jax.lax.rsqrt(
-                    jnp.asarray(stats[name]["var"], jnp.float32) + BN_EPSILON)
+                    jnp.asarray(stats[name]["var"], jnp.float32) + BN_EPSILON
+                )
                 out[name] = {"scale": a, "bias": p["bias"] - stats[name]["mean"] * a}
             elif isinstance(p, dict):
                 out[name] = walk(p, stats.get(name, {}))
@@ -180,7 +188,8 @@ def infer_workload(dtype: str, full: bool) -> tuple[dict, dict]:
     folded_rec = Recognizer(model, variables, charset)  # the same, with BatchNorms folded
     folded_rec.variables = jax.device_put(fold_batchnorm(jax.tree.map(jnp.asarray, variables)))
     folded_rec._predict_probs = jax.jit(
-        lambda v, images: jax.nn.softmax(apply_folded(model, v, normalize(images)), axis=-1))
+        lambda v, images: jax.nn.softmax(apply_folded(model, v, normalize(images)), axis=-1)
+    )
 
     crops = []
     for row in (DEV / "lines.tsv").read_text(encoding="utf-8").splitlines():
@@ -189,21 +198,23 @@ def infer_workload(dtype: str, full: bool) -> tuple[dict, dict]:
     texts = [d.text for d in rec.recognize(crops)] if full else []
     texts_folded = [d.text for d in folded_rec.recognize(crops)] if full else []
     x = np.random.default_rng(0).integers(0, 255, (32, 32, 384, 1), dtype=np.uint8)
-    fusions = [r._predict_probs.lower(r.variables, x).compile().as_text().count(" fusion(")
-               for r in (rec, folded_rec)]
+    fusions = [
+        r._predict_probs.lower(r.variables, x).compile().as_text().count(" fusion(")
+        for r in (rec, folded_rec)
+    ]
     p1 = np.asarray(rec._predict_probs(rec.variables, x))
     p2 = np.asarray(folded_rec._predict_probs(folded_rec.variables, x))
 
     config, det_vars, _ = load_detector(shipped_detector())
     det = TextDetector(CTPN.from_config(config, dtype=dt), det_vars)
-    page = cv2.cvtColor(cv2.imread(str(sorted((DEV / "images").iterdir())[0])),
-                        cv2.COLOR_BGR2RGB)
+    page = cv2.cvtColor(cv2.imread(str(sorted((DEV / "images").iterdir())[0])), cv2.COLOR_BGR2RGB)
     page_batch = np.zeros((1, 912, 1200, 3), np.uint8)
     vw = np.asarray([1200 // 16], np.int32)
 
     def net(r: Recognizer) -> Callable[[], None]:
         def run() -> None:
             np.asarray(r._predict_probs(r.variables, x))
+
         return run
 
     def det_net() -> None:
@@ -212,6 +223,7 @@ def infer_workload(dtype: str, full: bool) -> tuple[dict, dict]:
     def pipeline(r: Recognizer) -> Callable[[], None]:
         def run() -> None:
             r.recognize(crops)
+
         return run
 
     def det_call() -> None:
@@ -219,15 +231,22 @@ def infer_workload(dtype: str, full: bool) -> tuple[dict, dict]:
 
     runs = {"rec_net": net(rec), "rec_net_folded": net(folded_rec), "det_net": det_net}
     if full:
-        runs.update({"rec_pipeline": pipeline(rec), "rec_pipeline_folded": pipeline(folded_rec),
-                     "det_call": det_call})
+        runs.update(
+            {
+                "rec_pipeline": pipeline(rec),
+                "rec_pipeline_folded": pipeline(folded_rec),
+                "det_call": det_call,
+            }
+        )
     for run in runs.values():  # compile every shape before the timing starts
         run()
-    facts = {"lines": len(crops), "rec_net_lines": len(x),
-             "rec_same_text_folded": sum(a == b for a, b in
-                                         zip(texts, texts_folded, strict=True)),
-             "rec_max_prob_diff_folded": float(np.abs(p1 - p2).max()),
-             "rec_fusions": fusions}
+    facts = {
+        "lines": len(crops),
+        "rec_net_lines": len(x),
+        "rec_same_text_folded": sum(a == b for a, b in zip(texts, texts_folded, strict=True)),
+        "rec_max_prob_diff_folded": float(np.abs(p1 - p2).max()),
+        "rec_fusions": fusions,
+    }
     return runs, facts
 
 
@@ -251,12 +270,19 @@ class Child:
 
         env = dict(os.environ)
         env["XLA_FLAGS"] = " ".join(
-            f for f in (f"--xla_force_host_platform_device_count={devices}", flags) if f)
+            f for f in (f"--xla_force_host_platform_device_count={devices}", flags) if f
+        )
         env.setdefault("JAX_PLATFORMS", "cpu")
         self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: never blocks
-        self.proc = subprocess.Popen([sys.executable, __file__, *args], env=env, cwd=REPO,
-                                     text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, *args],
+            env=env,
+            cwd=REPO,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+        )
         self.facts = self._answer()
 
     def _answer(self) -> dict[str, Any]:
@@ -284,11 +310,12 @@ def measure(children: dict[str, Child], repeats: int) -> dict[str, dict[str, lis
     """One warm-up round, then `repeats` rounds; in each round every child runs each of its
     calls once, children taking turns. Every other round runs in reverse order, so that no
     call always follows the same one (a call right after its twin finds warm caches)."""
-    out: dict[str, dict[str, list[dict]]] = {c: {n: [] for n in ch.facts["names"]}
-                                             for c, ch in children.items()}
+    out: dict[str, dict[str, list[dict]]] = {
+        c: {n: [] for n in ch.facts["names"]} for c, ch in children.items()
+    }
     calls = [(c, n) for c, ch in children.items() for n in ch.facts["names"]]
     for r in range(repeats + 1):
-        for c, n in (calls if r % 2 == 0 else calls[::-1]):
+        for c, n in calls if r % 2 == 0 else calls[::-1]:
             answer = children[c].call(n)
             if r:
                 out[c][n].append(answer)
@@ -303,9 +330,12 @@ def main() -> None:
     p.add_argument("--width", type=int, default=280)
     p.add_argument("--repeats", type=int, default=6)
     p.add_argument("--dtype", default="float32")
-    p.add_argument("--full", action="store_true",
-                   help="infer: also time Recognizer.recognize on the dev crops and whole "
-                   "TextDetector calls (slower: compiles every bucket shape)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="infer: also time Recognizer.recognize on the dev crops and whole "
+        "TextDetector calls (slower: compiles every bucket shape)",
+    )
     args = p.parse_args()
     if args.what == "child-train":
         serve(*train_workload(args.dtype, args.batch_size, args.width))
@@ -321,8 +351,11 @@ def main() -> None:
     import platform
 
     names = args.configs.split(",") if args.configs else list(table)
-    print(f"{platform.machine()}, {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}; "
-          f"configurations take turns, median of {args.repeats} rounds", flush=True)
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}; "
+        f"configurations take turns, median of {args.repeats} rounds",
+        flush=True,
+    )
     children: dict[str, Child] = {}
     try:
         for name in names:  # one at a time, so that compile times are not shared
@@ -340,40 +373,55 @@ def main() -> None:
     finally:
         for ch in children.values():
             ch.close()
-    med = {c: {n: statistics.median(a["s"] for a in runs) for n, runs in r.items()}
-           for c, r in results.items()}
+    med = {
+        c: {n: statistics.median(a["s"] for a in runs) for n, runs in r.items()}
+        for c, r in results.items()
+    }
     if args.what == "train":
-        print(f"\n| config | devices | dtype | extra XLA_FLAGS | compile s | step s | min-max s "
-              f"| samples/s | loss, round 1 -> {args.repeats} |")
+        print(
+            f"\n| config | devices | dtype | extra XLA_FLAGS | compile s | step s | min-max s "
+            f"| samples/s | loss, round 1 -> {args.repeats} |"
+        )
         print("|---|---:|---|---|---:|---:|---:|---:|---|")
         for c, ch in children.items():
             runs = results[c]["step"]
             ts = [a["s"] for a in runs]
             devices, dtype, flags = table[c]
-            print(f"| {c} | {ch.facts['devices']} | {dtype} | `{flags}` "
-                  f"| {ch.facts['compile_s']:.1f} | {med[c]['step']:.3f} "
-                  f"| {min(ts):.2f}-{max(ts):.2f} | {args.batch_size / med[c]['step']:.2f} "
-                  f"| {runs[0]['loss']:.2f} -> {runs[-1]['loss']:.2f} |")
+            print(
+                f"| {c} | {ch.facts['devices']} | {dtype} | `{flags}` "
+                f"| {ch.facts['compile_s']:.1f} | {med[c]['step']:.3f} "
+                f"| {min(ts):.2f}-{max(ts):.2f} | {args.batch_size / med[c]['step']:.2f} "
+                f"| {runs[0]['loss']:.2f} -> {runs[-1]['loss']:.2f} |"
+            )
         return
-    print("\n| config | dtype | extra XLA_FLAGS | recogniser network s (32 x 384) | BN folded "
-          "| lines/s (Recognizer, dev crops) | BN folded | detector network s (912 x 1200) "
-          "| TextDetector call s |")
+    print(
+        "\n| config | dtype | extra XLA_FLAGS | recogniser network s (32 x 384) | BN folded "
+        "| lines/s (Recognizer, dev crops) | BN folded | detector network s (912 x 1200) "
+        "| TextDetector call s |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     nan = float("nan")
     for c, ch in children.items():
         m, n = med[c], ch.facts["lines"]
         devices, dtype, flags = table[c]
-        print(f"| {c} | {dtype} | `{flags}` | {m['rec_net']:.3f} | {m['rec_net_folded']:.3f} "
-              f"| {n / m.get('rec_pipeline', nan):.1f} "
-              f"| {n / m.get('rec_pipeline_folded', nan):.1f} | {m['det_net']:.3f} "
-              f"| {m.get('det_call', nan):.3f} |")
+        print(
+            f"| {c} | {dtype} | `{flags}` | {m['rec_net']:.3f} | {m['rec_net_folded']:.3f} "
+            f"| {n / m.get('rec_pipeline', nan):.1f} "
+            f"| {n / m.get('rec_pipeline_folded', nan):.1f} | {m['det_net']:.3f} "
+            f"| {m.get('det_call', nan):.3f} |"
+        )
     for c, ch in children.items():
         f = ch.facts
-        same = (f", same text on {f['rec_same_text_folded']}/{f['lines']} dev lines"
-                if args.full else "")
-        print(f"\n{c}: BN folded vs as is: max probability difference "
-              f"{f['rec_max_prob_diff_folded']:.1e}{same}; XLA fusions in the compiled "
-              f"recogniser: {f['rec_fusions'][0]} as is, {f['rec_fusions'][1]} folded")
+        same = (
+            f", same text on {f['rec_same_text_folded']}/{f['lines']} dev lines"
+            if args.full
+            else ""
+        )
+        print(
+            f"\n{c}: BN folded vs as is: max probability difference "
+            f"{f['rec_max_prob_diff_folded']:.1e}{same}; XLA fusions in the compiled "
+            f"recogniser: {f['rec_fusions'][0]} as is, {f['rec_fusions'][1]} folded"
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ def read_line_edits(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     from densenet_jax.metrics import line_edits
 
     rows = json.loads(path.read_text(encoding="utf-8"))["predictions"]
-    per_line = np.asarray(line_edits([r[2] for r in rows], [r[1] for r in rows]),
-                          dtype=np.int64).reshape(-1, 2)
+    per_line = np.asarray(
+        line_edits([r[2] for r in rows], [r[1] for r in rows]), dtype=np.int64
+    ).reshape(-1, 2)
     return [r[0] for r in rows], per_line[:, 0], per_line[:, 1]
 
 
@@ -47,7 +48,10 @@ def main() -> None:
     def interval(groups) -> tuple[float, float]:
         return paired_bootstrap_interval(
             [(np.stack([a, c], 1), np.stack([b, c], 1)) for _, a, b, c in groups],
-            error_rate, rng, args.samples)
+            error_rate,
+            rng,
+            args.samples,
+        )
 
     print("\n| set | chars | old CER | new CER | new - old | 95% interval |")
     print("|---|---:|---:|---:|---:|---|")
@@ -59,8 +63,10 @@ def main() -> None:
         eb = sum(int(g[2].sum()) for g in groups)
         c = max(1, sum(int(g[3].sum()) for g in groups))
         lo, hi = interval(groups)
-        print(f"| {name} | {c} | {ea / c:.4f} | {eb / c:.4f} | {(eb - ea) / c:+.4f} | "
-              f"{lo:+.4f} .. {hi:+.4f} |")
+        print(
+            f"| {name} | {c} | {ea / c:.4f} | {eb / c:.4f} | {(eb - ea) / c:+.4f} | "
+            f"{lo:+.4f} .. {hi:+.4f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ def read_page_counts(path: Path) -> tuple[list[str], np.ndarray]:
     if not pages:
         raise ValueError(f"{path}: no per-image counts (written by an older ctpn_jax.evaluate?)")
     names = sorted(pages)
-    return names, np.array([[pages[n]["tp"], pages[n]["fp"], pages[n]["gt"]] for n in names],
-                           dtype=np.int64).reshape(-1, 3)
+    return names, np.array(
+        [[pages[n]["tp"], pages[n]["fp"], pages[n]["gt"]] for n in names], dtype=np.int64
+    ).reshape(-1, 3)
 
 
 def main() -> None:
@@ -57,16 +58,19 @@ def main() -> None:
 
     def prh(c: np.ndarray) -> str:
         tp, fp, gt = (int(v) for v in c)
-        return (f"{tp / max(tp + fp, 1):.3f} / {tp / max(gt, 1):.3f} / "
-                f"{float(detection_hmean(c)):.4f}")
+        return (
+            f"{tp / max(tp + fp, 1):.3f} / {tp / max(gt, 1):.3f} / {float(detection_hmean(c)):.4f}"
+        )
 
     for name, groups in rows:
         sa = sum(a.sum(0) for a, _ in groups)
         sb = sum(b.sum(0) for _, b in groups)
         lo, hi = paired_bootstrap_interval(groups, detection_hmean, rng, args.samples)
         diff = float(detection_hmean(sb) - detection_hmean(sa))
-        print(f"| {name} | {sum(len(a) for a, _ in groups)} | {int(sa[2])} | {prh(sa)} | "
-              f"{prh(sb)} | {diff:+.4f} | {lo:+.4f} .. {hi:+.4f} |")
+        print(
+            f"| {name} | {sum(len(a) for a, _ in groups)} | {int(sa[2])} | {prh(sa)} | "
+            f"{prh(sb)} | {diff:+.4f} | {lo:+.4f} .. {hi:+.4f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -92,9 +92,12 @@ def record_batches(rec: Recognizer, crops: list[np.ndarray], batch_size: int) ->
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--labels", type=Path, default=DEFAULT_LABELS,
-                   help="filename<TAB>text file with the crops in lines/ beside it "
-                        "(default: %(default)s)")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=DEFAULT_LABELS,
+        help="filename<TAB>text file with the crops in lines/ beside it (default: %(default)s)",
+    )
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     p.add_argument("--batch-size", type=int, default=32, help="most lines per batch (as infer.py)")
     p.add_argument("--repeats", type=int, default=10)
@@ -107,8 +110,10 @@ def main() -> None:
     torch_densenet.load_flax_variables(peer_net, jax.device_get(variables))
     peer = Recognizer(model, variables, charset)
     peer._predict_probs = torch_predict_probs(peer_net)
-    print(f"{platform.machine()}, {os.cpu_count()} CPUs; jax {jax.__version__}, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs; jax {jax.__version__}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
 
     t = time.perf_counter()
     ours_texts = [d.text for d in ours.recognize(crops, batch_size=args.batch_size)]
@@ -118,10 +123,14 @@ def main() -> None:
     batches = record_batches(ours, crops, args.batch_size)
     padded = sum(len(b) for b in batches)
     shapes = sorted({b.shape[:3] for b in batches}, key=lambda s: (s[2], s[0]))
-    print(f"{len(crops)} lines in {len(batches)} batches ({padded} rows with padding), "
-          f"shapes (B, H, W): {', '.join(f'{s[0]}x{s[1]}x{s[2]}' for s in shapes)}")
-    print(f"same text from both: {same} of {len(crops)} lines; our first pass (compiles): "
-          f"{first_s:.2f} s")
+    print(
+        f"{len(crops)} lines in {len(batches)} batches ({padded} rows with padding), "
+        f"shapes (B, H, W): {', '.join(f'{s[0]}x{s[1]}x{s[2]}' for s in shapes)}"
+    )
+    print(
+        f"same text from both: {same} of {len(crops)} lines; our first pass (compiles): "
+        f"{first_s:.2f} s"
+    )
 
     def pipeline(rec: Recognizer) -> Callable[[], None]:
         return lambda: rec.recognize(crops, batch_size=args.batch_size)
@@ -130,12 +139,15 @@ def main() -> None:
         def run() -> None:
             for b in batches:
                 np.asarray(predict(ours.variables, b))
+
         return run
 
-    runs = {("pipeline", "JAX (ours)"): pipeline(ours),
-            ("pipeline", "PyTorch eager"): pipeline(peer),
-            ("network", "JAX (ours)"): network(ours._predict_probs),
-            ("network", "PyTorch eager"): network(peer._predict_probs)}
+    runs = {
+        ("pipeline", "JAX (ours)"): pipeline(ours),
+        ("pipeline", "PyTorch eager"): pipeline(peer),
+        ("network", "JAX (ours)"): network(ours._predict_probs),
+        ("network", "PyTorch eager"): network(peer._predict_probs),
+    }
     for run in runs.values():  # warm-up
         run()
     times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
@@ -145,14 +157,18 @@ def main() -> None:
             run()
             times[key].append(time.perf_counter() - t)
 
-    print(f"\n| what | implementation | s per pass (median of {args.repeats}) | min-max s "
-          f"| lines/s | speed vs PyTorch |")
+    print(
+        f"\n| what | implementation | s per pass (median of {args.repeats}) | min-max s "
+        f"| lines/s | speed vs PyTorch |"
+    )
     print("|---|---|---:|---:|---:|---:|")
     for (what, name), t in times.items():
         m = statistics.median(t)
         ref = statistics.median(times[(what, "PyTorch eager")])
-        print(f"| {what} | {name} | {m:.3f} | {min(t):.3f}-{max(t):.3f} | {len(crops) / m:.1f} "
-              f"| {ref / m:.2f}x |")
+        print(
+            f"| {what} | {name} | {m:.3f} | {min(t):.3f}-{max(t):.3f} | {len(crops) / m:.1f} "
+            f"| {ref / m:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

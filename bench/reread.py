@@ -19,15 +19,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-SETTINGS = [((), 0.0), ((1.25,), 0.4), ((1.5,), 0.4), ((1.25, 1.5), 0.4),
-            ((1.25,), 0.3), ((1.25, 1.5), 0.3), ((1.25, 1.5), 0.0)]
+SETTINGS = [
+    ((), 0.0),
+    ((1.25,), 0.4),
+    ((1.5,), 0.4),
+    ((1.25, 1.5), 0.4),
+    ((1.25,), 0.3),
+    ((1.25, 1.5), 0.3),
+    ((1.25, 1.5), 0.0),
+]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", type=Path, required=True, help="recogniser weights (.npz)")
-    p.add_argument("--labels", type=Path, nargs="+", required=True,
-                   help="label files (path<TAB>text)")
+    p.add_argument(
+        "--labels", type=Path, nargs="+", required=True, help="label files (path<TAB>text)"
+    )
     args = p.parse_args()
 
     from densenet_jax.data.labels import read_labels
@@ -36,14 +44,18 @@ def main() -> None:
     from densenet_jax.recognizer import Recognizer
     from ocr_common.io import read_image
 
-    recs = [Recognizer.from_file(args.weights, reread_scales=s, reread_density=d)
-            for s, d in SETTINGS]
+    recs = [
+        Recognizer.from_file(args.weights, reread_scales=s, reread_density=d) for s, d in SETTINGS
+    ]
     default = Recognizer(recs[0].model, recs[0].variables, recs[0].charset)  # its density rule
     names = ["once" if not s else f"{'/'.join(map(str, s))} if > {d:g}" for s, d in SETTINGS]
-    print(f"\nCER by second-reading setting (stretch factors if characters per step > "
-          f"density), {args.weights}\n")
-    print("| set | lines | " + " | ".join(names)
-          + f" | read again (> {default.reread_density:g}) |")
+    print(
+        f"\nCER by second-reading setting (stretch factors if characters per step > "
+        f"density), {args.weights}\n"
+    )
+    print(
+        "| set | lines | " + " | ".join(names) + f" | read again (> {default.reread_density:g}) |"
+    )
     print("|---|---:|" + "---:|" * (len(names) + 1))
     for labels in args.labels:
         records = read_labels(labels, recs[0].charset, encode=False)
@@ -53,8 +65,11 @@ def main() -> None:
         cers = [text_metrics([d.text for d in r], targets)["cer"] for r in readings]
         widths = [to_line_image(im).shape[1] for im in images]
         again = sum(default.is_dense(d, w) for d, w in zip(readings[0], widths, strict=True))
-        print(f"| {labels.parent.name} | {len(images)} | "
-              + " | ".join(f"{c:.4f}" for c in cers) + f" | {again / len(images):.2f} |")
+        print(
+            f"| {labels.parent.name} | {len(images)} | "
+            + " | ".join(f"{c:.4f}" for c in cers)
+            + f" | {again / len(images):.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,7 @@ DEGRADATIONS = ("colour", "distractors", "low_res", "blur", "noise", "jpeg")
 FREQ_EDGES = (20, 100, 500)  # occurrences per million hanzi drawn
 
 
-def training_hanzi_frequency(data: LineDataConfig, n_lines: int,
-                             seed: int = 0) -> dict[str, float]:
+def training_hanzi_frequency(data: LineDataConfig, n_lines: int, seed: int = 0) -> dict[str, float]:
     """Occurrences per million hanzi of each hanzi in `n_lines` lines of the training text
     mix `data` (lengths as in training, long lines included)."""
     from densenet_jax.charset import Charset
@@ -50,16 +49,21 @@ def training_hanzi_frequency(data: LineDataConfig, n_lines: int,
     rng = np.random.default_rng(seed)
     counts: Counter = Counter()
     for _ in range(n_lines):
-        lo, hi = (data.long_chars if rng.random() < data.long_lines
-                  else (data.min_chars, data.max_chars))
-        counts.update(c for c in sampler.sample(rng, int(rng.integers(lo, hi + 1)))
-                      if char_class(c) == "hanzi")
+        lo, hi = (
+            data.long_chars if rng.random() < data.long_lines else (data.min_chars, data.max_chars)
+        )
+        counts.update(
+            c
+            for c in sampler.sample(rng, int(rng.integers(lo, hi + 1)))
+            if char_class(c) == "hanzi"
+        )
     total = max(1, sum(counts.values()))
     return {c: 1e6 * n / total for c, n in counts.items()}
 
 
-def hanzi_errors_by_frequency(predictions: list[str], targets: list[str],
-                              freq: dict[str, float]) -> list[tuple[int, int]]:
+def hanzi_errors_by_frequency(
+    predictions: list[str], targets: list[str], freq: dict[str, float]
+) -> list[tuple[int, int]]:
     """(hanzi, errors) per bucket of FREQ_EDGES: errors are the target hanzi substituted or
     deleted."""
     from densenet_jax.metrics import char_class, edit_operations, without_spaces
@@ -96,12 +100,21 @@ def main() -> None:
     p.add_argument("--weights", type=Path, default=shipped_weights())
     p.add_argument("--count", type=int, default=1000, help="lines per set")
     p.add_argument("--seed", type=int, default=306, help="evaluation stream (not training's)")
-    p.add_argument("--config", type=Path, default=REPO / "configs" / "densenet-v4.json",
-                   help="training config whose text mix sets the hanzi frequencies")
-    p.add_argument("--sample", type=int, default=20000,
-                   help="training-text lines drawn to estimate the frequencies")
-    p.add_argument("--ablate", action="store_true",
-                   help="also read clean lines with each degradation alone")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=REPO / "configs" / "densenet-v4.json",
+        help="training config whose text mix sets the hanzi frequencies",
+    )
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=20000,
+        help="training-text lines drawn to estimate the frequencies",
+    )
+    p.add_argument(
+        "--ablate", action="store_true", help="also read clean lines with each degradation alone"
+    )
     args = p.parse_args()
 
     from tqdm import tqdm
@@ -132,21 +145,28 @@ def main() -> None:
         results[name] = (preds, targets)
 
     print(f"\n{args.weights}: {args.count} lines of seed {args.seed} per set\n")
-    print("| set | CER | exact | " + " | ".join(f"{k} CER (chars)" for k in CHAR_CLASSES)
-          + " | errors in the worst 10% of lines |")
+    print(
+        "| set | CER | exact | "
+        + " | ".join(f"{k} CER (chars)" for k in CHAR_CLASSES)
+        + " | errors in the worst 10% of lines |"
+    )
     print("|---|---:|---:|" + "---:|" * len(CHAR_CLASSES) + "---:|")
     for name, (preds, targets) in results.items():
         m, by = text_metrics(preds, targets), errors_by_class(preds, targets)
         cells = " | ".join(f"{by[k]['cer']:.4f} ({by[k]['chars']})" for k in CHAR_CLASSES)
-        print(f"| {name} | {m['cer']:.4f} | {m['exact']:.3f} | {cells} | "
-              f"{worst_tenth_share(preds, targets):.2f} |")
+        print(
+            f"| {name} | {m['cer']:.4f} | {m['exact']:.3f} | {cells} | "
+            f"{worst_tenth_share(preds, targets):.2f} |"
+        )
 
     edges = (0, *FREQ_EDGES)
     labels = [f"{lo}-{hi}" for lo, hi in zip(edges, FREQ_EDGES, strict=False)]
     labels.append(f">= {FREQ_EDGES[-1]}")
     shown = [n for n in ("full", "clean") if n in results]
-    print(f"\nHanzi error rate (hanzi in the set) by occurrences per million training hanzi "
-          f"({args.config.name}, {args.sample} lines sampled)\n")
+    print(
+        f"\nHanzi error rate (hanzi in the set) by occurrences per million training hanzi "
+        f"({args.config.name}, {args.sample} lines sampled)\n"
+    )
     print("| per million | " + " | ".join(shown) + " |")
     print("|---|" + "---:|" * len(shown))
     rows = [hanzi_errors_by_frequency(*results[n], freq) for n in shown]

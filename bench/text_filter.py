@@ -59,8 +59,9 @@ def keep(records: list[dict], threshold: float | None) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_args(p)
-    p.add_argument("--thresholds", type=float, nargs="+",
-                   default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    p.add_argument(
+        "--thresholds", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    )
     args = p.parse_args()
 
     from infer import OCR
@@ -70,7 +71,7 @@ def main() -> None:
     ocr = OCR(args.weights_det, args.weights_rec, min_text_score=None)
     preds = {}
     for i in range(0, len(images), 8):
-        batch = images[i:i + 8]
+        batch = images[i : i + 8]
         preds.update(zip((im.name for im in batch), ocr.read_many(batch), strict=True))
 
     print(f"{len(images)} images of {args.data}")
@@ -80,8 +81,10 @@ def main() -> None:
         r = ev.evaluate_e2e(gt, {k: keep(v, t) for k, v in preds.items()})
         e = r["e2e_norm"]
         label = "off" if t is None else ("empty only" if t <= 0 else f"{t:.2f}")
-        print(f"| {label} | {r['det_precision']:.3f} | {r['det_recall']:.3f} | "
-              f"{r['det_hmean']:.3f} | {e['cer']:.3f} | {e['exact_line_frac']:.3f} |")
+        print(
+            f"| {label} | {r['det_precision']:.3f} | {r['det_recall']:.3f} | "
+            f"{r['det_hmean']:.3f} | {e['cer']:.3f} | {e['exact_line_frac']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,7 @@ class DenseLayer(nn.Module):
 class DenseBlock(nn.Module):
     def __init__(self, channels: int, depth: int, growth: int):
         super().__init__()
-        self.layers = nn.ModuleList(DenseLayer(channels + i * growth, growth)
-                                    for i in range(depth))
+        self.layers = nn.ModuleList(DenseLayer(channels + i * growth, growth) for i in range(depth))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
@@ -74,9 +73,15 @@ class Transition(nn.Module):
 class TorchDenseNet(nn.Module):
     """`(B, 1, 32, W) float32` scaled to `x / 255 - 0.5` -> `(B, W/8, num_classes)` logits."""
 
-    def __init__(self, num_classes: int = 5990, growth: int = 8, depth: int = 8,
-                 first_features: int = 64, transition_features: int = 128,
-                 dropout_rate: float = 0.2):
+    def __init__(
+        self,
+        num_classes: int = 5990,
+        growth: int = 8,
+        depth: int = 8,
+        first_features: int = 64,
+        transition_features: int = 128,
+        dropout_rate: float = 0.2,
+    ):
         super().__init__()
         self.conv0 = nn.Conv2d(1, first_features, 5, stride=2, bias=False)  # padded in forward
         c = first_features
@@ -120,12 +125,23 @@ def to_input(batch: np.ndarray) -> torch.Tensor:
     return x.float() / 255.0 - 0.5
 
 
-def ctc_loss(logits: torch.Tensor, logit_lengths: torch.Tensor, labels: torch.Tensor,
-             label_lengths: torch.Tensor) -> torch.Tensor:
+def ctc_loss(
+    logits: torch.Tensor,
+    logit_lengths: torch.Tensor,
+    labels: torch.Tensor,
+    label_lengths: torch.Tensor,
+) -> torch.Tensor:
     """Mean over the batch of the per-line CTC negative log-likelihood (blank = class 0)."""
     log_probs = F.log_softmax(logits, dim=-1).transpose(0, 1)  # (T, B, C)
-    losses = F.ctc_loss(log_probs, labels, logit_lengths, label_lengths, blank=0,
-                        reduction="none", zero_infinity=False)
+    losses = F.ctc_loss(
+        log_probs,
+        labels,
+        logit_lengths,
+        label_lengths,
+        blank=0,
+        reduction="none",
+        zero_infinity=False,
+    )
     return losses.mean()
 
 
@@ -138,8 +154,10 @@ def _modules_in_flax_order(model: TorchDenseNet) -> list[tuple[str, nn.Module]]:
     pairs: list[tuple[str, nn.Module]] = [("Conv_0", model.conv0)]
     for b, block in enumerate((model.block0, model.block1, model.block2)):
         for i, layer in enumerate(block.layers):
-            pairs += [(f"DenseBlock_{b}/BatchNorm_{i}", layer.bn),
-                      (f"DenseBlock_{b}/Conv_{i}", layer.conv)]
+            pairs += [
+                (f"DenseBlock_{b}/BatchNorm_{i}", layer.bn),
+                (f"DenseBlock_{b}/Conv_{i}", layer.conv),
+            ]
     for t, trans in enumerate((model.trans0, model.trans1)):
         pairs += [(f"Transition_{t}/BatchNorm_0", trans.bn), (f"Transition_{t}/Conv_0", trans.conv)]
     pairs += [("BatchNorm_0", model.bn), ("out", model.out)]
@@ -175,8 +193,9 @@ def load_flax_variables(model: TorchDenseNet, variables: Mapping[str, Any]) -> N
                 m.bias.copy_(tensor(p["bias"]))
 
 
-def check_same_network(variables: Mapping[str, Any], batch: np.ndarray,
-                       labels: np.ndarray, label_lengths: np.ndarray) -> dict[str, float]:
+def check_same_network(
+    variables: Mapping[str, Any], batch: np.ndarray, labels: np.ndarray, label_lengths: np.ndarray
+) -> dict[str, float]:
     """Runs the Flax model (inference mode) and the PyTorch one with the same `variables` on
     one uint8 batch; returns the largest logit difference (absolute, and relative to the
     largest logit) and both mean CTC losses, each computed by its own library."""
@@ -193,21 +212,40 @@ def check_same_network(variables: Mapping[str, Any], batch: np.ndarray,
     with torch.inference_mode():
         torch_logits = peer(to_input(batch))
         steps = torch.full((len(batch),), torch_logits.shape[1], dtype=torch.long)
-        torch_loss = float(ctc_loss(torch_logits, steps, torch.from_numpy(labels).long(),
-                                    torch.from_numpy(label_lengths).long()))
-    jax_loss = float(jnp.mean(jax_ctc_loss(jnp.asarray(jax_logits),
-                                           jnp.full((len(batch),), jax_logits.shape[1]),
-                                           jnp.asarray(labels), jnp.asarray(label_lengths))))
+        torch_loss = float(
+            ctc_loss(
+                torch_logits,
+                steps,
+                torch.from_numpy(labels).long(),
+                torch.from_numpy(label_lengths).long(),
+            )
+        )
+    jax_loss = float(
+        jnp.mean(
+            jax_ctc_loss(
+                jnp.asarray(jax_logits),
+                jnp.full((len(batch),), jax_logits.shape[1]),
+                jnp.asarray(labels),
+                jnp.asarray(label_lengths),
+            )
+        )
+    )
     diff = np.abs(jax_logits - torch_logits.numpy())
-    return {"max_abs_diff": float(diff.max()),
-            "max_rel_diff": float(diff.max() / np.abs(jax_logits).max()),
-            "jax_loss": jax_loss, "torch_loss": torch_loss}
+    return {
+        "max_abs_diff": float(diff.max()),
+        "max_rel_diff": float(diff.max() / np.abs(jax_logits).max()),
+        "jax_loss": jax_loss,
+        "torch_loss": torch_loss,
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--check", action="store_true",
-                   help="check parameter count and logits against the Flax model")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check parameter count and logits against the Flax model",
+    )
     p.add_argument("--width", type=int, default=280)
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -234,9 +272,11 @@ def main() -> None:
         sources.append(("densenet_jax/assets/densenet.npz", load_recognizer(shipped)[1]))
     for name, variables in sources:
         r = check_same_network(variables, batch, labels, lengths)
-        print(f"{name}: max |logit diff| {r['max_abs_diff']:.2e} "
-              f"(relative {r['max_rel_diff']:.2e}), CTC loss jax {r['jax_loss']:.5f} "
-              f"torch {r['torch_loss']:.5f}")
+        print(
+            f"{name}: max |logit diff| {r['max_abs_diff']:.2e} "
+            f"(relative {r['max_rel_diff']:.2e}), CTC loss jax {r['jax_loss']:.5f} "
+            f"torch {r['torch_loss']:.5f}"
+        )
 
 
 if __name__ == "__main__":

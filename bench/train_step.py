@@ -62,10 +62,12 @@ LEARNING_RATE = TRAIN_CONFIG.lr
 def make_batch(batch_size: int, width: int, seed: int = 0) -> dict[str, np.ndarray]:
     """A fixed random batch of uint8 lines with 10-character labels (all feasible for CTC)."""
     rng = np.random.default_rng(seed)
-    return {"image": rng.integers(0, 256, (batch_size, 32, width, 1), dtype=np.uint8),
-            "width": np.full((batch_size,), width, np.int32),
-            "labels": rng.integers(1, 5990, (batch_size, 10), dtype=np.int32),
-            "label_length": np.full((batch_size,), 10, np.int32)}
+    return {
+        "image": rng.integers(0, 256, (batch_size, 32, width, 1), dtype=np.uint8),
+        "width": np.full((batch_size,), width, np.int32),
+        "labels": rng.integers(1, 5990, (batch_size, 10), dtype=np.int32),
+        "label_length": np.full((batch_size,), 10, np.int32),
+    }
 
 
 @dataclasses.dataclass
@@ -96,12 +98,14 @@ def variables_of(state: train.TrainState) -> dict:
     return jax.device_get({"params": state.params, **state.model_state})
 
 
-def compile_train_step(setup: TrainSetup, batch: dict[str, np.ndarray]
-                       ) -> tuple[Callable, train.TrainState, dict, float, float]:
+def compile_train_step(
+    setup: TrainSetup, batch: dict[str, np.ndarray]
+) -> tuple[Callable, train.TrainState, dict, float, float]:
     """train.py's step for `setup`, compiled for `batch`: `(compiled step, state and batch
     placed as it expects them, compile seconds, FLOP per step)`."""
-    step = train.make_train_step(task, setup.cfg, setup.model, setup.tx, setup.schedule,
-                                 TRAIN_CONFIG.ema_decay)
+    step = train.make_train_step(
+        task, setup.cfg, setup.model, setup.tx, setup.schedule, TRAIN_CONFIG.ema_decay
+    )
     mesh = train.data_mesh()
     # A copy: the step donates its state, and `setup.state` stays usable.
     state = jax.device_put(jax.tree.map(jnp.array, setup.state), NamedSharding(mesh, P()))
@@ -114,8 +118,9 @@ def compile_train_step(setup: TrainSetup, batch: dict[str, np.ndarray]
     return compiled, state, batch, compile_s, float(cost.get("flops", float("nan")))
 
 
-def jax_train_step(batch: dict[str, np.ndarray], setup: TrainSetup
-                   ) -> tuple[Callable[[], None], float, float]:
+def jax_train_step(
+    batch: dict[str, np.ndarray], setup: TrainSetup
+) -> tuple[Callable[[], None], float, float]:
     """`(step, compile seconds, FLOP per step)`; `step()` runs one step of train.py's train
     step and waits for it."""
     compiled, state, batch, compile_s, flops = compile_train_step(setup, batch)
@@ -128,8 +133,9 @@ def jax_train_step(batch: dict[str, np.ndarray], setup: TrainSetup
     return run, compile_s, flops
 
 
-def torch_train_step(batch: dict[str, np.ndarray], variables: dict, compile_model: bool
-                     ) -> Callable[[], None]:
+def torch_train_step(
+    batch: dict[str, np.ndarray], variables: dict, compile_model: bool
+) -> Callable[[], None]:
     """`step()` runs one PyTorch train step (the same batch, weights, loss and optimiser)."""
     model = torch_densenet.TorchDenseNet()
     torch_densenet.load_flax_variables(model, variables)
@@ -212,8 +218,9 @@ def time_jitted(f: Callable, *args, repeats: int) -> tuple[float, float]:
     return statistics.median(times), float(cost.get("flops", float("nan"))) / 1e9
 
 
-def time_train_step(setup: TrainSetup, batch: dict[str, np.ndarray], repeats: int
-                    ) -> tuple[float, float]:
+def time_train_step(
+    setup: TrainSetup, batch: dict[str, np.ndarray], repeats: int
+) -> tuple[float, float]:
     """`(median seconds, GFLOP)` of train.py's step, the state carried from step to step (it
     is donated), after one warm-up step."""
     run, _, flops = jax_train_step(batch, setup)
@@ -226,8 +233,7 @@ def time_train_step(setup: TrainSetup, batch: dict[str, np.ndarray], repeats: in
     return statistics.median(times), flops / 1e9
 
 
-def breakdown(batch: dict[str, np.ndarray], setup: TrainSetup, repeats: int,
-              peak: float) -> None:
+def breakdown(batch: dict[str, np.ndarray], setup: TrainSetup, repeats: int, peak: float) -> None:
     """Prints a table of the parts of our train step, timed apart."""
     B, W = batch["image"].shape[0], batch["image"].shape[2]
     model = setup.model
@@ -240,10 +246,15 @@ def breakdown(batch: dict[str, np.ndarray], setup: TrainSetup, repeats: int,
 
     def trunk_grad(p):
         def loss(p):
-            y, _ = trunk.apply({"params": p, "batch_stats": trunk_vars["batch_stats"]},
-                               normalize(batch["image"]), train=True, rngs={"dropout": key},
-                               mutable=["batch_stats"])
+            y, _ = trunk.apply(
+                {"params": p, "batch_stats": trunk_vars["batch_stats"]},
+                normalize(batch["image"]),
+                train=True,
+                rngs={"dropout": key},
+                mutable=["batch_stats"],
+            )
             return jnp.sum(y**2)
+
         return jax.grad(loss)(p)
 
     features = jnp.asarray(rng.normal(size=(B, T, 768)), jnp.float32)
@@ -256,23 +267,34 @@ def breakdown(batch: dict[str, np.ndarray], setup: TrainSetup, repeats: int,
         "trunk forward + backward (8-class output)": (trunk_grad, (trunk_vars["params"],)),
         "output layer 768 -> 5990 forward + backward": (
             lambda x, k: jax.grad(lambda x, k: jnp.sum((x @ k) ** 2), argnums=(0, 1))(x, k),
-            (features, params["out"]["kernel"])),
+            (features, params["out"]["kernel"]),
+        ),
         "CTC loss forward + backward": (
-            lambda z: jax.grad(lambda z: ctc_loss(z, steps, batch["labels"],
-                                                  batch["label_length"]).mean())(z), (logits,)),
-        "clip + Adam update": (lambda g, o, p: optax.apply_updates(p, tx.update(g, o, p)[0]),
-                               (grads, opt, params)),
+            lambda z: jax.grad(
+                lambda z: ctc_loss(z, steps, batch["labels"], batch["label_length"]).mean()
+            )(z),
+            (logits,),
+        ),
+        "clip + Adam update": (
+            lambda g, o, p: optax.apply_updates(p, tx.update(g, o, p)[0]),
+            (grads, opt, params),
+        ),
     }
-    print(f"\n| part of our step (batch {B} x {W}) | ms (median of {repeats}) | GFLOP "
-          f"| GFLOP/s | fraction of matmul peak |")
+    print(
+        f"\n| part of our step (batch {B} x {W}) | ms (median of {repeats}) | GFLOP "
+        f"| GFLOP/s | fraction of matmul peak |"
+    )
     print("|---|---:|---:|---:|---:|")
-    timed = {"full train step (train.py: grad, clip + Adam, EMA)":
-             time_train_step(setup, batch, repeats)}
+    timed = {
+        "full train step (train.py: grad, clip + Adam, EMA)": time_train_step(setup, batch, repeats)
+    }
     for name, (f, args) in parts.items():
         timed[name] = time_jitted(f, *args, repeats=repeats)
     for name, (seconds, gflop) in timed.items():
-        print(f"| {name} | {seconds * 1000:.0f} | {gflop:.1f} | {gflop / seconds:.1f} "
-              f"| {gflop / seconds / peak:.2f} |")
+        print(
+            f"| {name} | {seconds * 1000:.0f} | {gflop:.1f} | {gflop / seconds:.1f} "
+            f"| {gflop / seconds / peak:.2f} |"
+        )
 
 
 def main() -> None:
@@ -280,31 +302,45 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--width", type=int, default=280)
     p.add_argument("--repeats", type=int, default=10, help="timed steps of each implementation")
-    p.add_argument("--torch-compile", action="store_true",
-                   help="also time the PyTorch model under torch.compile (inductor)")
-    p.add_argument("--breakdown", action="store_true",
-                   help="only time the parts of our step apart (no PyTorch)")
-    p.add_argument("--no-check", action="store_true",
-                   help="skip checking that both implementations give the same logits")
+    p.add_argument(
+        "--torch-compile",
+        action="store_true",
+        help="also time the PyTorch model under torch.compile (inductor)",
+    )
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="only time the parts of our step apart (no PyTorch)",
+    )
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip checking that both implementations give the same logits",
+    )
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     B, W = args.batch_size, args.width
     batch = make_batch(B, W)
     setup = train_setup(W)
     variables = variables_of(setup.state)  # the same starting weights for both sides
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads)")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+        f"jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads)"
+    )
     if args.breakdown:
         peak = max(matmul_peak_jax(), matmul_peak_torch())
         print(f"matmul peak {peak:.1f} GFLOP/s")
         breakdown(batch, setup, args.repeats, peak)
         return
     if not args.no_check:
-        r = torch_densenet.check_same_network(variables, batch["image"][:4], batch["labels"][:4],
-                                              batch["label_length"][:4])
-        print(f"same network: max |logit diff| {r['max_abs_diff']:.1e}, CTC loss jax "
-              f"{r['jax_loss']:.4f} / torch {r['torch_loss']:.4f}")
+        r = torch_densenet.check_same_network(
+            variables, batch["image"][:4], batch["labels"][:4], batch["label_length"][:4]
+        )
+        print(
+            f"same network: max |logit diff| {r['max_abs_diff']:.1e}, CTC loss jax "
+            f"{r['jax_loss']:.4f} / torch {r['torch_loss']:.4f}"
+        )
         if r["max_rel_diff"] > 1e-4:
             raise SystemExit("the two implementations disagree: not benchmarking")
 
@@ -323,16 +359,22 @@ def main() -> None:
     peak = max(peak_jax, peak_torch)
 
     median = {name: statistics.median(t) for name, t in times.items()}
-    print(f"\nbatch {B} x width {W}, {flops / 1e9:.1f} GFLOP/step (XLA cost analysis); "
-          f"matmul peak {peak:.1f} GFLOP/s (JAX {peak_jax:.1f}, PyTorch {peak_torch:.1f})\n")
-    print(f"| implementation | compile / first step s | step s (median of {args.repeats}) "
-          f"| min-max s | samples/s | GFLOP/s | fraction of matmul peak | speed vs PyTorch eager |")
+    print(
+        f"\nbatch {B} x width {W}, {flops / 1e9:.1f} GFLOP/step (XLA cost analysis); "
+        f"matmul peak {peak:.1f} GFLOP/s (JAX {peak_jax:.1f}, PyTorch {peak_torch:.1f})\n"
+    )
+    print(
+        f"| implementation | compile / first step s | step s (median of {args.repeats}) "
+        f"| min-max s | samples/s | GFLOP/s | fraction of matmul peak | speed vs PyTorch eager |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, t in times.items():
         m = median[name]
-        print(f"| {name} | {first[name]:.1f} | {m:.3f} | {min(t):.3f}-{max(t):.3f} "
-              f"| {B / m:.1f} | {flops / m / 1e9:.1f} | {flops / m / 1e9 / peak:.2f} "
-              f"| {median['PyTorch eager'] / m:.2f}x |")
+        print(
+            f"| {name} | {first[name]:.1f} | {m:.3f} | {min(t):.3f}-{max(t):.3f} "
+            f"| {B / m:.1f} | {flops / m / 1e9:.1f} | {flops / m / 1e9 / peak:.2f} "
+            f"| {median['PyTorch eager'] / m:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,11 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="warm passes per process")
     p.add_argument("--turns", type=int, default=3, help="processes per checkout")
     args = p.parse_args()
-    images = sorted(str(f.resolve()) for f in args.images.iterdir()
-                    if f.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    images = sorted(
+        str(f.resolve())
+        for f in args.images.iterdir()
+        if f.suffix.lower() in (".jpg", ".jpeg", ".png")
+    )
     runs: dict[int, list[dict]] = {0: [], 1: []}
     for turn in range(args.turns):
         for k, checkout in enumerate(args.checkouts):
@@ -59,15 +62,28 @@ def main() -> None:
                 env = {**os.environ, "CHINESE_OCR_JAX_CACHE": cache}
                 env.pop("PYTHONPATH", None)
                 out = subprocess.run(
-                    [sys.executable, "-c", CHILD, str(checkout.resolve()), str(args.rounds),
-                     *images], env=env, cwd=tempfile.gettempdir(), capture_output=True,
-                    text=True, check=True)
+                    [
+                        sys.executable,
+                        "-c",
+                        CHILD,
+                        str(checkout.resolve()),
+                        str(args.rounds),
+                        *images,
+                    ],
+                    env=env,
+                    cwd=tempfile.gettempdir(),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
             runs[k].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"turn {turn + 1}: {checkout} done", file=sys.stderr)
 
     same = runs[0][0]["texts"] == runs[1][0]["texts"]
-    print(f"\n{len(images)} images of {args.images}, {args.turns} processes x {args.rounds} "
-          f"warm passes per checkout; same texts: {same}\n")
+    print(
+        f"\n{len(images)} images of {args.images}, {args.turns} processes x {args.rounds} "
+        f"warm passes per checkout; same texts: {same}\n"
+    )
     print("| checkout | warm s/image (median) | ratio | first pass s | import + load s |")
     print("|---|---:|---:|---:|---:|")
     base = None

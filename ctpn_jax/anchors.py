@@ -58,9 +58,9 @@ def anchor_grid(
     cx = np.broadcast_to(cx[None, :, None], (feat_h, feat_w, h.size))
     cy = np.broadcast_to(cy[:, None, None], (feat_h, feat_w, h.size))
     hh = np.broadcast_to(h[None, None, :], (feat_h, feat_w, h.size))
-    return np.stack(
-        [cx - width / 2, cy - hh / 2, cx + width / 2, cy + hh / 2], axis=-1
-    ).astype(np.float32)
+    return np.stack([cx - width / 2, cy - hh / 2, cx + width / 2, cy + hh / 2], axis=-1).astype(
+        np.float32
+    )
 
 
 def anchor_centers_heights(

@@ -48,22 +48,30 @@ def parse_scales(text: str) -> list[tuple[int, int]]:
             out.append((int(short), int(long)))
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"bad scale {part!r}: expected SHORT:LONG, e.g. 900:1500") from None
+                f"bad scale {part!r}: expected SHORT:LONG, e.g. 900:1500"
+            ) from None
     return out
 
 
 def grid_settings(grid: dict[str, Sequence]) -> list[dict[str, Any]]:
     """Every combination of the grid's values, as dicts of ``PostprocessConfig`` fields."""
     names = list(grid)
-    return [dict(zip(names, values, strict=True))
-            for values in itertools.product(*(grid[n] for n in names))]
+    return [
+        dict(zip(names, values, strict=True))
+        for values in itertools.product(*(grid[n] for n in names))
+    ]
 
 
-def calibrate(weights: str | Path, samples: Sequence, scales: Sequence[tuple[int, int]],
-              grid: dict[str, Sequence], iou: float = 0.5, progress: bool = True,
-              coarse_scales: Sequence[float] = (0.0,),
-              coarse_heights: Sequence[float] = (120.0,)
-              ) -> list[dict[str, Any]]:
+def calibrate(
+    weights: str | Path,
+    samples: Sequence,
+    scales: Sequence[tuple[int, int]],
+    grid: dict[str, Sequence],
+    iou: float = 0.5,
+    progress: bool = True,
+    coarse_scales: Sequence[float] = (0.0,),
+    coarse_heights: Sequence[float] = (120.0,),
+) -> list[dict[str, Any]]:
     """Score every (scale, coarse pass, grid setting) on ``samples``
     (``ctpn_jax.data.labels.Sample``).
 
@@ -85,43 +93,66 @@ def calibrate(weights: str | Path, samples: Sequence, scales: Sequence[tuple[int
     settings = grid_settings(grid)
     results = []
     for short, long in scales:
-        det = TextDetector.from_weights(weights, short_side=short, long_side=long,
-                                        bucket_sizes=default_buckets(short, long),
-                                        coarse_scale=0.0)
+        det = TextDetector.from_weights(
+            weights,
+            short_side=short,
+            long_side=long,
+            bucket_sizes=default_buckets(short, long),
+            coarse_scale=0.0,
+        )
         passes = [(0.0, 0.0)] + [(c, h) for c in coarse_scales if c for h in coarse_heights]
         coarse_dets = {}
         for c in sorted({c for c, _ in passes if c}):
             if not 0.0 < c < 1.0:
                 raise ValueError(f"coarse scales must be in (0, 1) (or 0 = none), got {c}")
             cs, cl = round(short * c), round(long * c)
-            coarse_dets[c] = TextDetector(det.model, det.variables, det.post, cs, cl,
-                                          default_buckets(cs, cl))
+            coarse_dets[c] = TextDetector(
+                det.model, det.variables, det.post, cs, cl, default_buckets(cs, cl)
+            )
         totals = {(p, i): MatchResult() for p in passes for i in range(len(settings))}
         for image, (gt_quads, gt_ignore) in tqdm(
-                list(zip(images, gts, strict=True)), desc=f"scale {short}/{long}",
-                disable=not progress, leave=False):
+            list(zip(images, gts, strict=True)),
+            desc=f"scale {short}/{long}",
+            disable=not progress,
+            leave=False,
+        ):
             outputs = det.network_outputs(image)
             coarse_out = {c: d.network_outputs(image) for c, d in coarse_dets.items()}
             for i, s in enumerate(settings):
                 post = dataclasses.replace(det.post, **s)
                 fine = det.lines_from_outputs(*outputs, post)
-                coarse = {c: d.lines_from_outputs(*coarse_out[c], post)
-                          for c, d in coarse_dets.items()}
+                coarse = {
+                    c: d.lines_from_outputs(*coarse_out[c], post) for c, d in coarse_dets.items()
+                }
                 for c, h in passes:
-                    quads = fine[0] if not c else det.merge_coarse(
-                        *fine, *coarse[c], outputs[2], min_height=h)[0]
+                    quads = (
+                        fine[0]
+                        if not c
+                        else det.merge_coarse(*fine, *coarse[c], outputs[2], min_height=h)[0]
+                    )
                     totals[(c, h), i] = totals[(c, h), i] + match_detections(
-                        gt_quads, gt_ignore, quads, iou)
+                        gt_quads, gt_ignore, quads, iou
+                    )
         for (c, h), i in totals:
             t = totals[(c, h), i]
-            results.append({"short_side": short, "long_side": long, "coarse_scale": c,
-                            "coarse_min_height": h, **settings[i], "precision": t.precision,
-                            "recall": t.recall, "hmean": t.hmean})
+            results.append(
+                {
+                    "short_side": short,
+                    "long_side": long,
+                    "coarse_scale": c,
+                    "coarse_min_height": h,
+                    **settings[i],
+                    "precision": t.precision,
+                    "recall": t.recall,
+                    "hmean": t.hmean,
+                }
+            )
     return sorted(results, key=lambda r: -r["hmean"])
 
 
-def write_calibrated(weights: str | Path, out: str | Path, best: dict[str, Any],
-                     data: str, num_images: int) -> Path:
+def write_calibrated(
+    weights: str | Path, out: str | Path, best: dict[str, Any], data: str, num_images: int
+) -> Path:
     """Copy ``weights`` to ``out`` with ``best``'s scale and post-processing in its metadata."""
     from ocr_common.weights import load_weights, save_weights
 
@@ -132,10 +163,15 @@ def write_calibrated(weights: str | Path, out: str | Path, best: dict[str, Any],
     meta["postprocess"] = dataclasses.asdict(post)
     meta["test_scale"] = {"short_side": best["short_side"], "long_side": best["long_side"]}
     if best.get("coarse_scale"):
-        meta["test_scale"].update(coarse_scale=float(best["coarse_scale"]),
-                                  coarse_min_height=float(best["coarse_min_height"]))
-    meta["calibration"] = {"data": data, "images": num_images,
-                           **{k: round(best[k], 4) for k in ("precision", "recall", "hmean")}}
+        meta["test_scale"].update(
+            coarse_scale=float(best["coarse_scale"]),
+            coarse_min_height=float(best["coarse_min_height"]),
+        )
+    meta["calibration"] = {
+        "data": data,
+        "images": num_images,
+        **{k: round(best[k], 4) for k in ("precision", "recall", "hmean")},
+    }
     meta.pop("format_version", None)
     return save_weights(out, variables, meta)
 
@@ -144,31 +180,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description="Pick a detector's test-time scale and post-processing thresholds on a "
         "labelled validation folder (best H-mean) and write them into a weights file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--weights", required=True, help="exported detector weights (.npz)")
     ap.add_argument("--data", required=True, help="labelled folder (as ctpn_jax.evaluate reads)")
-    ap.add_argument("--scales", type=parse_scales, default=parse_scales("600:1000,900:1500"),
-                    help="test-time resizes to try, SHORT:LONG[,SHORT:LONG...]")
-    ap.add_argument("--scores", default=",".join(map(str, DEFAULT_GRID["score_threshold"])),
-                    help="proposal score thresholds to try")
-    ap.add_argument("--gaps", default=",".join(map(str, DEFAULT_GRID["max_gap"])),
-                    help="largest gaps (px) between neighbouring proposals to try")
-    ap.add_argument("--gap-rels", default=",".join(map(str, DEFAULT_GRID["max_gap_rel"])),
-                    help="largest gaps relative to the text height to try (0 = off)")
-    ap.add_argument("--containments",
-                    default=",".join(map(str, DEFAULT_GRID["line_containment"])),
-                    help="line containment thresholds to try (0 = off)")
-    ap.add_argument("--coarse-scales", default="0",
-                    help="resizes of a second pass for large text, relative to the main one, "
-                    "to try (0 = none), e.g. 0,0.5")
-    ap.add_argument("--coarse-heights", default="120",
-                    help="heights (px at the main scale) from which the second pass's lines "
-                    "replace the main pass's, to try")
+    ap.add_argument(
+        "--scales",
+        type=parse_scales,
+        default=parse_scales("600:1000,900:1500"),
+        help="test-time resizes to try, SHORT:LONG[,SHORT:LONG...]",
+    )
+    ap.add_argument(
+        "--scores",
+        default=",".join(map(str, DEFAULT_GRID["score_threshold"])),
+        help="proposal score thresholds to try",
+    )
+    ap.add_argument(
+        "--gaps",
+        default=",".join(map(str, DEFAULT_GRID["max_gap"])),
+        help="largest gaps (px) between neighbouring proposals to try",
+    )
+    ap.add_argument(
+        "--gap-rels",
+        default=",".join(map(str, DEFAULT_GRID["max_gap_rel"])),
+        help="largest gaps relative to the text height to try (0 = off)",
+    )
+    ap.add_argument(
+        "--containments",
+        default=",".join(map(str, DEFAULT_GRID["line_containment"])),
+        help="line containment thresholds to try (0 = off)",
+    )
+    ap.add_argument(
+        "--coarse-scales",
+        default="0",
+        help="resizes of a second pass for large text, relative to the main one, "
+        "to try (0 = none), e.g. 0,0.5",
+    )
+    ap.add_argument(
+        "--coarse-heights",
+        default="120",
+        help="heights (px at the main scale) from which the second pass's lines "
+        "replace the main pass's, to try",
+    )
     ap.add_argument("--iou", type=float, default=0.5)
     ap.add_argument("--limit", type=int, help="use only the first N images")
     ap.add_argument("--top", type=int, default=10, help="rows of the table to print")
-    ap.add_argument("--out", type=Path,
-                    help="write the weights with the best settings here (may be --weights)")
+    ap.add_argument(
+        "--out", type=Path, help="write the weights with the best settings here (may be --weights)"
+    )
     args = ap.parse_args(argv)
 
     from ctpn_jax.data.labels import LabelError, find_samples
@@ -176,18 +235,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ocr_common.weights import WeightsError
 
     try:
-        grid = {"score_threshold": tuple(float(v) for v in args.scores.split(",")),
-                "max_gap": tuple(float(v) for v in args.gaps.split(",")),
-                "max_gap_rel": tuple(float(v) for v in args.gap_rels.split(",")),
-                "line_containment": tuple(float(v) for v in args.containments.split(","))}
+        grid = {
+            "score_threshold": tuple(float(v) for v in args.scores.split(",")),
+            "max_gap": tuple(float(v) for v in args.gaps.split(",")),
+            "max_gap_rel": tuple(float(v) for v in args.gap_rels.split(",")),
+            "line_containment": tuple(float(v) for v in args.containments.split(",")),
+        }
         coarse_scales = [float(v) for v in args.coarse_scales.split(",")]
         coarse_heights = [float(v) for v in args.coarse_heights.split(",")]
     except ValueError as e:
         ap.error(f"grid values must be comma-separated numbers ({e})")
     try:
         samples = find_samples(args.data)[: args.limit]
-        results = calibrate(args.weights, samples, args.scales, grid, args.iou,
-                            coarse_scales=coarse_scales, coarse_heights=coarse_heights)
+        results = calibrate(
+            args.weights,
+            samples,
+            args.scales,
+            grid,
+            args.iou,
+            coarse_scales=coarse_scales,
+            coarse_heights=coarse_heights,
+        )
     except (FileNotFoundError, LabelError, ImageError, WeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -195,13 +263,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("| short/long | coarse pass | score | gap | relative gap | containment | P | R | H |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results[: args.top]:
-        coarse = (f"x{r['coarse_scale']:g} from {r['coarse_min_height']:g} px"
-                  if r["coarse_scale"] else "none")
-        print(f"| {r['short_side']}/{r['long_side']} | {coarse} | {r['score_threshold']} "
-              f"| {r['max_gap']} "
-              f"| {r['max_gap_rel']} | {r['line_containment']} | {r['precision']:.3f} "
-              f"| {r['recall']:.3f} "
-              f"| {r['hmean']:.3f} |")
+        coarse = (
+            f"x{r['coarse_scale']:g} from {r['coarse_min_height']:g} px"
+            if r["coarse_scale"]
+            else "none"
+        )
+        print(
+            f"| {r['short_side']}/{r['long_side']} | {coarse} | {r['score_threshold']} "
+            f"| {r['max_gap']} "
+            f"| {r['max_gap_rel']} | {r['line_containment']} | {r['precision']:.3f} "
+            f"| {r['recall']:.3f} "
+            f"| {r['hmean']:.3f} |"
+        )
     if args.out:
         path = write_calibrated(args.weights, args.out, results[0], str(args.data), len(samples))
         print(f"wrote {path} with the best settings")

@@ -37,16 +37,21 @@ from ctpn_jax.weights import load_detector, postprocess_from_meta
 def default_buckets(short_side: int, long_side: int) -> tuple[int, int, int]:
     """Three padding sizes per side for a test-time resize: the short side, the middle and
     the long side, each rounded up to the feature stride (900 / 1500: 912, 1200, 1504)."""
+
     def up(n: float) -> int:
         return -(-int(round(n)) // FEATURE_STRIDE) * FEATURE_STRIDE
 
     return up(short_side), up((short_side + long_side) / 2), up(long_side)
 
 
-def merge_coarse_lines(fine_quads: np.ndarray, fine_scores: np.ndarray,
-                       coarse_quads: np.ndarray, coarse_scores: np.ndarray,
-                       min_height: float, cover: float = 0.5
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def merge_coarse_lines(
+    fine_quads: np.ndarray,
+    fine_scores: np.ndarray,
+    coarse_quads: np.ndarray,
+    coarse_scores: np.ndarray,
+    min_height: float,
+    cover: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
     """Lines of a main ("fine") and a coarse pass, both in the same (input) pixels.
 
     A coarse line at least ``min_height`` tall is kept, and every fine line whose box lies
@@ -99,10 +104,17 @@ class TextDetector:
             main scale, replace the main pass's lines they cover (``merge_coarse_lines``).
     """
 
-    def __init__(self, model: CTPN, variables: dict, post: PostprocessConfig | None = None,
-                 short_side: int = 900, long_side: int = 1500,
-                 bucket_sizes: Sequence[int] = (912, 1200, 1504), coarse_scale: float = 0.0,
-                 coarse_min_height: float = 120.0):
+    def __init__(
+        self,
+        model: CTPN,
+        variables: dict,
+        post: PostprocessConfig | None = None,
+        short_side: int = 900,
+        long_side: int = 1500,
+        bucket_sizes: Sequence[int] = (912, 1200, 1504),
+        coarse_scale: float = 0.0,
+        coarse_min_height: float = 120.0,
+    ):
         if not 0.0 <= coarse_scale < 1.0:
             raise ValueError(f"coarse_scale must be 0 (off) or in (0, 1), got {coarse_scale}")
         self.model = model
@@ -113,8 +125,9 @@ class TextDetector:
         self.coarse_scale, self.coarse_min_height = float(coarse_scale), float(coarse_min_height)
         self.coarse_side = round(short_side * coarse_scale)
         self.coarse_long_side = round(long_side * coarse_scale)
-        self.coarse_buckets = (default_buckets(self.coarse_side, self.coarse_long_side)
-                               if coarse_scale else ())
+        self.coarse_buckets = (
+            default_buckets(self.coarse_side, self.coarse_long_side) if coarse_scale else ()
+        )
 
         def forward(v, images, valid_width):
             return model.apply(v, images, valid_width=valid_width)
@@ -124,9 +137,12 @@ class TextDetector:
         self._last_compiled = False
 
     @classmethod
-    def from_weights(cls, path: str | os.PathLike,
-                     post: PostprocessConfig | dict[str, Any] | None = None,
-                     **kwargs: Any) -> TextDetector:
+    def from_weights(
+        cls,
+        path: str | os.PathLike,
+        post: PostprocessConfig | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> TextDetector:
         """A detector from an exported weights file (``export_detector``).
 
         The test-time resize and the post-processing default to the ones the file records
@@ -147,8 +163,9 @@ class TextDetector:
                 kwargs.setdefault(key, scale[key])
         return cls(CTPN.from_config(config), variables, post, short, long, **kwargs)
 
-    def network_outputs(self, image: np.ndarray, coarse: bool = False
-                        ) -> tuple[dict[str, np.ndarray], tuple[int, int], tuple[float, float]]:
+    def network_outputs(
+        self, image: np.ndarray, coarse: bool = False
+    ) -> tuple[dict[str, np.ndarray], tuple[int, int], tuple[float, float]]:
         """Raw outputs for one image, at the main test scale or (``coarse``) the coarse one.
 
         Returns:
@@ -160,9 +177,11 @@ class TextDetector:
             raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
         if coarse and not self.coarse_scale:
             raise ValueError("this detector has no coarse pass (coarse_scale=0)")
-        short, long, buckets = ((self.coarse_side, self.coarse_long_side, self.coarse_buckets)
-                                if coarse else
-                                (self.short_side, self.long_side, self.bucket_sizes))
+        short, long, buckets = (
+            (self.coarse_side, self.coarse_long_side, self.coarse_buckets)
+            if coarse
+            else (self.short_side, self.long_side, self.bucket_sizes)
+        )
         resized, scale = resize_image(image.astype(np.uint8), short, long)
         h, w = resized.shape[:2]
         hb, wb = bucket_size(h, buckets), bucket_size(w, buckets)
@@ -184,26 +203,38 @@ class TextDetector:
         if self.coarse_scale:
             coarse = self.network_outputs(image, coarse=True)
             compiled |= self._last_compiled
-            quads, scores = self.merge_coarse(quads, scores,
-                                              *self.lines_from_outputs(*coarse), fine[2])
+            quads, scores = self.merge_coarse(
+                quads, scores, *self.lines_from_outputs(*coarse), fine[2]
+            )
         return Detection(quads, scores, time.perf_counter() - t0, compiled)
 
-    def merge_coarse(self, quads: np.ndarray, scores: np.ndarray, coarse_quads: np.ndarray,
-                     coarse_scores: np.ndarray, fine_scale: tuple[float, float],
-                     min_height: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def merge_coarse(
+        self,
+        quads: np.ndarray,
+        scores: np.ndarray,
+        coarse_quads: np.ndarray,
+        coarse_scores: np.ndarray,
+        fine_scale: tuple[float, float],
+        min_height: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``merge_coarse_lines`` with the height threshold (``self.coarse_min_height`` or
         ``min_height``, in main-scale pixels) taken to input pixels by the main pass's
         ``fine_scale``."""
         h = self.coarse_min_height if min_height is None else min_height
         return merge_coarse_lines(quads, scores, coarse_quads, coarse_scores, h / fine_scale[0])
 
-    def lines_from_outputs(self, out: dict[str, np.ndarray], hw: tuple[int, int],
-                           scale: tuple[float, float], post: PostprocessConfig | None = None
-                           ) -> tuple[np.ndarray, np.ndarray]:
+    def lines_from_outputs(
+        self,
+        out: dict[str, np.ndarray],
+        hw: tuple[int, int],
+        scale: tuple[float, float],
+        post: PostprocessConfig | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Text lines from ``network_outputs``' results, in the input image's pixels:
         ``quads (L, 4, 2) float32``, ``scores (L,)``.  ``post`` replaces ``self.post`` (so
         several settings can reuse one forward pass)."""
-        quads, scores = detect_text_lines(out["cls_logits"], out["vertical"], out["side"], hw,
-                                          post or self.post)
+        quads, scores = detect_text_lines(
+            out["cls_logits"], out["vertical"], out["side"], hw, post or self.post
+        )
         sy, sx = scale
         return (quads / np.asarray([sx, sy], np.float32)).astype(np.float32), scores

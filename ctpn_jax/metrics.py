@@ -30,8 +30,12 @@ def intersection_area(a: np.ndarray, b: np.ndarray) -> float:
     ha, hb = _convex(a), _convex(b)
     if len(ha) < 3 or len(hb) < 3:
         return 0.0
-    if (ha[:, 0].max() <= hb[:, 0].min() or hb[:, 0].max() <= ha[:, 0].min()
-            or ha[:, 1].max() <= hb[:, 1].min() or hb[:, 1].max() <= ha[:, 1].min()):
+    if (
+        ha[:, 0].max() <= hb[:, 0].min()
+        or hb[:, 0].max() <= ha[:, 0].min()
+        or ha[:, 1].max() <= hb[:, 1].min()
+        or hb[:, 1].max() <= ha[:, 1].min()
+    ):
         return 0.0
     area, _ = cv2.intersectConvexConvex(ha, hb)
     return float(max(area, 0.0))
@@ -54,8 +58,9 @@ class MatchResult:
     ignored: int = 0
 
     def __add__(self, o: MatchResult) -> MatchResult:
-        return MatchResult(self.tp + o.tp, self.fp + o.fp, self.num_gt + o.num_gt,
-                           self.ignored + o.ignored)
+        return MatchResult(
+            self.tp + o.tp, self.fp + o.fp, self.num_gt + o.num_gt, self.ignored + o.ignored
+        )
 
     @property
     def precision(self) -> float:

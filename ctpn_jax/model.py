@@ -90,8 +90,14 @@ class VGG16Features(nn.Module):
         for s, (channels, n_convs) in enumerate(self.stages):
             c = scaled_channels(channels, self.width)
             for i in range(n_convs):
-                x = nn.Conv(c, (3, 3), padding="SAME", kernel_init=init, dtype=self.dtype,
-                            name=f"conv{s + 1}_{i + 1}")(x)
+                x = nn.Conv(
+                    c,
+                    (3, 3),
+                    padding="SAME",
+                    kernel_init=init,
+                    dtype=self.dtype,
+                    name=f"conv{s + 1}_{i + 1}",
+                )(x)
                 x = nn.relu(x)
             if s < len(self.stages) - 1:
                 x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
@@ -126,8 +132,7 @@ class CTPN(nn.Module):
 
     def to_config(self) -> CTPNConfig:
         """This network's hyper-parameters (all but ``dtype``)."""
-        return CTPNConfig(**{f.name: getattr(self, f.name)
-                             for f in dataclasses.fields(CTPNConfig)})
+        return CTPNConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(CTPNConfig)})
 
     @nn.compact
     def __call__(
@@ -152,8 +157,14 @@ class CTPN(nn.Module):
         x = normalize_images(images).astype(self.dtype)
         x = VGG16Features(self.width, dtype=self.dtype, name="vgg16")(x)
         init = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
-        x = nn.Conv(scaled_channels(self.window_units, self.width), (3, 3), padding="SAME",
-                    kernel_init=init, dtype=self.dtype, name="rpn_conv")(x)
+        x = nn.Conv(
+            scaled_channels(self.window_units, self.width),
+            (3, 3),
+            padding="SAME",
+            kernel_init=init,
+            dtype=self.dtype,
+            name="rpn_conv",
+        )(x)
         x = nn.relu(x)
 
         b, hf, wf, c = x.shape
@@ -203,6 +214,7 @@ def init_ctpn(model: CTPN, key: jax.Array, image_shape: tuple[int, ...] = (1, 64
 def _init_jit(model: CTPN, key: jax.Array, image_shape: tuple[int, ...]) -> dict:
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     data = jnp.asarray(data, jnp.uint32).reshape(-1)[:2]
-    rbg = jax.random.wrap_key_data(jnp.concatenate([data, data ^ jnp.uint32(0x9E3779B9)]),
-                                   impl="rbg")
+    rbg = jax.random.wrap_key_data(
+        jnp.concatenate([data, data ^ jnp.uint32(0x9E3779B9)]), impl="rbg"
+    )
     return model.init(rbg, jnp.zeros(image_shape, jnp.float32))

@@ -120,8 +120,15 @@ def decode_proposals(
     cy = vertical[..., 0] * ha + cy_a
     h = np.exp(np.clip(vertical[..., 1], -10, 10)) * ha
     shape = (hf, wf, k)
-    boxes = np.stack([np.broadcast_to(cx - anchor_width / 2, shape), cy - h / 2,
-                      np.broadcast_to(cx + anchor_width / 2, shape), cy + h / 2], axis=-1)
+    boxes = np.stack(
+        [
+            np.broadcast_to(cx - anchor_width / 2, shape),
+            cy - h / 2,
+            np.broadcast_to(cx + anchor_width / 2, shape),
+            cy + h / 2,
+        ],
+        axis=-1,
+    )
     side_x = cx + np.clip(side, -max_side_offset, max_side_offset) * anchor_width
     return boxes.astype(np.float32), scores.astype(np.float32), side_x.astype(np.float32)
 
@@ -303,8 +310,15 @@ def text_lines_from_proposals(
     if cfg.mode == "H":
         top = np.minimum(ta * el + tb, ta * er + tb)
         bottom = np.maximum(ba * el + bb, ba * er + bb)
-        quads = np.stack([np.stack([xl, top], -1), np.stack([xr, top], -1),
-                          np.stack([xr, bottom], -1), np.stack([xl, bottom], -1)], axis=1)
+        quads = np.stack(
+            [
+                np.stack([xl, top], -1),
+                np.stack([xr, top], -1),
+                np.stack([xr, bottom], -1),
+                np.stack([xl, bottom], -1),
+            ],
+            axis=1,
+        )
         heights = bottom - top
     elif cfg.mode == "O":
         ca, cb = _group_line_fit(cx, 0.5 * (b[:, 1] + b[:, 3]), g, num)
@@ -326,9 +340,12 @@ def text_lines_from_proposals(
         raise ValueError(f"mode must be 'H' or 'O', got {cfg.mode!r}")
 
     widths = xr - xl
-    keep = ((line_score > cfg.line_min_score) & (cnt >= cfg.min_proposals)
-            & (widths / np.maximum(heights, 1e-6) > cfg.min_ratio)
-            & (heights >= cfg.min_height))
+    keep = (
+        (line_score > cfg.line_min_score)
+        & (cnt >= cfg.min_proposals)
+        & (widths / np.maximum(heights, 1e-6) > cfg.min_ratio)
+        & (heights >= cfg.min_height)
+    )
     quads, line_score = quads[keep], line_score[keep]
     if quads.shape[0] == 0:
         return empty
@@ -347,10 +364,12 @@ def bounding_boxes(quads: np.ndarray) -> np.ndarray:
 def covered_fraction(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(A, B)``: the fraction of each box of ``a (A, 4)``'s area that each box of
     ``b (B, 4)`` covers (boxes ``x1, y1, x2, y2``)."""
-    w = np.maximum(np.minimum(a[:, None, 2], b[None, :, 2])
-                   - np.maximum(a[:, None, 0], b[None, :, 0]), 0.0)
-    h = np.maximum(np.minimum(a[:, None, 3], b[None, :, 3])
-                   - np.maximum(a[:, None, 1], b[None, :, 1]), 0.0)
+    w = np.maximum(
+        np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0.0
+    )
+    h = np.maximum(
+        np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0.0
+    )
     area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-6)
     return w * h / area[:, None]
 
@@ -360,8 +379,9 @@ def _not_contained(boxes: np.ndarray, fraction: float) -> np.ndarray:
     their area, by a better box that is itself kept."""
     n = boxes.shape[0]
     # covers[i, j]: box i covers box j
-    covers = ((covered_fraction(boxes, boxes).T > fraction)
-              & (np.arange(n)[:, None] < np.arange(n)[None, :]))
+    covers = (covered_fraction(boxes, boxes).T > fraction) & (
+        np.arange(n)[:, None] < np.arange(n)[None, :]
+    )
     kept = np.ones(n, bool)
     for _ in range(n + 1):  # kept_j = no kept i < j covers j; the fixed point is the greedy pass
         new = ~np.any(covers & kept[:, None], axis=0)
@@ -391,8 +411,9 @@ def detect_text_lines(
         the network saw, best first.
     """
     cfg = cfg or PostprocessConfig()
-    boxes, scores, side_x = decode_proposals(cls_logits, vertical, side,
-                                             max_side_offset=cfg.max_side_offset)
+    boxes, scores, side_x = decode_proposals(
+        cls_logits, vertical, side, max_side_offset=cfg.max_side_offset
+    )
     hh, ww = float(image_hw[0]), float(image_hw[1])
     hf, wf, k = scores.shape
     cx = (np.arange(wf) + 0.5) * FEATURE_STRIDE
@@ -408,7 +429,8 @@ def detect_text_lines(
     k = nms_numpy(boxes, scores, cfg.nms_iou)
     boxes, scores, side_x = boxes[k], scores[k], side_x[k]
     quads, line_scores = text_lines_from_proposals(
-        boxes, scores, side_x if cfg.side_refinement else None, cfg)
+        boxes, scores, side_x if cfg.side_refinement else None, cfg
+    )
     quads[..., 0] = np.clip(quads[..., 0], 0, ww)
     quads[..., 1] = np.clip(quads[..., 1], 0, hh)
     return quads, line_scores

@@ -206,8 +206,13 @@ def assign_labels(
     labels = jnp.full(max_iou.shape, -1, jnp.int32)
     labels = jnp.where(inside & (max_iou < cfg.negative_iou) & ~touches_dc, 0, labels)
     labels = jnp.where(inside & ((max_iou > cfg.positive_iou) | is_best), 1, labels)
-    return {"labels": labels, "matched": matched, "max_iou": max_iou, "strips": strips,
-            "strip_width": care_w}
+    return {
+        "labels": labels,
+        "matched": matched,
+        "max_iou": max_iou,
+        "strips": strips,
+        "strip_width": care_w,
+    }
 
 
 def sample_labels(

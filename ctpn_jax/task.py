@@ -36,8 +36,15 @@ from ocr_common.precision import compute_dtype
 NAME = MODEL_NAME
 # From-scratch training (no ImageNet VGG16 here): Adam at 1e-4 rather than the original's
 # 1e-5 fine-tuning rate; two images per step instead of one to steady the gradient.
-TRAIN_DEFAULTS = {"batch_size": 2, "lr": 1e-4, "warmup_steps": 500, "steps": 50000,
-                  "eval_every": 1000, "ckpt_every": 500, "clip_norm": 10.0}
+TRAIN_DEFAULTS = {
+    "batch_size": 2,
+    "lr": 1e-4,
+    "warmup_steps": 500,
+    "steps": 50000,
+    "eval_every": 1000,
+    "ckpt_every": 500,
+    "clip_norm": 10.0,
+}
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,10 @@ def build_model(cfg: Config) -> CTPN:
         ValueError: ``num_anchors`` is not the number of anchor heights of the targets.
     """
     if cfg.num_anchors != len(cfg.targets.heights):
-        raise ValueError(f"num_anchors={cfg.num_anchors} but targets.heights has "
-                         f"{len(cfg.targets.heights)} heights: set both")
+        raise ValueError(
+            f"num_anchors={cfg.num_anchors} but targets.heights has "
+            f"{len(cfg.targets.heights)} heights: set both"
+        )
     return CTPN.from_config(cfg, dtype=compute_dtype(cfg.compute_dtype))
 
 
@@ -77,8 +86,9 @@ def init_variables(model: CTPN, cfg: Config, key: jax.Array) -> dict:
     return init_ctpn(model, key)
 
 
-def make_train_iter(cfg: Config, data: str, batch_size: int, seed: int,
-                    start_step: int) -> Iterator[dict]:
+def make_train_iter(
+    cfg: Config, data: str, batch_size: int, seed: int, start_step: int
+) -> Iterator[dict]:
     """Batches for steps ``start_step, start_step + 1, ...`` ("synth" or a folder)."""
     source, shuffle = data_source(cfg.data, data, seed)
     return train_batches(source, cfg.data, batch_size, seed, start_step, shuffle)
@@ -97,12 +107,14 @@ def batch_targets(target_cfg: TargetConfig, batch: dict, key: jax.Array) -> dict
     def one(quads, valid, ignore, hw, k):
         return ctpn_targets(quads, valid, ignore, hw, k, feat, target_cfg)
 
-    return jax.vmap(one)(batch["quads"], batch["valid"], batch["ignore"],
-                         batch["image_hw"].astype(jnp.float32), keys)
+    return jax.vmap(one)(
+        batch["quads"], batch["valid"], batch["ignore"], batch["image_hw"].astype(jnp.float32), keys
+    )
 
 
-def loss_fn(cfg: Config, model: CTPN, params: Any, model_state: dict, batch: dict,
-            key: jax.Array) -> tuple[jax.Array, tuple[dict, dict]]:
+def loss_fn(
+    cfg: Config, model: CTPN, params: Any, model_state: dict, batch: dict, key: jax.Array
+) -> tuple[jax.Array, tuple[dict, dict]]:
     """CTPN loss of a batch; targets are assigned (``cfg.targets``, anchors sampled) inside
     the step and weighted by ``cfg.loss``.
 
@@ -118,8 +130,11 @@ def loss_fn(cfg: Config, model: CTPN, params: Any, model_state: dict, batch: dic
     out = model.apply({"params": params, **model_state}, batch["image"], valid_width=valid_width)
     targets = batch_targets(cfg.targets, batch, key)
     loss, parts = ctpn_loss(out, targets, cfg.loss)
-    metrics = {"loss": loss, **parts,
-               "num_positive": targets["num_positive"].astype(jnp.float32).mean()}
+    metrics = {
+        "loss": loss,
+        **parts,
+        "num_positive": targets["num_positive"].astype(jnp.float32).mean(),
+    }
     return loss, (model_state, metrics)
 
 
@@ -132,8 +147,9 @@ def make_evaluator(cfg: Config, model: CTPN, seed: int) -> Callable[[dict], dict
     pages = [source.page(i)[0] for i in range(cfg.data.eval_pages)]
     gts = [lines_to_arrays(p.lines) for p in pages]
     d = cfg.data
-    detector = TextDetector(model, {}, cfg.post, d.test_short_side, d.test_long_side,
-                            d.test_bucket_sizes)
+    detector = TextDetector(
+        model, {}, cfg.post, d.test_short_side, d.test_long_side, d.test_bucket_sizes
+    )
 
     def evaluate(variables: dict) -> dict[str, Any]:
         detector.variables = variables
@@ -141,9 +157,12 @@ def make_evaluator(cfg: Config, model: CTPN, seed: int) -> Callable[[dict], dict
         for page, (quads, ignore) in zip(pages, gts, strict=True):
             det = detector(page.image)
             total = total + match_detections(quads, ignore, det.quads)
-        return {"eval_precision": total.precision, "eval_recall": total.recall,
-                "eval_hmean": total.hmean,
-                "eval_seconds_per_image": (time.perf_counter() - t0) / max(1, len(pages))}
+        return {
+            "eval_precision": total.precision,
+            "eval_recall": total.recall,
+            "eval_hmean": total.hmean,
+            "eval_seconds_per_image": (time.perf_counter() - t0) / max(1, len(pages)),
+        }
 
     return evaluate
 
@@ -151,8 +170,9 @@ def make_evaluator(cfg: Config, model: CTPN, seed: int) -> Callable[[dict], dict
 def export(path: str | Path, cfg: Config, model: CTPN, variables: dict, **extra: Any) -> Path:
     post = dataclasses.asdict(cfg.post)
     scale = {"short_side": cfg.data.test_short_side, "long_side": cfg.data.test_long_side}
-    return export_detector(path, model.to_config(), variables, postprocess=post,
-                           test_scale=scale, **extra)
+    return export_detector(
+        path, model.to_config(), variables, postprocess=post, test_scale=scale, **extra
+    )
 
 
 def check_init_weights(meta: dict, model: CTPN, path: str) -> None:
@@ -161,9 +181,18 @@ def check_init_weights(meta: dict, model: CTPN, path: str) -> None:
         raise ValueError(f"{path}: weights of model {meta.get('model')!r}, not {NAME!r}")
     mine = model.to_config().to_dict()
     if meta.get("config") != mine:
-        raise ValueError(f"{path}: architecture {meta.get('config')} differs from the run's "
-                         f"{mine}")
+        raise ValueError(f"{path}: architecture {meta.get('config')} differs from the run's {mine}")
 
 
-__all__ = ["NAME", "TRAIN_DEFAULTS", "Config", "build_model", "init_variables",
-           "make_train_iter", "loss_fn", "make_evaluator", "export", "check_init_weights"]
+__all__ = [
+    "NAME",
+    "TRAIN_DEFAULTS",
+    "Config",
+    "build_model",
+    "init_variables",
+    "make_train_iter",
+    "loss_fn",
+    "make_evaluator",
+    "export",
+    "check_init_weights",
+]

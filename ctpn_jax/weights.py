@@ -19,12 +19,20 @@ from ocr_common.weights import WeightsError, load_weights, save_weights
 MODEL_NAME = "ctpn"
 
 
-def export_detector(path: str | os.PathLike, config: CTPNConfig, variables: dict,
-                    **extra: Any) -> Path:
+def export_detector(
+    path: str | os.PathLike, config: CTPNConfig, variables: dict, **extra: Any
+) -> Path:
     """Write ``variables`` with the architecture and preprocessing facts as float16 ``.npz``."""
-    meta = {"model": MODEL_NAME, "config": config.to_dict(), "pixel_mean": list(PIXEL_MEAN),
-            "pixel_std": list(PIXEL_STD), "input": "RGB 0..255", "stride": FEATURE_STRIDE,
-            "anchor_heights": list(ANCHOR_HEIGHTS), **extra}
+    meta = {
+        "model": MODEL_NAME,
+        "config": config.to_dict(),
+        "pixel_mean": list(PIXEL_MEAN),
+        "pixel_std": list(PIXEL_STD),
+        "input": "RGB 0..255",
+        "stride": FEATURE_STRIDE,
+        "anchor_heights": list(ANCHOR_HEIGHTS),
+        **extra,
+    }
     return save_weights(path, jax.device_get(variables), meta)
 
 
@@ -47,8 +55,9 @@ def load_detector(path: str | os.PathLike) -> tuple[CTPNConfig, dict, dict]:
 def postprocess_from_meta(meta: dict[str, Any]) -> PostprocessConfig:
     """The ``PostprocessConfig`` a weights file records (defaults for fields it lacks)."""
     known = {f.name for f in dataclasses.fields(PostprocessConfig)}
-    return PostprocessConfig(**{k: v for k, v in (meta.get("postprocess") or {}).items()
-                                if k in known})
+    return PostprocessConfig(
+        **{k: v for k, v in (meta.get("postprocess") or {}).items() if k in known}
+    )
 
 
 def shipped_weights() -> Path:

@@ -49,8 +49,9 @@ def ctc_loss(
     return optax.ctc_loss(logits, logit_pad, labels, label_pad, blank_id=BLANK_ID)
 
 
-def min_ctc_steps(labels: np.ndarray | jax.Array,
-                  label_length: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
+def min_ctc_steps(
+    labels: np.ndarray | jax.Array, label_length: np.ndarray | jax.Array
+) -> np.ndarray | jax.Array:
     """Fewest CTC time steps that can emit each label row: one per label, plus a blank
     between each pair of equal neighbours.
 
@@ -124,9 +125,7 @@ def greedy_decode(probs: np.ndarray, charset: Charset) -> Decoded:
     return collapse_path(ids, probs[np.arange(len(ids)), ids], charset)
 
 
-def decode_batch(
-    logits: jnp.ndarray, lengths: Sequence[int], charset: Charset
-) -> list[Decoded]:
+def decode_batch(logits: jnp.ndarray, lengths: Sequence[int], charset: Charset) -> list[Decoded]:
     """Greedy decoding of a padded batch: `(B, T, C)` logits, valid steps per line."""
     ids, probs = jax.device_get(best_path(logits))
     return [collapse_path(ids[b, :n], probs[b, :n], charset) for b, n in enumerate(lengths)]

@@ -18,9 +18,14 @@ from pathlib import Path
 from densenet_jax.recognizer import LOOKALIKE_WEIGHT, REREAD_SCALES, Recognizer, parse_reread_scales
 
 
-def evaluate(recognizer: Recognizer, labels: str | Path, image_dir: str | None = None,
-             decoder: str = "greedy", batch_size: int = 32,
-             show_progress: bool = False) -> dict:
+def evaluate(
+    recognizer: Recognizer,
+    labels: str | Path,
+    image_dir: str | None = None,
+    decoder: str = "greedy",
+    batch_size: int = 32,
+    show_progress: bool = False,
+) -> dict:
     """Reads every labelled line and scores the recogniser's text against the label.
 
     Returns:
@@ -32,34 +37,48 @@ def evaluate(recognizer: Recognizer, labels: str | Path, image_dir: str | None =
     from ocr_common.io import read_image
 
     # References may hold characters outside the model's charset: they count as errors.
-    records = [(r.path, r.text) for r in read_labels(labels, recognizer.charset, image_dir,
-                                                     encode=False)]
+    records = [
+        (r.path, r.text) for r in read_labels(labels, recognizer.charset, image_dir, encode=False)
+    ]
     images = [read_image(p) for p, _ in records]
     recognizer.recognize(images, decoder=decoder, batch_size=batch_size)  # compile every shape
     t0 = time.perf_counter()
-    results = recognizer.recognize(images, decoder=decoder, batch_size=batch_size,
-                                   show_progress=show_progress)
+    results = recognizer.recognize(
+        images, decoder=decoder, batch_size=batch_size, show_progress=show_progress
+    )
     dt = time.perf_counter() - t0
     preds = [r.text for r in results]
     targets = [t for _, t in records]
     m = text_metrics(preds, targets)
-    return {**m, "lines_per_s": len(images) / dt, "by_class": errors_by_class(preds, targets),
-            "predictions": [(str(p), t, r) for (p, t), r in zip(records, preds, strict=True)]}
+    return {
+        **m,
+        "lines_per_s": len(images) / dt,
+        "by_class": errors_by_class(preds, targets),
+        "predictions": [(str(p), t, r) for (p, t), r in zip(records, preds, strict=True)],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--weights", required=True, help="exported recogniser weights (.npz)")
     p.add_argument("--labels", required=True, help="label file (path<TAB>text or original)")
     p.add_argument("--image-dir", help="image folder for the original label format")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
-    p.add_argument("--lookalike-weight", type=float, default=LOOKALIKE_WEIGHT,
-                   help="context prior for o/O/0, l/I/1, c/C, ... in greedy decoding "
-                        "(densenet_jax.lookalikes; 1 = the plain best path)")
-    p.add_argument("--reread-scales", default=",".join(map(str, REREAD_SCALES)),
-                   help="read dense lines again stretched by these factors and keep the more "
-                        "confident reading ('none': read every line once)")
+    p.add_argument(
+        "--lookalike-weight",
+        type=float,
+        default=LOOKALIKE_WEIGHT,
+        help="context prior for o/O/0, l/I/1, c/C, ... in greedy decoding "
+        "(densenet_jax.lookalikes; 1 = the plain best path)",
+    )
+    p.add_argument(
+        "--reread-scales",
+        default=",".join(map(str, REREAD_SCALES)),
+        help="read dense lines again stretched by these factors and keep the more "
+        "confident reading ('none': read every line once)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--errors", type=int, default=10, help="print this many misread lines")
     p.add_argument("--json", type=Path, help="write all predictions and metrics here")
@@ -76,20 +95,30 @@ def main(argv: list[str] | None = None) -> int:
     from ocr_common.weights import WeightsError
 
     try:
-        rec = Recognizer.from_file(args.weights, lookalike_weight=args.lookalike_weight,
-                                   reread_scales=reread_scales)
-        res = evaluate(rec, args.labels, args.image_dir, args.decoder, args.batch_size,
-                       show_progress=True)
+        rec = Recognizer.from_file(
+            args.weights, lookalike_weight=args.lookalike_weight, reread_scales=reread_scales
+        )
+        res = evaluate(
+            rec, args.labels, args.image_dir, args.decoder, args.batch_size, show_progress=True
+        )
     except (WeightsError, LabelFileError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     wrong = [x for x in res["predictions"] if without_spaces(x[1]) != without_spaces(x[2])]
     for path, target, pred in wrong[: args.errors]:
         print(f"  {Path(path).name}: {target!r} -> {pred!r}")
-    print("CER by kind: " + "  ".join(f"{k} {v['cer']:.4f} ({v['chars']} chars)"
-                                      for k, v in res["by_class"].items() if v["chars"]))
-    print(f"lines {int(res['lines'])}  CER {res['cer']:.4f}  exact {res['exact']:.4f}  "
-          f"lines/s {res['lines_per_s']:.1f}")
+    print(
+        "CER by kind: "
+        + "  ".join(
+            f"{k} {v['cer']:.4f} ({v['chars']} chars)"
+            for k, v in res["by_class"].items()
+            if v["chars"]
+        )
+    )
+    print(
+        f"lines {int(res['lines'])}  CER {res['cer']:.4f}  exact {res['exact']:.4f}  "
+        f"lines/s {res['lines_per_s']:.1f}"
+    )
     if args.json:
         from ocr_common.io import atomic_write_text
 

@@ -47,9 +47,12 @@ from ocr_common.weights import WeightsError
 # Keras weight name -> (our collection, our variable name), per layer kind.
 _KERAS_TO_OURS: dict[str, dict[str, tuple[str, str]]] = {
     "conv": {"kernel": ("params", "kernel"), "bias": ("params", "bias")},
-    "batchnorm": {"gamma": ("params", "scale"), "beta": ("params", "bias"),
-                  "moving_mean": ("batch_stats", "mean"),
-                  "moving_variance": ("batch_stats", "var")},
+    "batchnorm": {
+        "gamma": ("params", "scale"),
+        "beta": ("params", "bias"),
+        "moving_mean": ("batch_stats", "mean"),
+        "moving_variance": ("batch_stats", "var"),
+    },
     "dense": {"kernel": ("params", "kernel"), "bias": ("params", "bias")},
 }
 
@@ -100,8 +103,10 @@ def _h5py():
     try:
         import h5py
     except ImportError as e:
-        raise ImportError("reading Keras .h5 files needs h5py: pip install "
-                          "'chinese-ocr-jax[import]' (or pip install h5py)") from e
+        raise ImportError(
+            "reading Keras .h5 files needs h5py: pip install "
+            "'chinese-ocr-jax[import]' (or pip install h5py)"
+        ) from e
     return h5py
 
 
@@ -149,7 +154,8 @@ def read_keras_h5(path: str | os.PathLike) -> list[KerasLayer]:
         if layer_names is None:
             raise KerasImportError(
                 f"{path}: no 'layer_names' attribute, so not a Keras 2 HDF5 weights file "
-                "(Keras 3 '.weights.h5' files have another layout and are not supported)")
+                "(Keras 3 '.weights.h5' files have another layout and are not supported)"
+            )
         layers: list[KerasLayer] = []
         for layer_name in layer_names:
             if layer_name not in root:
@@ -158,8 +164,10 @@ def read_keras_h5(path: str | os.PathLike) -> list[KerasLayer]:
             for weight_name in _str_list(group.attrs, "weight_names") or []:
                 prefix, short = _short_name(weight_name)
                 if weight_name not in group:
-                    raise KerasImportError(f"{path}: layer '{layer_name}' lists weight "
-                                           f"'{weight_name}' but has no such dataset")
+                    raise KerasImportError(
+                        f"{path}: layer '{layer_name}' lists weight "
+                        f"'{weight_name}' but has no such dataset"
+                    )
                 array = np.asarray(group[weight_name], dtype=np.float32)
                 name = prefix or layer_name
                 if not layers or layers[-1].name != name or short in layers[-1].weights:
@@ -174,14 +182,20 @@ def expected_layers(model: DenseNet) -> list[Slot]:
     for b in range(3):
         for i in range(model.depth):
             role = f"dense block {b + 1}, layer {i + 1}"
-            order += [("batchnorm", (f"DenseBlock_{b}", f"BatchNorm_{i}"), role),
-                      ("conv", (f"DenseBlock_{b}", f"Conv_{i}"), role)]
+            order += [
+                ("batchnorm", (f"DenseBlock_{b}", f"BatchNorm_{i}"), role),
+                ("conv", (f"DenseBlock_{b}", f"Conv_{i}"), role),
+            ]
         if b < 2:
             role = f"transition {b + 1}"
-            order += [("batchnorm", (f"Transition_{b}", "BatchNorm_0"), role),
-                      ("conv", (f"Transition_{b}", "Conv_0"), role)]
-    order += [("batchnorm", ("BatchNorm_0",), "final batchnorm"),
-              ("dense", ("out",), "output layer")]
+            order += [
+                ("batchnorm", (f"Transition_{b}", "BatchNorm_0"), role),
+                ("conv", (f"Transition_{b}", "Conv_0"), role),
+            ]
+    order += [
+        ("batchnorm", ("BatchNorm_0",), "final batchnorm"),
+        ("dense", ("out",), "output layer"),
+    ]
 
     shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 64, 1)))
     slots, used = [], set()
@@ -195,8 +209,10 @@ def expected_layers(model: DenseNet) -> list[Slot]:
                 slot_shapes[keras_name] = tuple(node[ours].shape)
                 used.add((collection, *path, ours))
         slots.append(Slot(kind, path, role, slot_shapes))
-    every = {tuple(str(getattr(k, "key", k)) for k in p)
-             for p, _ in jax.tree_util.tree_flatten_with_path(shapes)[0]}
+    every = {
+        tuple(str(getattr(k, "key", k)) for k in p)
+        for p, _ in jax.tree_util.tree_flatten_with_path(shapes)[0]
+    }
     if every != used:  # model.py changed its module layout: this table must follow
         raise RuntimeError(f"import_keras does not map {sorted(every - used)}")
     return slots
@@ -213,12 +229,17 @@ def original_to_our_classes(a: np.ndarray) -> np.ndarray:
 
 def _mismatch(layer: KerasLayer, index: int, slot: Slot, model: DenseNet) -> str:
     where = f"layer '{layer.name}' (weight-bearing layer {index + 1}: {layer.describe()})"
-    if slot.kind == "dense" and set(layer.weights) == set(slot.shapes) and \
-            layer.weights["kernel"].shape[:-1] == slot.shapes["kernel"][:-1]:
+    if (
+        slot.kind == "dense"
+        and set(layer.weights) == set(slot.shapes)
+        and layer.weights["kernel"].shape[:-1] == slot.shapes["kernel"][:-1]
+    ):
         n = layer.weights["kernel"].shape[-1]
-        return (f"{where} has {n} output classes, but the charset has {model.num_classes} "
-                f"({model.num_classes - 1} characters + blank): pass the character file the "
-                "weights were trained with (--charset)")
+        return (
+            f"{where} has {n} output classes, but the charset has {model.num_classes} "
+            f"({model.num_classes - 1} characters + blank): pass the character file the "
+            "weights were trained with (--charset)"
+        )
     return f"{where} does not match the original DenseNet: expected a {slot.describe()}"
 
 
@@ -242,13 +263,17 @@ def convert_layers(layers: list[KerasLayer], model: DenseNet) -> dict:
                 raise KerasImportError(f"layer '{layer.name}': {k} holds non-finite values")
     if len(layers) < len(slots):
         slot = slots[len(layers)]
-        raise KerasImportError(f"the file ends after {len(layers)} weight-bearing layers; the "
-                               f"original DenseNet has {len(slots)}, next a {slot.describe()}")
+        raise KerasImportError(
+            f"the file ends after {len(layers)} weight-bearing layers; the "
+            f"original DenseNet has {len(slots)}, next a {slot.describe()}"
+        )
     if len(layers) > len(slots):
         extra = layers[len(slots)]
-        raise KerasImportError(f"layer '{extra.name}' ({extra.describe()}) follows the output "
-                               f"layer: the original DenseNet has {len(slots)} weight-bearing "
-                               "layers")
+        raise KerasImportError(
+            f"layer '{extra.name}' ({extra.describe()}) follows the output "
+            f"layer: the original DenseNet has {len(slots)} weight-bearing "
+            "layers"
+        )
 
     variables: dict[str, dict] = {"params": {}, "batch_stats": {}}
     for layer, slot in zip(layers, slots, strict=True):
@@ -284,25 +309,37 @@ def import_keras_weights(
 
 
 def import_keras(
-    path: str | os.PathLike, out: str | os.PathLike, charset: Charset | None = None,
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    charset: Charset | None = None,
     pooltype: int = 2,
 ) -> Path:
     """Converts an original `weights_densenet.h5` to our float16 weights file with charset."""
     model, variables, charset = import_keras_weights(path, charset, pooltype)
-    return export_recognizer(out, model, variables, charset, imported_from=Path(path).name,
-                             source="keras-h5")
+    return export_recognizer(
+        out, model, variables, charset, imported_from=Path(path).name, source="keras-h5"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="Convert the original chinese_ocr recogniser weights (Keras 2 .h5) to a "
-                    "chinese-ocr-jax weights file.")
+        "chinese-ocr-jax weights file."
+    )
     p.add_argument("h5", help="the original weights, e.g. weights_densenet.h5")
     p.add_argument("--out", required=True, help="the weights file to write (.npz)")
-    p.add_argument("--charset", help="character file the weights were trained with "
-                                     "(default: the original char_std_5990.txt)")
-    p.add_argument("--pooltype", type=int, choices=(1, 2), default=2,
-                   help="transition pooling of the trained model (default: 2, the original)")
+    p.add_argument(
+        "--charset",
+        help="character file the weights were trained with "
+        "(default: the original char_std_5990.txt)",
+    )
+    p.add_argument(
+        "--pooltype",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="transition pooling of the trained model (default: 2, the original)",
+    )
     args = p.parse_args(argv)
     try:
         charset = Charset.from_file(args.charset) if args.charset else Charset.default()
@@ -310,8 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     except (WeightsError, ImportError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {out}: DenseNet (pooltype {args.pooltype}), {charset.num_classes} classes "
-          "with the blank at class 0")
+    print(
+        f"wrote {out}: DenseNet (pooltype {args.pooltype}), {charset.num_classes} classes "
+        "with the blank at class 0"
+    )
     return 0
 
 

@@ -99,8 +99,9 @@ def word_breaks(spans: list[tuple[int, int]], ratio: float = WORD_GAP) -> frozen
     return frozenset(np.nonzero(steps >= ratio * np.median(steps))[0].tolist())
 
 
-def resolve_lookalikes(decoded: Decoded, path: np.ndarray, probs: np.ndarray,
-                       charset: Charset, weight: float = 4.0) -> Decoded:
+def resolve_lookalikes(
+    decoded: Decoded, path: np.ndarray, probs: np.ndarray, charset: Charset, weight: float = 4.0
+) -> Decoded:
     """Re-decides look-alike characters of a greedy reading from their neighbours.
 
     Args:
@@ -136,7 +137,7 @@ def resolve_lookalikes(decoded: Decoded, path: np.ndarray, probs: np.ndarray,
             agree = (left == kind) + (right == kind)
             if kind == "upper" and right == "lower" and left not in ("lower", "upper"):
                 agree += 1  # a word's first letter: "Close" as likely as "close"
-            scores.append(float(m) * weight ** agree)
+            scores.append(float(m) * weight**agree)
         best = members[int(np.argmax(scores))]
         if best != ch:
             out[i] = best

@@ -76,8 +76,11 @@ def edit_operations(target: str, prediction: str) -> list[tuple[str, str, str]]:
         d[0][j] = j
     for i in range(1, n + 1):
         for j in range(1, m + 1):
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1,
-                          d[i - 1][j - 1] + (target[i - 1] != prediction[j - 1]))
+            d[i][j] = min(
+                d[i - 1][j] + 1,
+                d[i][j - 1] + 1,
+                d[i - 1][j - 1] + (target[i - 1] != prediction[j - 1]),
+            )
     ops = []
     i, j = n, m
     while i or j:

@@ -64,8 +64,9 @@ class DenseBlock(nn.Module):
         for _ in range(self.depth):
             y = nn.BatchNorm(use_running_average=not train, epsilon=BN_EPSILON, dtype=self.dtype)(x)
             y = nn.relu(y)
-            y = nn.Conv(self.growth, (3, 3), padding="SAME", kernel_init=he_normal,
-                        dtype=self.dtype)(y)
+            y = nn.Conv(
+                self.growth, (3, 3), padding="SAME", kernel_init=he_normal, dtype=self.dtype
+            )(y)
             x = jnp.concatenate([x, y], axis=-1)
         return x
 
@@ -86,8 +87,9 @@ class Transition(nn.Module):
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
         x = nn.BatchNorm(use_running_average=not train, epsilon=BN_EPSILON, dtype=self.dtype)(x)
         x = nn.relu(x)
-        x = nn.Conv(self.features, (1, 1), use_bias=False, kernel_init=he_normal,
-                    dtype=self.dtype)(x)
+        x = nn.Conv(self.features, (1, 1), use_bias=False, kernel_init=he_normal, dtype=self.dtype)(
+            x
+        )
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         if self.pooltype == 2:
             return nn.avg_pool(x, (2, 2), strides=(2, 2))
@@ -129,27 +131,41 @@ class DenseNet(nn.Module):
           `(B, T, num_classes)` logits with `T = self.output_length(W)` (W/8 for pooltype 2).
         """
         x = x.astype(self.dtype)
-        x = nn.Conv(self.first_features, (5, 5), strides=(2, 2), padding="SAME", use_bias=False,
-                    kernel_init=he_normal, dtype=self.dtype)(x)
+        x = nn.Conv(
+            self.first_features,
+            (5, 5),
+            strides=(2, 2),
+            padding="SAME",
+            use_bias=False,
+            kernel_init=he_normal,
+            dtype=self.dtype,
+        )(x)
         x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
         x = Transition(self.transition_features, self.dropout_rate, self.pooltype, self.dtype)(
-            x, train)
+            x, train
+        )
         x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
         x = Transition(self.transition_features, self.dropout_rate, self.pooltype, self.dtype)(
-            x, train)
+            x, train
+        )
         x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
         x = nn.BatchNorm(use_running_average=not train, epsilon=BN_EPSILON, dtype=self.dtype)(x)
         x = nn.relu(x)
         b, h, w, c = x.shape
         # Keras Permute((2, 1, 3)) + Flatten: features ordered (height, channel) per time step.
         x = jnp.transpose(x, (0, 2, 1, 3)).reshape(b, w, h * c)
-        logits = nn.Dense(self.num_classes, kernel_init=nn.initializers.xavier_uniform(),
-                          dtype=self.dtype, name="out")(x)
+        logits = nn.Dense(
+            self.num_classes,
+            kernel_init=nn.initializers.xavier_uniform(),
+            dtype=self.dtype,
+            name="out",
+        )(x)
         return logits.astype(jnp.float32)
 
     @classmethod
-    def from_config(cls, config: DenseNetConfig, num_classes: int,
-                    dtype: Any = jnp.float32) -> DenseNet:
+    def from_config(
+        cls, config: DenseNetConfig, num_classes: int, dtype: Any = jnp.float32
+    ) -> DenseNet:
         """The network of `config`'s layer sizes (any object with `DenseNetConfig`'s fields,
         e.g. the training config) with `num_classes` outputs."""
         sizes = {f.name: getattr(config, f.name) for f in dataclasses.fields(DenseNetConfig)}
@@ -157,8 +173,9 @@ class DenseNet(nn.Module):
 
     def to_config(self) -> DenseNetConfig:
         """This network's layer sizes (all but `num_classes` and `dtype`)."""
-        return DenseNetConfig(**{f.name: getattr(self, f.name)
-                                 for f in dataclasses.fields(DenseNetConfig)})
+        return DenseNetConfig(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(DenseNetConfig)}
+        )
 
     def architecture(self) -> dict[str, Any]:
         """Everything that fixes the parameters' shapes and meaning, as plain data (the

@@ -18,8 +18,9 @@ LINE_HEIGHT = 32
 MIN_WIDTH = 8
 
 
-def to_line_image(image: np.ndarray, height: int = LINE_HEIGHT,
-                  max_width: int | None = None) -> np.ndarray:
+def to_line_image(
+    image: np.ndarray, height: int = LINE_HEIGHT, max_width: int | None = None
+) -> np.ndarray:
     """Converts a line crop to `(height, W) uint8` gray, keeping the aspect ratio.
 
     Args:
@@ -28,8 +29,9 @@ def to_line_image(image: np.ndarray, height: int = LINE_HEIGHT,
     """
     img = np.asarray(image)
     if img.dtype != np.uint8:
-        img = np.clip(img.astype(np.float32) * (255.0 if img.max(initial=0) <= 1 else 1),
-                      0, 255).astype(np.uint8)
+        img = np.clip(
+            img.astype(np.float32) * (255.0 if img.max(initial=0) <= 1 else 1), 0, 255
+        ).astype(np.uint8)
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY if img.shape[2] == 3 else cv2.COLOR_RGBA2GRAY)
     h, w = img.shape

@@ -43,10 +43,12 @@ REREAD_DENSITY = 0.4
 def make_predict(model: DenseNet, probabilities: bool = False) -> Callable:
     """A jitted `(variables, (B, 32, W, 1) uint8) -> (B, T, C)` in inference mode: logits,
     or softmax probabilities when `probabilities` (computed inside the same jit)."""
+
     @jax.jit
     def predict(variables, images):
         logits = model.apply(variables, normalize(images), train=False)
         return jax.nn.softmax(logits, axis=-1) if probabilities else logits
+
     return predict
 
 
@@ -66,11 +68,16 @@ def parse_reread_scales(text: str) -> tuple[float, ...]:
 class Recognizer:
     """A DenseNet-CTC model with its variables and charset, ready to read line images."""
 
-    def __init__(self, model: DenseNet, variables: dict, charset: Charset,
-                 width_buckets: Sequence[int] = WIDTH_BUCKETS,
-                 lookalike_weight: float = LOOKALIKE_WEIGHT,
-                 reread_scales: Sequence[float] = REREAD_SCALES,
-                 reread_density: float = REREAD_DENSITY):
+    def __init__(
+        self,
+        model: DenseNet,
+        variables: dict,
+        charset: Charset,
+        width_buckets: Sequence[int] = WIDTH_BUCKETS,
+        lookalike_weight: float = LOOKALIKE_WEIGHT,
+        reread_scales: Sequence[float] = REREAD_SCALES,
+        reread_density: float = REREAD_DENSITY,
+    ):
         """`lookalike_weight`: context prior of greedy decoding for o/O/0, l/I/1, c/C, ...
         (see `densenet_jax.lookalikes`; 1 = the plain best path).
 
@@ -107,32 +114,52 @@ class Recognizer:
         """`(B, 32, W, 1) uint8` -> `(B, T, C)` float32 logits."""
         return np.asarray(self._predict(self.variables, batch))
 
-    def recognize(self, images: Sequence[np.ndarray], decoder: str = "greedy",
-                  batch_size: int = 32, show_progress: bool = False) -> list[Decoded]:
+    def recognize(
+        self,
+        images: Sequence[np.ndarray],
+        decoder: str = "greedy",
+        batch_size: int = 32,
+        show_progress: bool = False,
+    ) -> list[Decoded]:
         """Reads line images (RGB or gray, any size). Returns one `Decoded` per image.
 
         Dense lines (more than `reread_density` characters per time step) are read again
         stretched by each of `reread_scales`, and the reading with the highest score (mean
         character confidence) is kept.
         """
-        return self.recognize_lines([to_line_image(im) for im in images], decoder, batch_size,
-                                    show_progress)
+        return self.recognize_lines(
+            [to_line_image(im) for im in images], decoder, batch_size, show_progress
+        )
 
-    def recognize_lines(self, lines: Sequence[np.ndarray], decoder: str = "greedy",
-                        batch_size: int = 32, show_progress: bool = False) -> list[Decoded]:
+    def recognize_lines(
+        self,
+        lines: Sequence[np.ndarray],
+        decoder: str = "greedy",
+        batch_size: int = 32,
+        show_progress: bool = False,
+    ) -> list[Decoded]:
         """``recognize`` for lines already turned into model inputs: ``(32, w) uint8`` gray
         (``preprocess.to_line_image``)."""
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         lines = list(lines)
-        bad = next((ln.shape for ln in lines if ln.ndim != 2 or ln.shape[0] != LINE_HEIGHT
-                    or ln.dtype != np.uint8), None)
+        bad = next(
+            (
+                ln.shape
+                for ln in lines
+                if ln.ndim != 2 or ln.shape[0] != LINE_HEIGHT or ln.dtype != np.uint8
+            ),
+            None,
+        )
         if bad is not None:
-            raise ValueError(f"recognize_lines takes ({LINE_HEIGHT}, w) uint8 lines, got {bad}; "
-                             "use recognize for other images")
+            raise ValueError(
+                f"recognize_lines takes ({LINE_HEIGHT}, w) uint8 lines, got {bad}; "
+                "use recognize for other images"
+            )
         bar = None
         if show_progress:
             from tqdm import tqdm
+
             bar = tqdm(total=len(lines), desc="recognise", unit="line")
         results = self._read(lines, decoder, batch_size, bar)
         dense = [k for k, r in enumerate(results) if self.is_dense(r, lines[k].shape[1])]
@@ -140,8 +167,9 @@ class Recognizer:
             if bar is not None:
                 bar.total += len(dense)
                 bar.refresh()
-            again = self._read([stretch_line(lines[k], scale) for k in dense], decoder,
-                               batch_size, bar)
+            again = self._read(
+                [stretch_line(lines[k], scale) for k in dense], decoder, batch_size, bar
+            )
             for k, r in zip(dense, again, strict=True):
                 if r.score > results[k].score:
                     results[k] = r
@@ -154,8 +182,9 @@ class Recognizer:
         `reread_density` characters per time step, so that `recognize` reads it again."""
         return len(reading.ids) > self.reread_density * self.model.output_length(line_width)
 
-    def _read(self, lines: list[np.ndarray], decoder: str, batch_size: int,
-              bar: Any = None) -> list[Decoded]:
+    def _read(
+        self, lines: list[np.ndarray], decoder: str, batch_size: int, bar: Any = None
+    ) -> list[Decoded]:
         """One reading of `(32, w) uint8` lines, in batches of one width bucket each."""
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
         results: list[Decoded | None] = [None] * len(lines)
@@ -164,16 +193,20 @@ class Recognizer:
         while i < len(order):  # consecutive lines of one width bucket, at most batch_size
             w = bucket_width(lines[order[i]].shape[1], self.width_buckets)
             j = i
-            while j < len(order) and j - i < batch_size and \
-                    bucket_width(lines[order[j]].shape[1], self.width_buckets) == w:
+            while (
+                j < len(order)
+                and j - i < batch_size
+                and bucket_width(lines[order[j]].shape[1], self.width_buckets) == w
+            ):
                 j += 1
             groups.append((w, order[i:j]))
             i = j
         for w, idx in groups:
             # Pad the batch to one of three sizes: few shapes to compile, little waste.
             n = next(s for s in (1, 8, max(8, batch_size)) if len(idx) <= s)
-            batch, widths = pad_lines([lines[k] for k in idx] + [lines[idx[-1]]] * (n - len(idx)),
-                                      w)
+            batch, widths = pad_lines(
+                [lines[k] for k in idx] + [lines[idx[-1]]] * (n - len(idx)), w
+            )
             probs = np.asarray(self._predict_probs(self.variables, batch))
             for b, k in enumerate(idx):
                 t = int(self.model.output_length(int(widths[b])))
@@ -181,8 +214,9 @@ class Recognizer:
                 if decoder == "greedy":
                     ids = p.argmax(-1)
                     greedy = collapse_path(ids, p[np.arange(t), ids], self.charset)
-                    results[k] = resolve_lookalikes(greedy, ids, p, self.charset,
-                                                    self.lookalike_weight)
+                    results[k] = resolve_lookalikes(
+                        greedy, ids, p, self.charset, self.lookalike_weight
+                    )
                 else:
                     results[k] = beam_search_decode(p, self.charset)
             if bar is not None:

@@ -36,8 +36,13 @@ from ocr_common.precision import compute_dtype
 
 NAME = "densenet"
 # Defaults of the shared loop's settings for this model (Adam as the original, with warm-up).
-TRAIN_DEFAULTS = {"batch_size": 32, "lr": 1e-3, "warmup_steps": 300, "steps": 20000,
-                  "eval_every": 500}
+TRAIN_DEFAULTS = {
+    "batch_size": 32,
+    "lr": 1e-3,
+    "warmup_steps": 300,
+    "steps": 20000,
+    "eval_every": 500,
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class Config(DenseNetConfig):
 
     charset_file: str = str(DEFAULT_CHARSET_FILE)
     data: LineDataConfig = field(default_factory=LineDataConfig)
-    eval_size: int = 256          # held-out synthetic lines for the in-training evaluation
+    eval_size: int = 256  # held-out synthetic lines for the in-training evaluation
     # Dtype of activations and matmuls/convolutions: "float32" or "bfloat16" (mixed
     # precision: parameters, their updates, BatchNorm statistics, logits and the CTC loss
     # stay float32). bench/RESULTS.md "Optimisations" says when bfloat16 pays.
@@ -64,8 +69,7 @@ def charset_of(cfg: Config) -> Charset:
 
 
 def build_model(cfg: Config) -> DenseNet:
-    return DenseNet.from_config(cfg, charset_of(cfg).num_classes,
-                                compute_dtype(cfg.compute_dtype))
+    return DenseNet.from_config(cfg, charset_of(cfg).num_classes, compute_dtype(cfg.compute_dtype))
 
 
 def init_variables(model: DenseNet, cfg: Config, key: jax.Array) -> dict:
@@ -76,13 +80,15 @@ def init_variables(model: DenseNet, cfg: Config, key: jax.Array) -> dict:
 
 def _data_source(cfg: Config, data: str, seed: int, batch_size: int):
     if data == "synth":
-        return SynthLines(cfg.data, charset_of(cfg), seed, TRAIN_STREAM,
-                          group_size=batch_size), False
+        return SynthLines(
+            cfg.data, charset_of(cfg), seed, TRAIN_STREAM, group_size=batch_size
+        ), False
     return LabeledLines(read_labels(data, charset_of(cfg)), cfg.data), True
 
 
-def make_train_iter(cfg: Config, data: str, batch_size: int, seed: int,
-                    start_step: int) -> Iterator[dict]:
+def make_train_iter(
+    cfg: Config, data: str, batch_size: int, seed: int, start_step: int
+) -> Iterator[dict]:
     """Batches for steps `start_step, start_step + 1, ...` ("synth" or a label file)."""
     source, shuffle = _data_source(cfg, data, seed, batch_size)
     return train_batches(source, cfg.data, batch_size, seed, start_step, shuffle)
@@ -93,8 +99,9 @@ def logit_lengths(model: DenseNet, widths: jnp.ndarray) -> jnp.ndarray:
     return model.output_length(widths)
 
 
-def loss_fn(cfg: Config, model: DenseNet, params: Any, model_state: dict, batch: dict,
-            key: jax.Array) -> tuple[jnp.ndarray, tuple[dict, dict]]:
+def loss_fn(
+    cfg: Config, model: DenseNet, params: Any, model_state: dict, batch: dict, key: jax.Array
+) -> tuple[jnp.ndarray, tuple[dict, dict]]:
     """Mean CTC loss of a batch in training mode (dropout on, batch statistics updated).
 
     `batch`: `image (B, 32, W, 1) uint8`, `width (B,) int32` (true widths), `labels (B, L)
@@ -104,9 +111,13 @@ def loss_fn(cfg: Config, model: DenseNet, params: Any, model_state: dict, batch:
     Returns:
       `(loss, ({'batch_stats': ...}, {'loss', 'feasible_frac'}))`, `()` float32 scalars.
     """
-    logits, new_state = model.apply({"params": params, **model_state},
-                                    normalize(batch["image"]), train=True,
-                                    rngs={"dropout": key}, mutable=["batch_stats"])
+    logits, new_state = model.apply(
+        {"params": params, **model_state},
+        normalize(batch["image"]),
+        train=True,
+        rngs={"dropout": key},
+        mutable=["batch_stats"],
+    )
     steps = logit_lengths(model, batch["width"])
     losses = ctc_loss(logits, steps, batch["labels"], batch["label_length"])
     # A label that needs more time steps than the line has cannot be emitted at all; its
@@ -116,8 +127,9 @@ def loss_fn(cfg: Config, model: DenseNet, params: Any, model_state: dict, batch:
     return loss, (dict(new_state), {"loss": loss, "feasible_frac": feasible.mean()})
 
 
-def make_evaluator(cfg: Config, model: DenseNet, seed: int,
-                   batch_size: int = 64) -> Callable[[dict], dict[str, float]]:
+def make_evaluator(
+    cfg: Config, model: DenseNet, seed: int, batch_size: int = 64
+) -> Callable[[dict], dict[str, float]]:
     """Greedy-decoding CER and exact-line accuracy on a fixed held-out synthetic set."""
     charset = charset_of(cfg)
     source = SynthLines(cfg.data, charset, seed, EVAL_STREAM)
@@ -133,9 +145,12 @@ def make_evaluator(cfg: Config, model: DenseNet, seed: int,
             preds += [d.text for d in decode_batch(logits, lengths, charset)]
             targets += b["text"]
         m = text_metrics(preds, targets)
-        return {"eval_cer": m["cer"], "eval_exact": m["exact"],
-                "eval_lines_per_s": len(targets) / (time.perf_counter() - t0),
-                "eval_example": f"{targets[0]} -> {preds[0]}"}
+        return {
+            "eval_cer": m["cer"],
+            "eval_exact": m["exact"],
+            "eval_lines_per_s": len(targets) / (time.perf_counter() - t0),
+            "eval_example": f"{targets[0]} -> {preds[0]}",
+        }
 
     return evaluate
 
@@ -149,6 +164,7 @@ def check_init_weights(meta: dict, model: DenseNet, path: str) -> None:
     if meta.get("model") != NAME:
         raise ValueError(f"{path}: weights of model {meta.get('model')!r}, not {NAME!r}")
     if meta.get("config") != model.architecture():
-        raise ValueError(f"{path}: architecture {meta.get('config')} differs from the run's "
-                         f"{model.architecture()}")
-
+        raise ValueError(
+            f"{path}: architecture {meta.get('config')} differs from the run's "
+            f"{model.architecture()}"
+        )

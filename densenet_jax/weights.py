@@ -22,14 +22,22 @@ def model_config(model: DenseNet) -> dict[str, Any]:
     return model.architecture()
 
 
-def export_recognizer(path: str | os.PathLike, model: DenseNet, variables: dict,
-                      charset: Charset, **extra: Any) -> Path:
+def export_recognizer(
+    path: str | os.PathLike, model: DenseNet, variables: dict, charset: Charset, **extra: Any
+) -> Path:
     """Writes `variables` of `model` with its config, charset and blank id as float16."""
     if model.num_classes != charset.num_classes:
         raise ValueError(f"model has {model.num_classes} classes, charset {charset.num_classes}")
-    meta = {"model": MODEL_NAME, "config": model_config(model), "charset": list(charset.lines),
-            "charset_sha256": charset.sha256, "blank_id": BLANK_ID, "input_height": 32,
-            "input_scaling": "x/255-0.5", **extra}
+    meta = {
+        "model": MODEL_NAME,
+        "config": model_config(model),
+        "charset": list(charset.lines),
+        "charset_sha256": charset.sha256,
+        "blank_id": BLANK_ID,
+        "input_height": 32,
+        "input_scaling": "x/255-0.5",
+        **extra,
+    }
     return save_weights(path, jax.device_get(variables), meta)
 
 
@@ -49,13 +57,13 @@ def load_recognizer(path: str | os.PathLike) -> tuple[DenseNet, dict, Charset, d
     except (KeyError, TypeError) as e:
         raise WeightsError(f"{path}: incomplete metadata ({e})") from e
     if model.num_classes != charset.num_classes:
-        raise WeightsError(f"{path}: config has {model.num_classes} classes but the charset "
-                           f"{charset.num_classes}")
+        raise WeightsError(
+            f"{path}: config has {model.num_classes} classes but the charset {charset.num_classes}"
+        )
     out_kernel = variables.get("params", {}).get("out", {}).get("kernel")
     if out_kernel is None or out_kernel.shape[-1] != model.num_classes:
         raise WeightsError(f"{path}: output layer does not have {model.num_classes} classes")
     return model, variables, charset, meta
-
 
 
 def shipped_weights() -> Path:

@@ -58,21 +58,29 @@ def make_examples(out_dir: Path, examples: Sequence[tuple[str, str, int]] = EXAM
         if s < 1.0:
             size = (int(round(w * s)), int(round(h * s)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            lines = [TextLine(np.asarray(t.quad, np.float32) * np.float32(s), t.text)
-                     for t in lines]
+            lines = [
+                TextLine(np.asarray(t.quad, np.float32) * np.float32(s), t.text) for t in lines
+            ]
         path = out_dir / f"{name}.jpg"
         atomic_write_bytes(path, encode_small(image))
-        atomic_write_text(out_dir / "gt" / f"{name}.json",
-                          format_json(lines, path.name, image.shape[1], image.shape[0],
-                                      ("synth", kind, "example")))
+        atomic_write_text(
+            out_dir / "gt" / f"{name}.json",
+            format_json(
+                lines, path.name, image.shape[1], image.shape[0], ("synth", kind, "example")
+            ),
+        )
         paths.append(path)
     return paths
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
-                    help="output folder (default: this script's folder)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="output folder (default: this script's folder)",
+    )
     args = ap.parse_args(argv)
     for p in make_examples(args.out):
         print(f"{p}  {p.stat().st_size // 1024} KB")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def nms_reference(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
-                  max_output_size: int | None = None) -> np.ndarray:
+def nms_reference(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_output_size: int | None = None
+) -> np.ndarray:
     """Indices of the boxes greedy NMS keeps, highest score first.
 
     Args:

@@ -42,34 +42,46 @@ class Summary:
     images: int = 0
     lines: int = 0
     seconds: dict[str, float] = dataclasses.field(
-        default_factory=lambda: {"load": 0.0, "detect": 0.0, "recognise": 0.0, "write": 0.0})
+        default_factory=lambda: {"load": 0.0, "detect": 0.0, "recognise": 0.0, "write": 0.0}
+    )
     total_seconds: float = 0.0
     failures: list[Failure] = dataclasses.field(default_factory=list)
 
-    def add(self, load: float, detect: float, recognise: float, write: float,
-            lines: int) -> None:
+    def add(self, load: float, detect: float, recognise: float, write: float, lines: int) -> None:
         """Counts one image that was written."""
         self.images += 1
         self.lines += lines
-        for key, v in (("load", load), ("detect", detect), ("recognise", recognise),
-                       ("write", write)):
+        for key, v in (
+            ("load", load),
+            ("detect", detect),
+            ("recognise", recognise),
+            ("write", write),
+        ):
             self.seconds[key] += v
 
     def report(self, out_dir: Path) -> str:
         """A few lines for the terminal."""
         n = max(self.images, 1)
         per = ", ".join(f"{k} {v / n:.3f} s" for k, v in self.seconds.items())
-        text = (f"{self.images} image(s) read, {self.lines} line(s), {len(self.failures)} "
-                f"failed; results in {out_dir}/\n"
-                f"time per image: {per} (total {self.total_seconds:.1f} s; the first image "
-                f"includes compiling)")
+        text = (
+            f"{self.images} image(s) read, {self.lines} line(s), {len(self.failures)} "
+            f"failed; results in {out_dir}/\n"
+            f"time per image: {per} (total {self.total_seconds:.1f} s; the first image "
+            f"includes compiling)"
+        )
         if self.failures:
             text += "\nfailed:\n" + "\n".join(f"  {f}" for f in self.failures)
         return text
 
 
-def run(inputs: Sequence[str | os.PathLike], ocr: OCR, out_dir: str | os.PathLike = DEFAULT_OUT_DIR,
-        draw: bool = True, quiet: bool = False, images_per_batch: int = 8) -> Summary:
+def run(
+    inputs: Sequence[str | os.PathLike],
+    ocr: OCR,
+    out_dir: str | os.PathLike = DEFAULT_OUT_DIR,
+    draw: bool = True,
+    quiet: bool = False,
+    images_per_batch: int = 8,
+) -> Summary:
     """Reads every input image and writes its ``.json``, ``.txt`` and (``draw``) ``.jpg``.
 
     The images go through ``OCR.read_pages`` (the lines of up to ``images_per_batch``
@@ -90,32 +102,47 @@ def run(inputs: Sequence[str | os.PathLike], ocr: OCR, out_dir: str | os.PathLik
     summary = Summary(failures=list(failures))
     for f in failures:
         print(f"error: {f}", file=sys.stderr)
-    bar = tqdm(total=len(images), unit="img", desc="OCR", disable=quiet, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(images),
+        unit="img",
+        desc="OCR",
+        disable=quiet,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
     def fail(path: Path, e: BaseException) -> None:
         reason = str(e) if isinstance(e, ImageError) else f"{type(e).__name__}: {e}"
         summary.failures.append(Failure(str(path), reason))
         bar.write(f"error: {summary.failures[-1]}", file=sys.stderr)
 
-    pages = ocr.read_pages(images, images_per_batch=images_per_batch,
-                           preview_side=DRAW_MAX_SIDE if draw else None)
+    pages = ocr.read_pages(
+        images, images_per_batch=images_per_batch, preview_side=DRAW_MAX_SIDE if draw else None
+    )
     try:
         for page, name in zip(pages, output_names(images), strict=True):
             if page.error is not None:
                 fail(page.source, page.error)
             else:
                 t0 = time.perf_counter()
-                doc = {"image": str(page.source), "width": page.width, "height": page.height,
-                       "lines": page.records}
+                doc = {
+                    "image": str(page.source),
+                    "width": page.width,
+                    "height": page.height,
+                    "lines": page.records,
+                }
                 try:
                     write_outputs(out_dir, name, doc, page.preview, page.preview_scale)
                 except Exception as e:  # a write error fails this image only
                     fail(page.source, e)
                 else:
-                    summary.add(page.seconds["load"], page.seconds["detect"],
-                                page.seconds["recognise"], time.perf_counter() - t0,
-                                len(page.records))
+                    summary.add(
+                        page.seconds["load"],
+                        page.seconds["detect"],
+                        page.seconds["recognise"],
+                        time.perf_counter() - t0,
+                        len(page.records),
+                    )
             bar.update(1)
     finally:  # also on Ctrl-C: leave the terminal tidy
         bar.close()
@@ -127,35 +154,69 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Detect and read the text lines of images (Chinese OCR).",
         epilog=f"Writes <name>.json, <name>.txt and <name>.jpg per image. Environment: "
-               f"{CACHE_ENV}=DIR|off sets the JAX compilation cache (default "
-               f"~/.cache/chinese-ocr-jax/jax).")
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="image files, folders (searched recursively) or .txt files listing "
-                        "images, one a line")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR,
-                   help="output folder (default: %(default)s)")
-    p.add_argument("--weights-det", type=Path, default=None,
-                   help="exported CTPN weights (default: the detector shipped in the package)")
-    p.add_argument("--weights-rec", type=Path, default=None,
-                   help="exported DenseNet weights (default: the recogniser shipped in the "
-                        "package)")
-    p.add_argument("--mode", choices=("H", "O"), default="H",
-                   help="boxes: H = horizontal, O = oriented (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=32,
-                   help="most lines per recognition batch (default: %(default)s)")
-    p.add_argument("--min-text-score", type=float, default=DEFAULT_MIN_TEXT_SCORE,
-                   help="drop lines read as empty or with a lower mean character confidence, "
-                        "0..1; a negative value keeps every detected line "
-                        "(default: %(default)s)")
-    p.add_argument("--crop-margin", type=float, default=DEFAULT_CROP_MARGIN,
-                   help="crop each detected line this many line heights wider at both ends "
-                        "before reading it (default: %(default)s)")
-    p.add_argument("--reread-scales", metavar="F[,F...]",
-                   help="read dense lines (condensed Latin type) again stretched by these "
-                        "factors and keep the more confident reading; 'none' reads every line "
-                        "once (default: the recogniser's, 1.25,1.5)")
-    p.add_argument("--device", choices=("cpu", "gpu"),
-                   help="JAX platform (default: a GPU if JAX has one, else the CPU)")
+        f"{CACHE_ENV}=DIR|off sets the JAX compilation cache (default "
+        f"~/.cache/chinese-ocr-jax/jax).",
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="image files, folders (searched recursively) or .txt files listing images, one a line",
+    )
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT_DIR, help="output folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--weights-det",
+        type=Path,
+        default=None,
+        help="exported CTPN weights (default: the detector shipped in the package)",
+    )
+    p.add_argument(
+        "--weights-rec",
+        type=Path,
+        default=None,
+        help="exported DenseNet weights (default: the recogniser shipped in the package)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("H", "O"),
+        default="H",
+        help="boxes: H = horizontal, O = oriented (default: %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="most lines per recognition batch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--min-text-score",
+        type=float,
+        default=DEFAULT_MIN_TEXT_SCORE,
+        help="drop lines read as empty or with a lower mean character confidence, "
+        "0..1; a negative value keeps every detected line "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--crop-margin",
+        type=float,
+        default=DEFAULT_CROP_MARGIN,
+        help="crop each detected line this many line heights wider at both ends "
+        "before reading it (default: %(default)s)",
+    )
+    p.add_argument(
+        "--reread-scales",
+        metavar="F[,F...]",
+        help="read dense lines (condensed Latin type) again stretched by these "
+        "factors and keep the more confident reading; 'none' reads every line "
+        "once (default: the recogniser's, 1.25,1.5)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "gpu"),
+        help="JAX platform (default: a GPU if JAX has one, else the CPU)",
+    )
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated .jpg")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     args = p.parse_args(argv)
@@ -185,11 +246,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.device:
             select_device(args.device)
-        ocr = OCR(args.weights_det, args.weights_rec, mode=args.mode, batch_size=args.batch_size,
-                  min_text_score=None if args.min_text_score < 0 else args.min_text_score,
-                  crop_margin=args.crop_margin,
-                  recognizer_options=None if args.reread_scales is None
-                  else {"reread_scales": args.reread_scales})
+        ocr = OCR(
+            args.weights_det,
+            args.weights_rec,
+            mode=args.mode,
+            batch_size=args.batch_size,
+            min_text_score=None if args.min_text_score < 0 else args.min_text_score,
+            crop_margin=args.crop_margin,
+            recognizer_options=None
+            if args.reread_scales is None
+            else {"reread_scales": args.reread_scales},
+        )
     except (WeightsError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

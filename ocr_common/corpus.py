@@ -125,15 +125,19 @@ class TextSampler:
             raise ValueError("the alphabet contains no Chinese word of the dictionary")
         w = np.asarray(kind_weights, dtype=np.float64)
         if w.shape != (len(self.KINDS),) or (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"kind_weights must be {len(self.KINDS)} non-negative weights for "
-                             f"{', '.join(self.KINDS)} (not all zero); got {list(kind_weights)}")
+            raise ValueError(
+                f"kind_weights must be {len(self.KINDS)} non-negative weights for "
+                f"{', '.join(self.KINDS)} (not all zero); got {list(kind_weights)}"
+            )
         self.kind_p = w / w.sum()
         self.coverage_per_sample = coverage_per_sample
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
         # A mark outside the alphabet is labelled by its compatibility form when that is in
         # it: the 5990 charset has ':' but not '：' (renderers print it full width).
-        marks = [(_alphabet_form(c, self._allowed), w)
-                 for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True)]
+        marks = [
+            (_alphabet_form(c, self._allowed), w)
+            for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True)
+        ]
         self._zh_punct = [c for c, _ in marks if c is not None]
         weights = np.array([w for c, w in marks if c is not None], np.float64)
         self._zh_punct_p = weights / max(weights.sum(), 1e-9)
@@ -186,8 +190,11 @@ class TextSampler:
         elif r < 0.65:
             w = self._english_word(rng)
         elif r < 0.72:  # web addresses, as on signs, tickets and watermarks
-            w = ("www." if rng.random() < 0.5 else "") + self._english_word(rng) + \
-                WEB_SUFFIXES[rng.integers(len(WEB_SUFFIXES))]
+            w = (
+                ("www." if rng.random() < 0.5 else "")
+                + self._english_word(rng)
+                + WEB_SUFFIXES[rng.integers(len(WEB_SUFFIXES))]
+            )
         elif r < 0.85:
             w = "".join(SYLLABLES[i] for i in rng.integers(len(SYLLABLES), size=rng.integers(2, 5)))
         else:  # product codes, plate-like strings
@@ -235,16 +242,16 @@ class TextSampler:
             c = self.coverage_per_sample
             n = len(self.alphabet)
             positions = [i for i, x in enumerate(chars) if x != " "]
-            for j, pos in enumerate(rng.choice(positions, size=min(c, len(positions)),
-                                               replace=False)):
+            for j, pos in enumerate(
+                rng.choice(positions, size=min(c, len(positions)), replace=False)
+            ):
                 ch = self.alphabet[self.coverage_order[(index * c + j) % n]]
                 if kind != "latin" or ch.isascii():
                     chars[pos] = ch
         return "".join(chars).strip()
 
 
-def _draw_words(words: list[str], cdf: np.ndarray, rng: np.random.Generator,
-                k: int) -> list[str]:
+def _draw_words(words: list[str], cdf: np.ndarray, rng: np.random.Generator, k: int) -> list[str]:
     """`k` words drawn by inverse-CDF sampling (`rng.choice(p=...)` would re-check all 350 k
     probabilities of the Chinese dictionary on every call)."""
     idx = np.searchsorted(cdf, rng.random(k) * cdf[-1], side="right")

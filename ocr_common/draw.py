@@ -12,13 +12,26 @@ import numpy as np
 DRAW_MAX_SIDE = 1600
 
 #: Outline colours, one a line in turn.
-COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-            (70, 200, 200), (240, 50, 230), (128, 128, 0), (0, 0, 128), (170, 110, 40))
+COLOURS = (
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 200, 200),
+    (240, 50, 230),
+    (128, 128, 0),
+    (0, 0, 128),
+    (170, 110, 40),
+)
 
 
-def draw_results(image: np.ndarray, records: Sequence[dict],
-                 font_path: str | os.PathLike | None = None,
-                 max_side: int = DRAW_MAX_SIDE) -> np.ndarray:
+def draw_results(
+    image: np.ndarray,
+    records: Sequence[dict],
+    font_path: str | os.PathLike | None = None,
+    max_side: int = DRAW_MAX_SIDE,
+) -> np.ndarray:
     """The image with its lines outlined (left) beside the recognised text drawn at the same
     places on white (right).
 
@@ -58,8 +71,13 @@ def draw_results(image: np.ndarray, records: Sequence[dict],
         if length > box_w:  # shrink to the box width, but stay legible
             size = max(8, int(size * box_w / length))
         centre_left = 0.5 * (q[0] + q[3])
-        draw_r.text((float(centre_left[0]) + 1, float(centre_left[1])), text, fill=(0, 0, 0),
-                    font=load_font(font_path, size), anchor="lm")
+        draw_r.text(
+            (float(centre_left[0]) + 1, float(centre_left[1])),
+            text,
+            fill=(0, 0, 0),
+            font=load_font(font_path, size),
+            anchor="lm",
+        )
     left = Image.alpha_composite(left, overlay).convert("RGB")
     return np.concatenate([np.asarray(left), np.asarray(right)], axis=1)
 

@@ -35,7 +35,8 @@ _PROBE = "中国的人"
 # codes to symbols, dingbats, math or placeholder glyphs instead.
 _LATIN_PROBE = string.ascii_letters + string.digits
 _NOT_TEXT_FONTS = re.compile(
-    r"symbol|dingbat|D050000L|math|LastResort|NonUni|STIXSiz|^cm|display", re.IGNORECASE)
+    r"symbol|dingbat|D050000L|math|LastResort|NonUni|STIXSiz|^cm|display", re.IGNORECASE
+)
 
 
 def mplfonts_dir() -> Path:
@@ -56,8 +57,9 @@ def _font_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in FONT_SUFFIXES)
 
 
-def _candidates(first: Iterable[Path], extra: Iterable[str | os.PathLike],
-                system: bool) -> list[Path]:
+def _candidates(
+    first: Iterable[Path], extra: Iterable[str | os.PathLike], system: bool
+) -> list[Path]:
     """Font files of the `first` folders, then of the system's, then of `extra`."""
     candidates = [f for root in first for f in _font_files(root)]
     if system:

@@ -133,5 +133,6 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     src = q - np.asarray([x0, y0], np.float64) - 0.5
     dst = np.asarray([[0, 0], [w, 0], [w, h], [0, h]], np.float64) - 0.5
     m = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
-    return cv2.warpPerspective(region, m, (w, h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(
+        region, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )

@@ -27,17 +27,24 @@ class InputError(ValueError):
 
 def format_document(doc: dict) -> str:
     """The JSON text of an image's results: one line record a line, like the dev set's files."""
-    head = ",\n".join(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
-                      for k, v in doc.items() if k != "lines")
+    head = ",\n".join(
+        f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
+        for k, v in doc.items()
+        if k != "lines"
+    )
     lines = ",\n".join(f"  {json.dumps(r, ensure_ascii=False)}" for r in doc["lines"])
-    return f"{{\n{head},\n \"lines\": [\n{lines}\n ]\n}}\n" if lines else \
-        f"{{\n{head},\n \"lines\": []\n}}\n"
+    return (
+        f'{{\n{head},\n "lines": [\n{lines}\n ]\n}}\n'
+        if lines
+        else f'{{\n{head},\n "lines": []\n}}\n'
+    )
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     """``(H, W, 3) uint8`` RGB -> JPEG bytes."""
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]),
-                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(
+        ".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
@@ -58,8 +65,9 @@ def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def collect_inputs(paths: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
-                   ) -> tuple[list[Path], list[Failure]]:
+def collect_inputs(
+    paths: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
+) -> tuple[list[Path], list[Failure]]:
     """Expands the command-line inputs into image files.
 
     Folders are searched recursively for ``IMAGE_SUFFIXES`` files (sorted by path), leaving
@@ -85,12 +93,20 @@ def collect_inputs(paths: Iterable[str | os.PathLike], exclude: str | os.PathLik
 
     def expand(p: Path, from_list: bool) -> None:
         if p.is_dir():
-            found = sorted((f for f in p.rglob("*") if f.is_file() and _is_image_name(f)
-                            and not (skip and f.resolve().is_relative_to(skip))),
-                           key=lambda f: f.relative_to(p).as_posix())
+            found = sorted(
+                (
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file()
+                    and _is_image_name(f)
+                    and not (skip and f.resolve().is_relative_to(skip))
+                ),
+                key=lambda f: f.relative_to(p).as_posix(),
+            )
             if not found:
-                failures.append(Failure(str(p), f"{p}: folder contains no images "
-                                                f"({', '.join(IMAGE_SUFFIXES)})"))
+                failures.append(
+                    Failure(str(p), f"{p}: folder contains no images ({', '.join(IMAGE_SUFFIXES)})")
+                )
             for f in found:
                 add(f)
         elif p.suffix.lower() in LIST_SUFFIXES and p.is_file() and not from_list:
@@ -131,8 +147,10 @@ def output_names(paths: Sequence[Path]) -> list[str]:
             continue
         parents = [paths[i].resolve().parent.parts for i in idx]
         for depth in range(1, max(len(p) for p in parents) + 1):
-            cand = ["_".join((*p[-depth:], paths[i].stem)).lstrip("/\\") for p, i in
-                    zip(parents, idx, strict=True)]
+            cand = [
+                "_".join((*p[-depth:], paths[i].stem)).lstrip("/\\")
+                for p, i in zip(parents, idx, strict=True)
+            ]
             if len({c.casefold() for c in cand}) == len(cand):
                 break
         else:
@@ -150,8 +168,13 @@ def output_names(paths: Sequence[Path]) -> list[str]:
     return names
 
 
-def write_outputs(out_dir: Path, name: str, doc: dict, preview: np.ndarray | None = None,
-                  preview_scale: float = 1.0) -> None:
+def write_outputs(
+    out_dir: Path,
+    name: str,
+    doc: dict,
+    preview: np.ndarray | None = None,
+    preview_scale: float = 1.0,
+) -> None:
     """Writes ``<name>.json``, ``<name>.txt`` and, given a ``preview``, ``<name>.jpg``.
 
     All three are built in memory first and each is written atomically, so a failure while

@@ -15,6 +15,5 @@ def compute_dtype(name: str) -> jnp.dtype:
       ValueError: an unsupported name.
     """
     if name not in COMPUTE_DTYPES:
-        raise ValueError(f"compute_dtype must be one of {', '.join(COMPUTE_DTYPES)}, "
-                         f"got {name!r}")
+        raise ValueError(f"compute_dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {name!r}")
     return jnp.dtype(name)

@@ -43,8 +43,10 @@ def paired_bootstrap_interval(
     for old, new in groups:
         old, new = np.asarray(old), np.asarray(new)
         if old.shape != new.shape or old.ndim != 2:
-            raise ValueError(f"old and new counts must have the same (N, K) shape, got "
-                             f"{old.shape} and {new.shape}")
+            raise ValueError(
+                f"old and new counts must have the same (N, K) shape, got "
+                f"{old.shape} and {new.shape}"
+            )
         idx = rng.integers(0, len(old), (samples, len(old)))
         old_sum = old_sum + old[idx].sum(1)
         new_sum = new_sum + new[idx].sum(1)
@@ -65,8 +67,11 @@ def detection_hmean(sums: np.ndarray) -> np.ndarray:
     return 2 * tp / np.maximum(tp + fp + gt, 1)
 
 
-def paired_files_cli(description: str) -> tuple[argparse.Namespace, argparse.ArgumentParser,
-                                                 list[tuple[Path, Path]], np.random.Generator]:
+def paired_files_cli(
+    description: str,
+) -> tuple[
+    argparse.Namespace, argparse.ArgumentParser, list[tuple[Path, Path]], np.random.Generator
+]:
     """The command line shared by the paired-comparison scripts in ``bench/``.
 
     Parses ``OLD NEW [OLD NEW ...] [--samples N] [--seed S]`` and returns (the arguments,

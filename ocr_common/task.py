@@ -48,15 +48,23 @@ class Task(Protocol):
         """Fresh variables `{'params': ..., other collections ...}` of `model` from `key`."""
         ...
 
-    def make_train_iter(self, cfg: Any, data: str, batch_size: int, seed: int,
-                        start_step: int) -> Iterator[Batch]:
+    def make_train_iter(
+        self, cfg: Any, data: str, batch_size: int, seed: int, start_step: int
+    ) -> Iterator[Batch]:
         """Training batches of `batch_size` examples (numpy arrays) for steps `start_step,
         start_step + 1, ...`; batch i is a pure function of `(seed, i)`, so that a resumed
         run sees the data of an uninterrupted one. `data` is "synth" or a path."""
         ...
 
-    def loss_fn(self, cfg: Any, model: nn.Module, params: Any, model_state: dict[str, Any],
-                batch: Batch, key: jax.Array) -> tuple[jax.Array, LossAux]:
+    def loss_fn(
+        self,
+        cfg: Any,
+        model: nn.Module,
+        params: Any,
+        model_state: dict[str, Any],
+        batch: Batch,
+        key: jax.Array,
+    ) -> tuple[jax.Array, LossAux]:
         """`(loss, (new_model_state, metrics))` of one batch in training mode.
 
         `loss` is a `()` float32 scalar to minimise, `model_state` the non-parameter
@@ -66,14 +74,16 @@ class Task(Protocol):
         """
         ...
 
-    def make_evaluator(self, cfg: Any, model: nn.Module,
-                       seed: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def make_evaluator(
+        self, cfg: Any, model: nn.Module, seed: int
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """A function of the variables to evaluate (`{'params': ..., ...}`, on one device)
         returning metrics named `eval_*` (floats, or short strings to print)."""
         ...
 
-    def export(self, path: str | Path, cfg: Any, model: nn.Module, variables: dict[str, Any],
-               **extra: Any) -> Path:
+    def export(
+        self, path: str | Path, cfg: Any, model: nn.Module, variables: dict[str, Any], **extra: Any
+    ) -> Path:
         """Writes `variables` as a weights file that loads without the run directory; the
         keyword arguments go into its metadata. Returns the path written."""
         ...

@@ -53,7 +53,7 @@ def background(rng: np.random.Generator, h: int, w: int, base: Sequence[int]) ->
     elif r < 0.5:  # gradient
         d = rng.standard_normal(2)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        g = (d[0] * yy / h + d[1] * xx / w)
+        g = d[0] * yy / h + d[1] * xx / w
         img += (g - g.mean())[..., None] * rng.uniform(10, 40) * rng.choice([-1, 1], size=3)
     elif r < 0.6:  # ruled paper
         step = int(rng.integers(18, 40))
@@ -80,16 +80,29 @@ def guilloche(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         period2, amp2 = rng.uniform(0.03, 0.2) * w, amp * rng.uniform(0, 0.4)
         y0, step = rng.uniform(0, h), rng.uniform(2, 8)
         for k in range(int(rng.integers(8, 40))):
-            ys = (y0 + k * step + amp * np.sin(2 * np.pi * xs / period + 0.15 * k)
-                  + amp2 * np.sin(2 * np.pi * xs / period2))
+            ys = (
+                y0
+                + k * step
+                + amp * np.sin(2 * np.pi * xs / period + 0.15 * k)
+                + amp2 * np.sin(2 * np.pi * xs / period2)
+            )
             pts = np.stack([xs, ys], axis=1).round().astype(np.int32)
             cv2.polylines(img, [pts], False, tint.tolist(), 1, cv2.LINE_AA)
     if rng.random() < 0.5:  # a rosette of rotated ellipses
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
         a, b = rng.uniform(0.1, 0.4) * w, rng.uniform(0.05, 0.2) * h
         for ang in np.arange(0, 180, rng.uniform(4, 12)):
-            cv2.ellipse(img, (int(cx), int(cy)), (int(a), int(b)), float(ang), 0, 360,
-                        tint.tolist(), 1, cv2.LINE_AA)
+            cv2.ellipse(
+                img,
+                (int(cx), int(cy)),
+                (int(a), int(b)),
+                float(ang),
+                0,
+                360,
+                tint.tolist(),
+                1,
+                cv2.LINE_AA,
+            )
     return img
 
 
@@ -112,8 +125,9 @@ def surface(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         t = np.sin((yy if rng.random() < 0.5 else xx) * rng.uniform(0.05, 0.4) + warp)
         img += t[..., None] * rng.uniform(10, 35) * np.float32([1.0, 0.8, 0.6])
     elif kind == "stone":
-        s = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0),
-                             float(rng.uniform(0.6, 2.5)))
+        s = cv2.GaussianBlur(
+            rng.standard_normal((h, w)).astype(np.float32), (0, 0), float(rng.uniform(0.6, 2.5))
+        )
         img += (s / (s.std() + 1e-6))[..., None] * rng.uniform(12, 40)
         img += smooth_noise(rng, h, w, int(rng.integers(20, 100)))[..., None] * 20
     elif kind == "tiles":
@@ -121,17 +135,27 @@ def surface(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         grout = np.asarray(random_colour(rng), np.float32)
         for ty in range(0, h, step):
             for tx in range(0, w, step):
-                img[ty:ty + step, tx:tx + step] += rng.uniform(-20, 20, size=3).astype(np.float32)
+                img[ty : ty + step, tx : tx + step] += rng.uniform(-20, 20, size=3).astype(
+                    np.float32
+                )
         lw = int(rng.integers(1, 5))
         for t in range(0, max(h, w), step):
-            img[t:t + lw] = grout
-            img[:, t:t + lw] = grout
+            img[t : t + lw] = grout
+            img[:, t : t + lw] = grout
     else:  # a blurred scene: overlapping coloured blobs
         for _ in range(int(rng.integers(6, 25))):
             centre = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
             axes = (int(rng.uniform(0.05, 0.5) * w), int(rng.uniform(0.05, 0.5) * h))
-            cv2.ellipse(img, centre, axes, float(rng.uniform(0, 180)), 0, 360,
-                        [float(c) for c in random_colour(rng)], -1)
+            cv2.ellipse(
+                img,
+                centre,
+                axes,
+                float(rng.uniform(0, 180)),
+                0,
+                360,
+                [float(c) for c in random_colour(rng)],
+                -1,
+            )
         img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(2, 12)))
     img += rng.standard_normal((h, w, 1)).astype(np.float32) * rng.uniform(0, 8)
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -152,7 +176,15 @@ def portrait(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     cv2.ellipse(img, (int(cx), int(h * 0.45)), (int(w * 0.2), int(h * 0.25)), 0, 0, 360, skin, -1)
     for dx in (-0.08, 0.08):  # eyes
         cv2.circle(img, (int(cx + dx * w), int(h * 0.42)), max(1, int(w * 0.02)), hair, -1)
-    cv2.ellipse(img, (int(cx), int(h * 0.56)), (int(w * 0.06), max(1, int(h * 0.015))), 0, 0, 360,
-                [skin[0] * 0.8, skin[1] * 0.6, skin[2] * 0.6], -1)
+    cv2.ellipse(
+        img,
+        (int(cx), int(h * 0.56)),
+        (int(w * 0.06), max(1, int(h * 0.015))),
+        0,
+        0,
+        360,
+        [skin[0] * 0.8, skin[1] * 0.6, skin[2] * 0.6],
+        -1,
+    )
     img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.8, 3.0)))
     return np.clip(img, 0, 255).astype(np.uint8)

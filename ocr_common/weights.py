@@ -70,7 +70,8 @@ def load_weights(
         with np.load(path, allow_pickle=False) as data:
             if _META_KEY not in data.files:
                 raise WeightsError(
-                    f"{path}: not a chinese-ocr-jax weights file (no {_META_KEY} record)")
+                    f"{path}: not a chinese-ocr-jax weights file (no {_META_KEY} record)"
+                )
             meta = json.loads(data[_META_KEY].tobytes().decode())
             flat = {k: data[k].astype(dtype) for k in data.files if k != _META_KEY}
     except WeightsError:
@@ -78,9 +79,12 @@ def load_weights(
     except Exception as e:  # zip/npy/json errors all mean the same thing to the user
         raise WeightsError(f"{path}: cannot read weights ({type(e).__name__}: {e})") from e
     if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise WeightsError(f"{path}: format version {meta['format_version']} is newer than "
-                           f"this code supports ({FORMAT_VERSION}); upgrade chinese-ocr-jax")
+        raise WeightsError(
+            f"{path}: format version {meta['format_version']} is newer than "
+            f"this code supports ({FORMAT_VERSION}); upgrade chinese-ocr-jax"
+        )
     if expect_model is not None and meta.get("model") != expect_model:
-        raise WeightsError(f"{path}: holds weights for model {meta.get('model')!r}, "
-                           f"expected {expect_model!r}")
+        raise WeightsError(
+            f"{path}: holds weights for model {meta.get('model')!r}, expected {expect_model!r}"
+        )
     return traverse_util.unflatten_dict(flat, sep="/"), meta

@@ -52,9 +52,15 @@ def tiny_weights(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("weights")
     charset = folder / "charset.txt"
     charset.write_text(" \n" + "\n".join(ALPHABET) + "\n", encoding="utf-8")
-    cfg = Config(charset_file=str(charset), growth=4, depth=2, first_features=16,
-                 transition_features=16, dropout_rate=0.0,
-                 data=LineDataConfig(widths=(64,), system_fonts=False, workers=0))
+    cfg = Config(
+        charset_file=str(charset),
+        growth=4,
+        depth=2,
+        first_features=16,
+        transition_features=16,
+        dropout_rate=0.0,
+        data=LineDataConfig(widths=(64,), system_fonts=False, workers=0),
+    )
     model = build_model(cfg)
     rec = export(folder / "rec.npz", cfg, model, init_variables(model, cfg, jax.random.key(0)))
 
@@ -72,8 +78,14 @@ def tiny_weights(tmp_path_factory) -> tuple[Path, Path]:
 def ocr(tiny_weights) -> infer.OCR:
     det, rec = tiny_weights
     # every detected line kept: the untrained recogniser reads most lines as empty
-    return infer.OCR(det, rec, batch_size=8, detector_options=SMALL_DET,
-                     compilation_cache=False, min_text_score=None)
+    return infer.OCR(
+        det,
+        rec,
+        batch_size=8,
+        detector_options=SMALL_DET,
+        compilation_cache=False,
+        min_text_score=None,
+    )
 
 
 @pytest.fixture
@@ -90,7 +102,7 @@ def page(h: int = 96, w: int = 160, seed: int = 0) -> np.ndarray:
     img = np.full((h, w, 3), 235, np.uint8)
     for _ in range(4):
         y, x = int(rng.integers(0, max(1, h - 8))), int(rng.integers(0, max(1, w - 20)))
-        img[y:y + 6, x:x + int(rng.integers(5, 20))] = rng.integers(0, 80, 3)
+        img[y : y + 6, x : x + int(rng.integers(5, 20))] = rng.integers(0, 80, 3)
     return img
 
 
@@ -132,9 +144,15 @@ def test_order_quad_any_order_gives_clockwise_from_top_left(degrees):
 
 def test_reading_order_rows_then_left_to_right():
     # Two rows of three boxes with jittered heights, plus a row of one; given shuffled.
-    expected = [rect(10, 10, 60, 30), rect(80, 12, 150, 31), rect(170, 8, 200, 29),
-                rect(12, 50, 90, 72), rect(110, 47, 140, 69), rect(160, 53, 230, 74),
-                rect(40, 100, 120, 118)]
+    expected = [
+        rect(10, 10, 60, 30),
+        rect(80, 12, 150, 31),
+        rect(170, 8, 200, 29),
+        rect(12, 50, 90, 72),
+        rect(110, 47, 140, 69),
+        rect(160, 53, 230, 74),
+        rect(40, 100, 120, 118),
+    ]
     shuffle = [4, 6, 0, 2, 5, 1, 3]
     order = geometry.reading_order(np.stack([expected[i] for i in shuffle]))
     assert [shuffle[i] for i in order] == list(range(7))
@@ -152,8 +170,12 @@ def test_reading_order_two_columns_with_offset_lines():
 def test_reading_order_of_a_tilted_page():
     # A 2 x 2 grid rotated by 8 degrees: the right box of the top row ends up lower than
     # the left box of the second row, so sorting by y alone would read it third.
-    grid = [rect(0, 0, 300, 20), rect(500, 0, 800, 20), rect(0, 40, 300, 60),
-            rect(500, 40, 800, 60)]
+    grid = [
+        rect(0, 0, 300, 20),
+        rect(500, 0, 800, 20),
+        rect(0, 40, 300, 60),
+        rect(500, 40, 800, 60),
+    ]
     tilted = [rotate(q, 8.0) for q in grid]
     assert tilted[1][:, 1].mean() > tilted[2][:, 1].mean()
     shuffle = [3, 1, 2, 0]
@@ -180,7 +202,7 @@ def test_crop_quarter_turned_text_is_upright():
     p = rng.integers(0, 256, (7, 25, 3), dtype=np.uint8)
     img = rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)
     x0, y0 = 11, 6
-    img[y0:y0 + 25, x0:x0 + 7] = np.rot90(p, k=-1)
+    img[y0 : y0 + 25, x0 : x0 + 7] = np.rot90(p, k=-1)
     quad = np.asarray([[x0 + 7, y0], [x0 + 7, y0 + 25], [x0, y0 + 25], [x0, y0]], np.float32)
     np.testing.assert_array_equal(geometry.crop_quad(img, quad), p)
 
@@ -216,10 +238,12 @@ def test_crop_degenerate_and_outside_quads():
 
 
 def test_widen_quad_axis_aligned_and_identity():
-    np.testing.assert_allclose(geometry.widen_quad(rect(10, 20, 40, 30), 0.25),
-                               rect(7.5, 20, 42.5, 30))
-    np.testing.assert_allclose(geometry.widen_quad(rect(10, 20, 40, 30), -0.5),
-                               rect(15, 20, 35, 30))
+    np.testing.assert_allclose(
+        geometry.widen_quad(rect(10, 20, 40, 30), 0.25), rect(7.5, 20, 42.5, 30)
+    )
+    np.testing.assert_allclose(
+        geometry.widen_quad(rect(10, 20, 40, 30), -0.5), rect(15, 20, 35, 30)
+    )
     q = np.asarray([[3, 4], [50, 9], [49, 21], [2, 15]], np.float64)
     np.testing.assert_allclose(geometry.widen_quad(q, 0.0), q)
 
@@ -234,15 +258,17 @@ def test_widen_quad_follows_a_tilted_line():
         return np.stack([origin, origin + w * ux, origin + w * ux + h * uy, origin + h * uy])
 
     o = np.asarray([40.0, 10.0])
-    np.testing.assert_allclose(geometry.widen_quad(rotated(o, 100, 20), 0.1),
-                               rotated(o - 2 * ux, 104, 20), atol=1e-9)
+    np.testing.assert_allclose(
+        geometry.widen_quad(rotated(o, 100, 20), 0.1), rotated(o - 2 * ux, 104, 20), atol=1e-9
+    )
 
 
 def test_crop_lines_use_the_widened_quads():
     img = np.random.default_rng(4).integers(0, 256, (60, 120, 3), dtype=np.uint8)
     quads = np.stack([rect(20, 10, 90, 30), rect(30, 34, 60, 50)]).astype(np.float32)
-    ocr = infer.OCR(detector=lambda im: None, recognizer=object(), compilation_cache=False,
-                    crop_margin=0.5)
+    ocr = infer.OCR(
+        detector=lambda im: None, recognizer=object(), compilation_cache=False, crop_margin=0.5
+    )
     from densenet_jax.preprocess import to_line_image
 
     lines = ocr.crop_lines(img, quads)
@@ -300,8 +326,12 @@ def test_detect_and_recognize_alone(ocr):
 
 def test_batching_gives_the_same_text_as_one_by_one(ocr):
     rng = np.random.default_rng(5)
-    lines = [rng.integers(0, 256, (int(rng.integers(12, 40)), int(rng.integers(10, 300))),
-                          dtype=np.uint8) for _ in range(11)]
+    lines = [
+        rng.integers(
+            0, 256, (int(rng.integers(12, 40)), int(rng.integers(10, 300))), dtype=np.uint8
+        )
+        for _ in range(11)
+    ]
     together = ocr.recognize(lines)
     alone = [ocr.recognize([ln])[0] for ln in lines]
     assert [d.text for d in together] == [d.text for d in alone]
@@ -317,8 +347,12 @@ def test_unread_lines_are_dropped():
 
     quads = np.stack([rect(0, 10 * i, 50, 10 * i + 8) for i in range(4)])
     scores = np.float32([0.9, 0.8, 0.7, 0.95])
-    texts = [Decoded("abc", [1, 2, 3], [0.9, 0.8, 0.7], 0.8), Decoded("", [], [], 0.99),
-             Decoded(" ", [0], [0.9], 0.9), Decoded("x", [4], [0.2], 0.2)]
+    texts = [
+        Decoded("abc", [1, 2, 3], [0.9, 0.8, 0.7], 0.8),
+        Decoded("", [], [], 0.99),
+        Decoded(" ", [0], [0.9], 0.9),
+        Decoded("x", [4], [0.2], 0.2),
+    ]
     read = lambda t: [r["text"] for r in infer.make_records(quads, scores, texts, t)]  # noqa: E731
     assert read(None) == ["abc", "", " ", "x"]
     assert read(0.0) == ["abc", "x"]
@@ -328,19 +362,39 @@ def test_unread_lines_are_dropped():
     assert kept["score"] == pytest.approx(0.9) and kept["text_score"] == pytest.approx(0.8)
 
 
-def test_ocr_min_text_score_filters_what_it_read(ocr, tiny_weights, tmp_path, capsys,
-                                                 small_ocr_cli):
+def test_ocr_min_text_score_filters_what_it_read(
+    ocr, tiny_weights, tmp_path, capsys, small_ocr_cli
+):
     img = page(120, 200, seed=6)
     everything = ocr(img)
     det, rec = tiny_weights
     t = float(np.median([r["text_score"] for r in everything]))
-    filtered = infer.OCR(det, rec, batch_size=8, detector_options=SMALL_DET,
-                         compilation_cache=False, min_text_score=t)(img)
+    filtered = infer.OCR(
+        det,
+        rec,
+        batch_size=8,
+        detector_options=SMALL_DET,
+        compilation_cache=False,
+        min_text_score=t,
+    )(img)
     assert filtered == [r for r in everything if r["text"].strip() and r["text_score"] >= t]
     # the command line: a negative --min-text-score keeps every line
     path = write(tmp_path / "p.png", img)
-    assert infer.main([str(path), "--out", str(tmp_path / "o"), "--no-draw", "--quiet",
-                       "--min-text-score", "-1", *small_ocr_cli]) == 0
+    assert (
+        infer.main(
+            [
+                str(path),
+                "--out",
+                str(tmp_path / "o"),
+                "--no-draw",
+                "--quiet",
+                "--min-text-score",
+                "-1",
+                *small_ocr_cli,
+            ]
+        )
+        == 0
+    )
     written = json.loads((tmp_path / "o" / "p.json").read_text(encoding="utf-8"))
     assert [r["box"] for r in written["lines"]] == [r["box"] for r in ocr(path)]
 
@@ -361,8 +415,9 @@ def capture_ocr_arguments(monkeypatch) -> dict:
 def test_cli_crop_margin_reaches_the_pipeline(monkeypatch, tmp_path):
     assert cli.parse_args(["a.png"]).crop_margin == infer.DEFAULT_CROP_MARGIN
     with pytest.raises(ValueError, match="crop_margin"):
-        infer.OCR(detector=lambda im: None, recognizer=object(), compilation_cache=False,
-                  crop_margin=-0.2)
+        infer.OCR(
+            detector=lambda im: None, recognizer=object(), compilation_cache=False, crop_margin=-0.2
+        )
     seen = capture_ocr_arguments(monkeypatch)
     write(tmp_path / "a.png", page(40, 60))
     assert infer.main([str(tmp_path / "a.png"), "--crop-margin", "0.35", "--quiet"]) == 2
@@ -450,8 +505,15 @@ def test_unique_output_names(ocr, tmp_path):
     p = Path
     assert names([p("a/x.png"), p("b/x.jpg"), p("b/y.png")]) == ["a_x", "b_x", "y"]
     assert names([p("d/x.png"), p("d/x.jpg")]) == ["x_png", "x_jpg"]
-    assert len({n.casefold() for n in names([p("d/X.png"), p("d/x.jpg"), p("e/x.png"),
-                                             p("x_png.png")])}) == 4
+    assert (
+        len(
+            {
+                n.casefold()
+                for n in names([p("d/X.png"), p("d/x.jpg"), p("e/x.png"), p("x_png.png")])
+            }
+        )
+        == 4
+    )
 
     a = write(tmp_path / "a" / "x.png", page(64, 128, seed=1))
     b = write(tmp_path / "b" / "x.jpg", page(64, 128, seed=2))
@@ -468,8 +530,11 @@ def test_output_folder_inside_an_input_folder_is_no_input(ocr, tmp_path):
     for _ in range(2):  # the second run must not read the first run's x.jpg drawing
         summary = cli.run([tmp_path], ocr, tmp_path / "ocr_results", quiet=True)
         assert summary.images == 1 and summary.failures == []
-    assert sorted(f.name for f in (tmp_path / "ocr_results").iterdir()) == ["x.jpg", "x.json",
-                                                                          "x.txt"]
+    assert sorted(f.name for f in (tmp_path / "ocr_results").iterdir()) == [
+        "x.jpg",
+        "x.json",
+        "x.txt",
+    ]
 
 
 def test_text_file_list_input(ocr, tmp_path):
@@ -522,14 +587,21 @@ def test_cli_corrupt_files_are_reported_and_others_written(small_ocr_cli, tmp_pa
     status = infer.main([str(src), "--out", str(out), "--no-draw", *small_ocr_cli])
     err = capsys.readouterr().err
     assert status == 1
-    for name, reason in (("empty.png", "empty"), ("corrupt.jpg", "not a readable image"),
-                         ("notes.png", "not a readable image")):
+    for name, reason in (
+        ("empty.png", "empty"),
+        ("corrupt.jpg", "not a readable image"),
+        ("notes.png", "not a readable image"),
+    ):
         lines = [ln for ln in err.splitlines() if name in ln]
         assert len(lines) == 2, err  # its error line, and again in the summary
         assert reason in lines[0]
     assert "readme.md" not in err
-    assert sorted(f.name for f in out.iterdir()) == ["fine.json", "fine.txt", "good.json",
-                                                      "good.txt"]
+    assert sorted(f.name for f in out.iterdir()) == [
+        "fine.json",
+        "fine.txt",
+        "good.json",
+        "good.txt",
+    ]
     assert "2 image(s) read" in err and "3 failed" in err
     assert all(k in err for k in ("load", "detect", "recognise"))
 
@@ -538,8 +610,21 @@ def test_cli_success_quiet_and_device(small_ocr_cli, tmp_path, capsys):
     import jax
 
     write(tmp_path / "a.png", page(64, 128, seed=1))
-    status = infer.main([str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--quiet",
-                         "--device", "cpu", "--mode", "O", "--batch-size", "4", *small_ocr_cli])
+    status = infer.main(
+        [
+            str(tmp_path / "a.png"),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--device",
+            "cpu",
+            "--mode",
+            "O",
+            "--batch-size",
+            "4",
+            *small_ocr_cli,
+        ]
+    )
     jax.config.update("jax_default_device", None)  # undo --device for the other tests
     assert status == 0 and capsys.readouterr().err == ""
     assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["a.jpg", "a.json", "a.txt"]
@@ -566,8 +651,9 @@ def test_missing_weights_say_what_to_do(tiny_weights, tmp_path, monkeypatch, cap
     assert str(missing) in err and "train.py --model ctpn" in err and "--weights-det" in err
     import densenet_jax.weights
 
-    monkeypatch.setattr(densenet_jax.weights, "shipped_weights",
-                        lambda: tmp_path / "assets" / "densenet.npz")
+    monkeypatch.setattr(
+        densenet_jax.weights, "shipped_weights", lambda: tmp_path / "assets" / "densenet.npz"
+    )
     with pytest.raises(WeightsError, match=r"densenet\.npz.*package.*train\.py --model dense"):
         infer.OCR(det_weights=det, compilation_cache=False)
     bad = tmp_path / "bad.npz"
@@ -594,8 +680,10 @@ def test_gpu_request_without_gpu_is_a_clear_error(small_ocr_cli, tmp_path, capsy
 def test_compilation_cache_settings(tmp_path, monkeypatch):
     import jax
 
-    before = (jax.config.jax_compilation_cache_dir,
-              jax.config.jax_persistent_cache_min_compile_time_secs)
+    before = (
+        jax.config.jax_compilation_cache_dir,
+        jax.config.jax_persistent_cache_min_compile_time_secs,
+    )
     try:
         jax.config.update("jax_compilation_cache_dir", None)
         assert runtime.enable_compilation_cache() is None  # CACHE_ENV=off (autouse fixture)
@@ -623,7 +711,9 @@ def test_draw_results_shows_boxes_and_text():
 
 
 def test_import_loads_no_model_and_starts_no_backend():
-    code = ("import sys, infer; from jax._src import xla_bridge; "
-            "assert not xla_bridge.backends_are_initialized(); "
-            "assert 'densenet_jax.recognizer' not in sys.modules")
+    code = (
+        "import sys, infer; from jax._src import xla_bridge; "
+        "assert not xla_bridge.backends_are_initialized(); "
+        "assert 'densenet_jax.recognizer' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)

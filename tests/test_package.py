@@ -17,10 +17,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = "card"
 #: Modules that belong to training only: none of them may be loaded by inference.
-TRAINING_MODULES = ("grain", "optax", "orbax", "jieba", "train", "ocr_common.corpus",
-                    "ocr_common.textures", "ocr_common.degrade", "ctpn_jax.data",
-                    "densenet_jax.data", "ctpn_jax.task", "densenet_jax.task",
-                    "ctpn_jax.losses", "ctpn_jax.targets")
+TRAINING_MODULES = (
+    "grain",
+    "optax",
+    "orbax",
+    "jieba",
+    "train",
+    "ocr_common.corpus",
+    "ocr_common.textures",
+    "ocr_common.degrade",
+    "ctpn_jax.data",
+    "densenet_jax.data",
+    "ctpn_jax.task",
+    "densenet_jax.task",
+    "ctpn_jax.losses",
+    "ctpn_jax.targets",
+)
 READ_AND_LIST_MODULES = """
 import json, sys
 from infer import OCR
@@ -49,22 +61,47 @@ def installed_wheel(tmp_path_factory) -> Path:
     """
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "ocr_results", "tests",
-        "bench", "docs", ".ruff_cache", ".pytest_cache"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist",
-                    src], check=True, timeout=600)
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            "ocr_results",
+            "tests",
+            "bench",
+            "docs",
+            ".ruff_cache",
+            ".pytest_cache",
+        ),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", src],
+        check=True,
+        timeout=600,
+    )
     wheels = list((tmp / "dist").glob("chinese_ocr_jax-*.whl"))
     assert len(wheels) == 1, wheels
     env_dir = tmp / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     deps = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
     (Path(site) / "test_dependencies.pth").write_text("\n".join(deps) + "\n")
-    subprocess.run([py, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheels[0]],
-                   check=True, timeout=600)
+    subprocess.run(
+        [py, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheels[0]],
+        check=True,
+        timeout=600,
+    )
     return env_dir
 
 
@@ -87,8 +124,9 @@ def test_installed_wheel_reads_an_example_from_anywhere(installed_wheel, tmp_pat
     # The Python API with the shipped weights, found inside the installed packages; reading
     # an image loads none of the training stack.
     code = READ_AND_LIST_MODULES.format(t=TRAINING_MODULES)
-    run = run_outside(installed_wheel, [installed_wheel / "bin" / "python", "-c", code,
-                                        str(image)], tmp_path)
+    run = run_outside(
+        installed_wheel, [installed_wheel / "bin" / "python", "-c", code, str(image)], tmp_path
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["texts"] == expected_texts(EXAMPLE)
@@ -101,8 +139,14 @@ def test_reading_an_image_loads_no_training_code():
     """The same check in the checkout (the code under test, without building a wheel)."""
     code = READ_AND_LIST_MODULES.format(t=TRAINING_MODULES)
     env = {**os.environ, "CHINESE_OCR_JAX_CACHE": "off"}
-    run = subprocess.run([sys.executable, "-c", code, str(REPO / "examples" / "receipt.jpg")],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "examples" / "receipt.jpg")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["training_modules"] == []
@@ -111,6 +155,11 @@ def test_reading_an_image_loads_no_training_code():
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
 def test_ruff_is_clean(command):
-    run = subprocess.run([sys.executable, "-m", "ruff", *command, "."], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "."],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr

@@ -53,12 +53,20 @@ def _start(tmp_path: Path, name: str, devices: int) -> tuple[subprocess.Popen, P
     """Starts SCRIPT on `devices` host devices, batch size 4, in run directory `name`."""
     charset = tmp_path / "charset.txt"
     charset.write_text(" \n" + "\n".join(ALPHABET) + "\n", encoding="utf-8")
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+    }
     run_dir = tmp_path / name
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(charset), str(run_dir), "4"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(charset), str(run_dir), "4"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, run_dir
 
 
@@ -115,8 +123,9 @@ def test_two_devices_train_like_one(runs):
             # them: their gradient is rounding noise (~1e-7), which Adam's normalised step
             # turns into +-lr either way.
             continue
-        np.testing.assert_allclose(np.float32(x), np.float32(leaves2[path]), rtol=2e-3,
-                                   atol=2e-4, err_msg=path)
+        np.testing.assert_allclose(
+            np.float32(x), np.float32(leaves2[path]), rtol=2e-3, atol=2e-4, err_msg=path
+        )
 
 
 def test_batch_size_must_divide_by_the_device_count():

@@ -99,8 +99,10 @@ def read_icdar2015(path: str | os.PathLike) -> list[TextLine]:
             continue
         parts = line.split(",", 8)
         if len(parts) < 8:
-            raise LabelError(f"{path}:{lineno}: expected 8 coordinates and a text "
-                             f"(x1,y1,...,x4,y4,text), got {len(parts)} fields: {line.strip()!r}")
+            raise LabelError(
+                f"{path}:{lineno}: expected 8 coordinates and a text "
+                f"(x1,y1,...,x4,y4,text), got {len(parts)} fields: {line.strip()!r}"
+            )
         coords = [_num(t, path, lineno) for t in parts[:8]]
         text = _strip_quotes(parts[8]) if len(parts) > 8 else ""
         out.append(TextLine(np.asarray(coords, np.float32).reshape(4, 2), text))
@@ -119,8 +121,9 @@ def read_icdar2013(path: str | os.PathLike) -> list[TextLine]:
             continue
         m = _IC13.match(line)
         if m is None:
-            raise LabelError(f"{path}:{lineno}: expected 'xmin ymin xmax ymax \"text\"', "
-                             f"got {line.strip()!r}")
+            raise LabelError(
+                f"{path}:{lineno}: expected 'xmin ymin xmax ymax \"text\"', got {line.strip()!r}"
+            )
         x0, y0, x1, y1 = (_num(m.group(i), path, lineno) for i in range(1, 5))
         if x1 < x0 or y1 < y0:
             raise LabelError(f"{path}:{lineno}: xmax < xmin or ymax < ymin in {line.strip()!r}")
@@ -209,13 +212,19 @@ def format_icdar2015(lines: Sequence[TextLine]) -> str:
     return "".join(r + "\n" for r in rows)
 
 
-def format_json(lines: Sequence[TextLine], image: str, width: int, height: int,
-                tags: Sequence[str] = ()) -> str:
+def format_json(
+    lines: Sequence[TextLine], image: str, width: int, height: int, tags: Sequence[str] = ()
+) -> str:
     """The text of a JSON label file."""
     doc = {
-        "image": image, "width": int(width), "height": int(height), "tags": list(tags),
-        "lines": [{"box": [round(float(v), 2) for v in np.asarray(t.quad).reshape(-1)],
-                   "text": t.text} for t in lines],
+        "image": image,
+        "width": int(width),
+        "height": int(height),
+        "tags": list(tags),
+        "lines": [
+            {"box": [round(float(v), 2) for v in np.asarray(t.quad).reshape(-1)], "text": t.text}
+            for t in lines
+        ],
     }
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
@@ -241,12 +250,14 @@ def find_samples(folder: str | os.PathLike, require_labels: bool = True) -> list
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist")
     img_dir = root / "images" if (root / "images").is_dir() else root
-    images = sorted(p for p in img_dir.iterdir()
-                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    images = sorted(
+        p for p in img_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not images:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {img_dir}")
-    label_dirs = [d for d in (root / "gt", root / "labels", root / "annotations", img_dir, root)
-                  if d.is_dir()]
+    label_dirs = [
+        d for d in (root / "gt", root / "labels", root / "annotations", img_dir, root) if d.is_dir()
+    ]
     out, missing = [], []
     for img in images:
         label = None
@@ -264,5 +275,6 @@ def find_samples(folder: str | os.PathLike, require_labels: bool = True) -> list
     if missing and require_labels:
         raise FileNotFoundError(
             f"{len(missing)} image(s) in {img_dir} have no label file "
-            f"(looked for <stem>.json, gt_<stem>.txt, <stem>.txt): {', '.join(missing[:5])}")
+            f"(looked for <stem>.json, gt_<stem>.txt, <stem>.txt): {', '.join(missing[:5])}"
+        )
     return out

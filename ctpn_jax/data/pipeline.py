@@ -67,7 +67,10 @@ class DetDataConfig:
 
 
 def prepare_example(
-    image: np.ndarray, lines: Sequence[TextLine], short_side: float, long_side: float,
+    image: np.ndarray,
+    lines: Sequence[TextLine],
+    short_side: float,
+    long_side: float,
     max_boxes: int,
 ) -> dict[str, np.ndarray]:
     """Resize one image with its lines (not yet padded).
@@ -92,8 +95,13 @@ def prepare_example(
     ign = np.zeros((max_boxes,), bool)
     ign[:n] = ignore
     h, w = resized.shape[:2]
-    return {"image": resized, "image_hw": np.asarray([h, w], np.int32), "quads": q,
-            "valid": valid, "ignore": ign}
+    return {
+        "image": resized,
+        "image_hw": np.asarray([h, w], np.int32),
+        "quads": q,
+        "valid": valid,
+        "ignore": ign,
+    }
 
 
 def collate(examples: Sequence[dict], sizes: Sequence[int]) -> dict[str, np.ndarray]:
@@ -128,8 +136,9 @@ def _short_side(cfg: DetDataConfig, rng: np.random.Generator) -> float:
 class SynthPages:
     """Random-access source of rendered pages: ``pages[i]`` is a pure function of (seed, i)."""
 
-    def __init__(self, cfg: DetDataConfig, seed: int, stream: int = TRAIN_STREAM,
-                 train: bool = True):
+    def __init__(
+        self, cfg: DetDataConfig, seed: int, stream: int = TRAIN_STREAM, train: bool = True
+    ):
         self.cfg, self.seed, self.stream, self.train = cfg, int(seed), int(stream), train
         self._renderer = None
 
@@ -139,10 +148,17 @@ class SynthPages:
             from ctpn_jax.data.render import PageRenderConfig, PageRenderer
 
             c = self.cfg
-            self._renderer = PageRenderer(PageRenderConfig(
-                kinds=c.kinds, max_rotation=c.max_rotation, fonts=c.fonts,
-                min_text_px=c.min_text_px, max_text_px=c.max_text_px, reference_side=c.short_side,
-                reference_long=c.long_side))
+            self._renderer = PageRenderer(
+                PageRenderConfig(
+                    kinds=c.kinds,
+                    max_rotation=c.max_rotation,
+                    fonts=c.fonts,
+                    min_text_px=c.min_text_px,
+                    max_text_px=c.max_text_px,
+                    reference_side=c.short_side,
+                    reference_long=c.long_side,
+                )
+            )
         return self._renderer
 
     def __getstate__(self):
@@ -159,8 +175,9 @@ class SynthPages:
     def __getitem__(self, index: int) -> dict:
         page, rng = self.page(index)
         short = _short_side(self.cfg, rng) if self.train else self.cfg.short_side
-        return prepare_example(page.image, page.lines, short, self.cfg.long_side,
-                               self.cfg.max_boxes)
+        return prepare_example(
+            page.image, page.lines, short, self.cfg.long_side, self.cfg.max_boxes
+        )
 
 
 class LabeledPages:
@@ -177,13 +194,23 @@ class LabeledPages:
 
         s = self.samples[index]
         rng = np.random.default_rng((self.seed, int(index)))
-        return prepare_example(read_image(s.image), read_labels(s.label),
-                               _short_side(self.cfg, rng), self.cfg.long_side,
-                               self.cfg.max_boxes)
+        return prepare_example(
+            read_image(s.image),
+            read_labels(s.label),
+            _short_side(self.cfg, rng),
+            self.cfg.long_side,
+            self.cfg.max_boxes,
+        )
 
 
-def train_batches(source, cfg: DetDataConfig, batch_size: int, seed: int,
-                  start_step: int = 0, shuffle: bool = False) -> Iterator[dict]:
+def train_batches(
+    source,
+    cfg: DetDataConfig,
+    batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    shuffle: bool = False,
+) -> Iterator[dict]:
     """Endless batches from ``source``, starting at batch ``start_step``.
 
     ``shuffle`` (for finite folders) reshuffles every epoch from ``seed``.
@@ -193,15 +220,17 @@ def train_batches(source, cfg: DetDataConfig, batch_size: int, seed: int,
         ds = ds.seed(seed).shuffle().repeat()
     ds = ds.batch(batch_size, drop_remainder=True, batch_fn=Collate(cfg.bucket_sizes))
     ds = ds[start_step:]
-    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1 if cfg.workers else 2,
-                                              prefetch_buffer_size=2))
+    it = ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=1 if cfg.workers else 2, prefetch_buffer_size=2)
+    )
     if cfg.workers > 0:
         from absl import flags
 
         if not flags.FLAGS.is_parsed():  # grain workers read absl flags
             flags.FLAGS.mark_as_parsed()
-        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.workers,
-                                                         per_worker_buffer_size=2))
+        it = it.mp_prefetch(
+            grain.MultiprocessingOptions(num_workers=cfg.workers, per_worker_buffer_size=2)
+        )
     return iter(it)
 
 

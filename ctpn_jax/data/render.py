@@ -130,8 +130,9 @@ class _Canvas:
         self.lines: list[TextLine] = []
         # smallest font size on this page, so that text is >= min_text_px once resized
         cfg = renderer.cfg
-        scale = min(cfg.reference_side / min(self.w, self.h),
-                    cfg.reference_long / max(self.w, self.h))
+        scale = min(
+            cfg.reference_side / min(self.w, self.h), cfg.reference_long / max(self.w, self.h)
+        )
         self.min_size = cfg.min_text_px / scale
         self.scale = scale
         self.occupied: list[tuple[float, float, float, float]] = []
@@ -150,8 +151,9 @@ class _Canvas:
         path = font_path or self.r.fonts[int(self.rng.integers(len(self.r.fonts)))]
         return load_font(path, max(6, int(round(max(size, self.min_size)))))
 
-    def fit(self, font: ImageFont.FreeTypeFont, max_w: float, n: int | None = None,
-            fill: bool = False) -> str:
+    def fit(
+        self, font: ImageFont.FreeTypeFont, max_w: float, n: int | None = None, fill: bool = False
+    ) -> str:
         """Sample text of about ``n`` characters (or enough to fill ``max_w``) that fits."""
         size = font.size
         if n is None or fill:
@@ -168,9 +170,15 @@ class _Canvas:
                 hi = mid - 1
         return text[:lo].rstrip()
 
-    def text(self, xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont,
-             fill: Sequence[int], label: bool = True,
-             tracking: float = 0.0) -> tuple[float, float, float, float] | None:
+    def text(
+        self,
+        xy: tuple[float, float],
+        text: str,
+        font: ImageFont.FreeTypeFont,
+        fill: Sequence[int],
+        label: bool = True,
+        tracking: float = 0.0,
+    ) -> tuple[float, float, float, float] | None:
         """Draw ``text`` with its top-left at ``xy``; label it (split at wide spaces).
 
         ``tracking`` > 0 spaces the characters that many pixels apart (s i g n s): the
@@ -188,7 +196,7 @@ class _Canvas:
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
         groups = [[words[0][0], words[0][1]]]
         for s0, s1 in words[1:]:
-            gap = font.getlength(text[groups[-1][1]:s0])
+            gap = font.getlength(text[groups[-1][1] : s0])
             if gap > max(self.r.cfg.split_gap, self.r.cfg.split_gap_em * font.size):
                 groups.append([s0, s1])
             else:
@@ -213,13 +221,18 @@ class _Canvas:
         if not boxes:
             return None
         b = np.asarray(boxes)
-        box = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()),
-               float(b[:, 3].max()))
+        box = (
+            float(b[:, 0].min()),
+            float(b[:, 1].min()),
+            float(b[:, 2].max()),
+            float(b[:, 3].max()),
+        )
         self.occupied.append(box)
         return box
 
-    def _latin_face(self, text: str, font: ImageFont.FreeTypeFont
-                    ) -> tuple[ImageFont.FreeTypeFont, tuple[float, float, float, float]]:
+    def _latin_face(
+        self, text: str, font: ImageFont.FreeTypeFont
+    ) -> tuple[ImageFont.FreeTypeFont, tuple[float, float, float, float]]:
         """The face to draw ``text`` with, and the reference box of a hanzi in the CJK font
         at that size (the vertical extent of a line's label).
 
@@ -252,11 +265,16 @@ class _Canvas:
             return None
         b = np.asarray(inks, np.float32)
         pad = self.r.cfg.box_pad * font.size
-        box = (float(b[:, 0].min() - pad * 0.5), float(min(b[:, 1].min(), xy[1] + ref[1]) - pad),
-               float(b[:, 2].max() + pad * 0.5), float(max(b[:, 3].max(), xy[1] + ref[3]) + pad))
+        box = (
+            float(b[:, 0].min() - pad * 0.5),
+            float(min(b[:, 1].min(), xy[1] + ref[1]) - pad),
+            float(b[:, 2].max() + pad * 0.5),
+            float(max(b[:, 3].max(), xy[1] + ref[3]) + pad),
+        )
         if label:
-            quad = np.asarray([[box[0], box[1]], [box[2], box[1]], [box[2], box[3]],
-                               [box[0], box[3]]], np.float32)
+            quad = np.asarray(
+                [[box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]]], np.float32
+            )
             self.lines.append(TextLine(quad, text))
         self.occupied.append(box)
         return box
@@ -267,8 +285,12 @@ class _Canvas:
         if x0 < 0 or y0 < 0 or x1 > self.w or y1 > self.h:
             return False
         for a in self.occupied:
-            if x0 < a[2] + margin and a[0] - margin < x1 and y0 < a[3] + margin and \
-                    a[1] - margin < y1:
+            if (
+                x0 < a[2] + margin
+                and a[0] - margin < x1
+                and y0 < a[3] + margin
+                and a[1] - margin < y1
+            ):
                 return False
         return True
 
@@ -277,8 +299,9 @@ class _Canvas:
         rng = self.rng
         for _ in range(count):
             for _try in range(10):
-                kind = rng.choice(["line", "rect", "circle", "stamp", "barcode", "hatch", "icon",
-                                   "photo"])
+                kind = rng.choice(
+                    ["line", "rect", "circle", "stamp", "barcode", "hatch", "icon", "photo"]
+                )
                 w = float(rng.uniform(20, max(30, self.w * 0.4)))
                 h = float(rng.uniform(10, max(20, self.h * 0.25)))
                 if kind in ("circle", "stamp", "icon"):
@@ -303,24 +326,33 @@ class _Canvas:
         x0, y0, x1, y1 = box
         width = int(rng.integers(1, 4))
         if kind == "line":
-            d.line([(x0, y0), (x1, y1)] if rng.random() < 0.3 else
-                   [(x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)] if x1 - x0 > y1 - y0 else
-                   [((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)], fill=col, width=width)
+            d.line(
+                [(x0, y0), (x1, y1)]
+                if rng.random() < 0.3
+                else [(x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)]
+                if x1 - x0 > y1 - y0
+                else [((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)],
+                fill=col,
+                width=width,
+            )
         elif kind == "rect":
             if rng.random() < 0.5:
                 d.rectangle(box, outline=col, width=width)
             else:
                 d.rectangle(box, fill=col)
         elif kind == "circle":
-            d.ellipse(box, outline=col, width=width) if rng.random() < 0.5 else \
-                d.ellipse(box, fill=col)
+            d.ellipse(box, outline=col, width=width) if rng.random() < 0.5 else d.ellipse(
+                box, fill=col
+            )
         elif kind == "stamp":
             red = (int(rng.integers(180, 240)), int(rng.integers(0, 60)), int(rng.integers(0, 60)))
             d.ellipse(box, outline=red, width=int(rng.integers(2, 5)))
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             r = (x1 - x0) / 6
-            pts = [(cx + r * math.cos(a), cy + r * math.sin(a))
-                   for a in np.linspace(-math.pi / 2, 1.5 * math.pi, 11)[:-1]]
+            pts = [
+                (cx + r * math.cos(a), cy + r * math.sin(a))
+                for a in np.linspace(-math.pi / 2, 1.5 * math.pi, 11)[:-1]
+            ]
             star = [pts[(2 * i) % 10] for i in range(5)]
             d.polygon(star, fill=red)
         elif kind == "barcode":
@@ -360,9 +392,13 @@ class PageRenderer:
             ``ocr_common.fonts.list_latin_fonts(cfg.fonts)`` (may be empty).
     """
 
-    def __init__(self, cfg: PageRenderConfig | None = None, sampler=None,
-                 fonts: Sequence[Path] | None = None,
-                 latin_fonts: Sequence[Path] | None = None):
+    def __init__(
+        self,
+        cfg: PageRenderConfig | None = None,
+        sampler=None,
+        fonts: Sequence[Path] | None = None,
+        latin_fonts: Sequence[Path] | None = None,
+    ):
         self.cfg = cfg or PageRenderConfig()
         if sampler is None:
             # Pages print what the recogniser can read, so that end-to-end tests on them
@@ -452,8 +488,12 @@ class PageRenderer:
                 r = rng.random()
                 if r < 0.08:  # heading
                     hf = c.font(size * rng.uniform(1.1, 1.5))
-                    c.text((x0, y), c.fit(hf, col_w, n=int(rng.integers(3, 12))), hf,
-                           contrasting(rng, bg, 110))
+                    c.text(
+                        (x0, y),
+                        c.fit(hf, col_w, n=int(rng.integers(3, 12))),
+                        hf,
+                        contrasting(rng, bg, 110),
+                    )
                     y += hf.size * spacing
                     continue
                 n_lines = int(rng.integers(1, 7))
@@ -568,9 +608,13 @@ class PageRenderer:
         px0, py0 = w * rng.uniform(0.02, 0.15), h * rng.uniform(0.02, 0.2)
         px1, py1 = w - w * rng.uniform(0.02, 0.15), h - h * rng.uniform(0.02, 0.2)
         if rng.random() < 0.5:
-            c.draw.rounded_rectangle((px0, py0, px1, py1), radius=float(rng.uniform(0, 30)),
-                                     fill=panel, outline=contrasting(rng, panel, 60),
-                                     width=int(rng.integers(0, 6)))
+            c.draw.rounded_rectangle(
+                (px0, py0, px1, py1),
+                radius=float(rng.uniform(0, 30)),
+                fill=panel,
+                outline=contrasting(rng, panel, 60),
+                width=int(rng.integers(0, 6)),
+            )
         else:
             c.draw.rectangle((px0, py0, px1, py1), fill=panel)
         ink = contrasting(rng, panel, 100)
@@ -605,8 +649,12 @@ class PageRenderer:
         bar = random_colour(rng, 0, 200)
         c.draw.rectangle((0, 0, w, bar_h), fill=bar)
         tf = c.font(size * 1.2)
-        c.text((size, (bar_h - tf.size) / 2), c.fit(tf, w * 0.5, n=int(rng.integers(2, 10))), tf,
-               contrasting(rng, bar, 110))
+        c.text(
+            (size, (bar_h - tf.size) / 2),
+            c.fit(tf, w * 0.5, n=int(rng.integers(2, 10))),
+            tf,
+            contrasting(rng, bar, 110),
+        )
         x_main = 0.0
         if rng.random() < 0.5 and w > 700:  # sidebar menu
             sb_w = w * rng.uniform(0.15, 0.25)
@@ -630,34 +678,48 @@ class PageRenderer:
                     if x + bw > w - size:
                         break
                     btn = random_colour(rng, 0, 230)
-                    c.draw.rounded_rectangle((x, y, x + bw, y + size * 2.2), radius=size * 0.4,
-                                             fill=btn)
+                    c.draw.rounded_rectangle(
+                        (x, y, x + bw, y + size * 2.2), radius=size * 0.4, fill=btn
+                    )
                     c.text((x + size, y + size * 0.45), t, pf, contrasting(rng, btn, 110))
                     x += bw + size
                 y += size * 3.2
             elif r < 0.25:  # input box with placeholder
                 bw = (w - x_main) * rng.uniform(0.4, 0.9)
                 c.draw.rectangle((x_main + size, y, x_main + size + bw, y + size * 2), outline=grey)
-                c.text((x_main + size * 1.5, y + size * 0.4),
-                       c.fit(sf, bw - size, n=int(rng.integers(3, 12))), sf, grey)
+                c.text(
+                    (x_main + size * 1.5, y + size * 0.4),
+                    c.fit(sf, bw - size, n=int(rng.integers(3, 12))),
+                    sf,
+                    grey,
+                )
                 y += size * 3
             else:  # list row: icon, title, subtitle, separator
                 icon = size * 2
                 if rng.random() < 0.6:
-                    c._shape("icon" if rng.random() < 0.5 else "circle",
-                             (x_main + size, y, x_main + size + icon, y + icon))
+                    c._shape(
+                        "icon" if rng.random() < 0.5 else "circle",
+                        (x_main + size, y, x_main + size + icon, y + icon),
+                    )
                 tx = x_main + size * 2 + icon
                 c.text((tx, y), c.fit(pf, w - tx - size, n=int(rng.integers(2, 20))), pf, ink)
                 if rng.random() < 0.7:
-                    c.text((tx, y + pf.size * 1.4),
-                           c.fit(sf, w - tx - size, n=int(rng.integers(4, 30))), sf, grey)
+                    c.text(
+                        (tx, y + pf.size * 1.4),
+                        c.fit(sf, w - tx - size, n=int(rng.integers(4, 30))),
+                        sf,
+                        grey,
+                    )
                 if rng.random() < 0.4:
-                    c.text((w - size - sf.getlength("12:30"), y), f"{rng.integers(0, 24):02d}:"
-                           f"{rng.integers(0, 60):02d}", sf, grey)
+                    c.text(
+                        (w - size - sf.getlength("12:30"), y),
+                        f"{rng.integers(0, 24):02d}:{rng.integers(0, 60):02d}",
+                        sf,
+                        grey,
+                    )
                 y += size * 3.2
                 c.draw.line([(tx, y - size * 0.5), (w, y - size * 0.5)], fill=grey, width=1)
         return c
-
 
     def _card(self, rng: np.random.Generator) -> _Canvas:
         w = int(rng.integers(700, 1400))
@@ -672,12 +734,16 @@ class PageRenderer:
             card = np.clip(guilloche(rng, card.astype(np.float32)), 0, 255).astype(np.uint8)
         mask = Image.new("L", (int(cw), int(ch)), 0)
         radius = float(ch * rng.uniform(0.02, 0.08))
-        ImageDraw.Draw(mask).rounded_rectangle((0, 0, int(cw) - 1, int(ch) - 1), radius=radius,
-                                               fill=255)
+        ImageDraw.Draw(mask).rounded_rectangle(
+            (0, 0, int(cw) - 1, int(ch) - 1), radius=radius, fill=255
+        )
         if rng.random() < 0.5:  # a soft shadow under the card
             d = float(rng.uniform(2, 12))
-            c.draw.rounded_rectangle((x0 + d, y0 + d, x0 + cw + d, y0 + ch + d), radius=radius,
-                                     fill=random_colour(rng, 0, 60))
+            c.draw.rounded_rectangle(
+                (x0 + d, y0 + d, x0 + cw + d, y0 + ch + d),
+                radius=radius,
+                fill=random_colour(rng, 0, 60),
+            )
         c.im.paste(Image.fromarray(card), (int(x0), int(y0)), mask)
         ink = contrasting(rng, base, 110)
         label_ink = contrasting(rng, base, 70)
@@ -725,8 +791,9 @@ class PageRenderer:
             ny = y0 + ch * rng.uniform(0.8, 0.88) - num_font.size
             nx = mx
             if rng.random() < 0.6:
-                box = c.text((mx, ny), self.sampler.sample(rng, int(rng.integers(2, 7))), font,
-                             label_ink)
+                box = c.text(
+                    (mx, ny), self.sampler.sample(rng, int(rng.integers(2, 7))), font, label_ink
+                )
                 nx = (box[2] if box else mx) + size * rng.uniform(1.0, 3.0)
             track = num_font.size * rng.uniform(0.05, 0.35) if rng.random() < 0.5 else 0.0
             if nx + (num_font.getlength("0") + track) * len(digits) < x0 + cw * 0.97:
@@ -747,8 +814,9 @@ def _card_value(rng: np.random.Generator, sampler) -> str:
     return sampler.sample(rng, int(rng.integers(1, 12)))
 
 
-def _on_surface(rng: np.random.Generator, image: np.ndarray, lines: Sequence[TextLine],
-                min_height: float) -> tuple[np.ndarray, list[TextLine]]:
+def _on_surface(
+    rng: np.random.Generator, image: np.ndarray, lines: Sequence[TextLine], min_height: float
+) -> tuple[np.ndarray, list[TextLine]]:
     """Shrink the page and lay it on a busy surface of the same size (a sheet on a desk).
 
     Lines shrunk under ``min_height`` px become don't-care ("###")."""
@@ -761,9 +829,10 @@ def _on_surface(rng: np.random.Generator, image: np.ndarray, lines: Sequence[Tex
     if rng.random() < 0.5:  # shadow
         d = int(rng.integers(2, 12))
         sy0, sx0 = min(h, oy + d), min(w, ox + d)
-        out[sy0:oy + nh + d, sx0:ox + nw + d] = (out[sy0:oy + nh + d, sx0:ox + nw + d] * 0.55
-                                                ).astype(np.uint8)
-    out[oy:oy + nh, ox:ox + nw] = page
+        out[sy0 : oy + nh + d, sx0 : ox + nw + d] = (
+            out[sy0 : oy + nh + d, sx0 : ox + nw + d] * 0.55
+        ).astype(np.uint8)
+    out[oy : oy + nh, ox : ox + nw] = page
     moved = []
     for t in lines:
         q = np.asarray(t.quad, np.float32) * np.float32([nw / w, nh / h]) + np.float32([ox, oy])
@@ -772,8 +841,9 @@ def _on_surface(rng: np.random.Generator, image: np.ndarray, lines: Sequence[Tex
     return out, moved
 
 
-def _crop(image: np.ndarray, lines: Sequence[TextLine],
-          window: tuple[int, int, int, int]) -> tuple[np.ndarray, list[TextLine]]:
+def _crop(
+    image: np.ndarray, lines: Sequence[TextLine], window: tuple[int, int, int, int]
+) -> tuple[np.ndarray, list[TextLine]]:
     """Cut ``image`` to ``window = (x0, y0, x1, y1)`` and clip the (axis-aligned) lines.
 
     Lines (nearly) outside are dropped; lines cut through their height, or cut so that less
@@ -792,7 +862,8 @@ def _crop(image: np.ndarray, lines: Sequence[TextLine],
         height = by1 - by0
         text = t.text
         if cy1 - cy0 < by1 - by0 - 0.15 * height or (
-                cx1 - cx0 < bx1 - bx0 - 1e-3 and cx1 - cx0 < 0.5 * height):
+            cx1 - cx0 < bx1 - bx0 - 1e-3 and cx1 - cx0 < 0.5 * height
+        ):
             text = DONT_CARE
         quad = np.float32([[cx0, cy0], [cx1, cy0], [cx1, cy1], [cx0, cy1]])
         out.append(TextLine(quad, text))
@@ -809,11 +880,17 @@ def _rotate(rng: np.random.Generator, image: np.ndarray, lines: list[TextLine], 
     nw, nh = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
-    border = tuple(int(v) for v in np.median(image.reshape(-1, 3)[:: 97], axis=0))
+    border = tuple(int(v) for v in np.median(image.reshape(-1, 3)[::97], axis=0))
     if rng.random() < 0.5:
         border = random_colour(rng)
-    out = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    out = cv2.warpAffine(
+        image,
+        m,
+        (nw, nh),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    )
     new_lines = []
     for t in lines:
         q = np.asarray(t.quad, np.float64)
@@ -868,8 +945,13 @@ def page_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])
 
 
-def write_dataset(out_dir: str | Path, count: int, seed: int = 0, fmt: str = "json",
-                  renderer: PageRenderer | None = None) -> list[Path]:
+def write_dataset(
+    out_dir: str | Path,
+    count: int,
+    seed: int = 0,
+    fmt: str = "json",
+    renderer: PageRenderer | None = None,
+) -> list[Path]:
     """Render ``count`` pages into ``out_dir``; returns the image paths."""
     renderer = renderer or PageRenderer()
     paths = []

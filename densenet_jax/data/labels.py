@@ -42,7 +42,9 @@ def _lines(path: Path):
 
 
 def read_original_labels(
-    label_file: str | os.PathLike, image_dir: str | os.PathLike, charset: Charset,
+    label_file: str | os.PathLike,
+    image_dir: str | os.PathLike,
+    charset: Charset,
     check_images: bool = True,
 ) -> list[LabeledLine]:
     """Reads `name.jpg k1 ... kn` lines (class ids = charset line numbers)."""
@@ -59,8 +61,7 @@ def read_original_labels(
             raise LabelFileError(f"{where}: class ids must be integers, got {line!r}") from None
         bad = [k for k in ids if not 1 <= k < charset.num_classes]
         if bad:
-            raise LabelFileError(
-                f"{where}: class ids {bad} outside 1..{charset.num_classes - 1}")
+            raise LabelFileError(f"{where}: class ids {bad} outside 1..{charset.num_classes - 1}")
         path = image_dir / parts[0]
         if check_images and not path.is_file():
             raise LabelFileError(f"{where}: image {path} does not exist")
@@ -80,7 +81,9 @@ def _find_image(name: str, folders: list[Path]) -> Path:
 
 
 def read_tsv_labels(
-    label_file: str | os.PathLike, charset: Charset | None, check_images: bool = True,
+    label_file: str | os.PathLike,
+    charset: Charset | None,
+    check_images: bool = True,
     image_dir: str | os.PathLike | None = None,
 ) -> list[LabeledLine]:
     """Reads `path<TAB>text` lines.
@@ -92,8 +95,11 @@ def read_tsv_labels(
     that may hold characters a model cannot output, which then count as errors.
     """
     label_file = Path(label_file)
-    folders = ([Path(image_dir)] if image_dir is not None else
-               [label_file.parent, label_file.parent / "lines", label_file.parent / "images"])
+    folders = (
+        [Path(image_dir)]
+        if image_dir is not None
+        else [label_file.parent, label_file.parent / "lines", label_file.parent / "images"]
+    )
     out = []
     for n, line in _lines(label_file):
         where = f"{label_file}:{n}"
@@ -117,8 +123,11 @@ def read_tsv_labels(
 
 
 def read_labels(
-    label_file: str | os.PathLike, charset: Charset, image_dir: str | os.PathLike | None = None,
-    check_images: bool = True, encode: bool = True,
+    label_file: str | os.PathLike,
+    charset: Charset,
+    image_dir: str | os.PathLike | None = None,
+    check_images: bool = True,
+    encode: bool = True,
 ) -> list[LabeledLine]:
     """Reads either format: TAB-separated lines mean `path<TAB>text`, else the original's.
 

@@ -43,13 +43,13 @@ TRAIN_STREAM, EVAL_STREAM = 0, 1
 class LineDataConfig:
     """What the recogniser trains on (plain data)."""
 
-    widths: tuple[int, ...] = (280,)        # width buckets; (280,) = the original fixed width
+    widths: tuple[int, ...] = (280,)  # width buckets; (280,) = the original fixed width
     min_chars: int = 2
     max_chars: int = 12
     max_label_len: int = 48
-    fonts: tuple[str, ...] = ()             # extra font files/folders (CJK or Latin)
-    system_fonts: bool = True               # also use the fonts of the system folders
-    latin_fonts: bool = True                # draw ASCII in Latin fonts too (LineRenderConfig)
+    fonts: tuple[str, ...] = ()  # extra font files/folders (CJK or Latin)
+    system_fonts: bool = True  # also use the fonts of the system folders
+    latin_fonts: bool = True  # draw ASCII in Latin fonts too (LineRenderConfig)
     # Text mix: weights of the TextSampler kinds ("zh", "zh_mixed", "numeric", "latin").
     text_kinds: tuple[float, ...] = (0.5, 0.25, 0.1, 0.15)
     # Fraction of training lines that hold no text (read as ""): the recogniser learns to
@@ -62,15 +62,22 @@ class LineDataConfig:
     long_lines: float = 0.0
     long_chars: tuple[int, int] = (13, 28)
     long_width: int = 800
-    workers: int = 1                        # grain worker processes (0 = threads only)
+    workers: int = 1  # grain worker processes (0 = threads only)
     render: LineRenderConfig = field(default_factory=LineRenderConfig)
 
 
 class SynthLines:
     """Random-access source of rendered lines: `synth[i]` is a pure function of (seed, i)."""
 
-    def __init__(self, cfg: LineDataConfig, charset: Charset, seed: int, stream: int,
-                 fonts: Sequence[str] | None = None, group_size: int = 1):
+    def __init__(
+        self,
+        cfg: LineDataConfig,
+        charset: Charset,
+        seed: int,
+        stream: int,
+        fonts: Sequence[str] | None = None,
+        group_size: int = 1,
+    ):
         """`group_size`: lines `k * group_size ... (k + 1) * group_size - 1` are all long or
         all short (pass the batch size, so that a batch is one or the other)."""
         from ocr_common.fonts import list_fonts, list_latin_fonts
@@ -95,8 +102,7 @@ class SynthLines:
         else:
             lo, hi = self.cfg.long_chars if long else (self.cfg.min_chars, self.cfg.max_chars)
             n = int(rng.integers(lo, hi + 1))
-            text = self.sampler.sample(rng, n,
-                                       index=index if self.stream == TRAIN_STREAM else None)
+            text = self.sampler.sample(rng, n, index=index if self.stream == TRAIN_STREAM else None)
             line = self.renderer(text, rng)
         max_width = self.cfg.long_width if long else self.max_width
         if line.shape[1] > max_width:
@@ -175,8 +181,14 @@ class Collate:
         return collate(examples, self.widths, self.max_label_len)
 
 
-def train_batches(source, cfg: LineDataConfig, batch_size: int, seed: int,
-                  start_step: int = 0, shuffle: bool = False) -> Iterator[dict]:
+def train_batches(
+    source,
+    cfg: LineDataConfig,
+    batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    shuffle: bool = False,
+) -> Iterator[dict]:
     """Endless batches from `source`, starting at batch `start_step`.
 
     `shuffle` (for finite label-file sources) reshuffles every epoch from `seed`.
@@ -184,15 +196,18 @@ def train_batches(source, cfg: LineDataConfig, batch_size: int, seed: int,
     ds = grain.MapDataset.source(source)
     if shuffle:
         ds = ds.seed(seed).shuffle().repeat()
-    ds = ds.batch(batch_size, drop_remainder=True,
-                  batch_fn=Collate(train_widths(cfg), cfg.max_label_len))
+    ds = ds.batch(
+        batch_size, drop_remainder=True, batch_fn=Collate(train_widths(cfg), cfg.max_label_len)
+    )
     ds = ds[start_step:]
-    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1 if cfg.workers else 2,
-                                              prefetch_buffer_size=4))
+    it = ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=1 if cfg.workers else 2, prefetch_buffer_size=4)
+    )
     if cfg.workers > 0:
         _absl_flags_ready()
-        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.workers,
-                                                         per_worker_buffer_size=4))
+        it = it.mp_prefetch(
+            grain.MultiprocessingOptions(num_workers=cfg.workers, per_worker_buffer_size=4)
+        )
     return iter(it)
 
 
@@ -215,8 +230,9 @@ def fixed_batches(source, n: int, batch_size: int, cfg: LineDataConfig) -> list[
     return batches
 
 
-def write_line_set(out_dir: str | Path, count: int, seed: int, cfg: LineDataConfig,
-                   charset: Charset) -> Path:
+def write_line_set(
+    out_dir: str | Path, count: int, seed: int, cfg: LineDataConfig, charset: Charset
+) -> Path:
     """Renders lines `0 .. count-1` of the evaluation stream of `seed` into `out_dir`:
     `lines/*.png`, `labels.tsv` (every line) and `labels-ascii.tsv` (the lines without
     hanzi: Latin words, codes and numbers). Use a seed other than the training run's.
@@ -238,8 +254,9 @@ def write_line_set(out_dir: str | Path, count: int, seed: int, cfg: LineDataConf
         name = f"lines/synth_{seed}_{i:05d}.png"
         atomic_write_bytes(out / name, png.tobytes())
         rows.append((name, example["text"]))
-    atomic_write_text(out / "labels-ascii.tsv", "".join(
-        f"{n}\t{t}\n" for n, t in rows if t.isascii()))
+    atomic_write_text(
+        out / "labels-ascii.tsv", "".join(f"{n}\t{t}\n" for n, t in rows if t.isascii())
+    )
     atomic_write_text(out / "labels.tsv", "".join(f"{n}\t{t}\n" for n, t in rows))
     return out / "labels.tsv"
 
@@ -247,30 +264,57 @@ def write_line_set(out_dir: str | Path, count: int, seed: int, cfg: LineDataConf
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description="Render a held-out set of synthetic text lines with their labels, for "
-                    "python -m densenet_jax.evaluate --labels OUT/labels.tsv.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "python -m densenet_jax.evaluate --labels OUT/labels.tsv.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--out", required=True, help="output folder (lines/ and labels.tsv inside)")
     ap.add_argument("--count", type=int, default=1000, help="number of lines")
-    ap.add_argument("--seed", type=int, default=303,
-                    help="stream seed; keep it apart from the training run's (0)")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=303,
+        help="stream seed; keep it apart from the training run's (0)",
+    )
     ap.add_argument("--fonts", nargs="*", default=(), help="extra font files or folders")
-    ap.add_argument("--ink-crop", type=float, default=LineRenderConfig.ink_crop,
-                    help="probability of a crop fitted to the ink rather than the font's line "
-                         "box (1: every line as a tight annotation; 0: line boxes only)")
-    ap.add_argument("--chars", type=int, nargs=2, metavar=("MIN", "MAX"),
-                    default=(LineDataConfig.min_chars, LineDataConfig.max_chars),
-                    help="characters per line (spaces not counted)")
-    ap.add_argument("--width", type=int, default=LineDataConfig.widths[0],
-                    help="largest line width in px: lines are drawn at their natural width "
-                         "and squeezed to it when wider (280: the original's input)")
-    ap.add_argument("--text-kinds", default=",".join(map(str, LineDataConfig.text_kinds)),
-                    help="weights of the kinds of text: Chinese, Chinese with numbers, "
-                         "numbers, Latin (ocr_common.corpus.TextSampler)")
-    ap.add_argument("--stretch", default=",".join(map(str, LineRenderConfig.stretch)),
-                    help="range of the horizontal scale of a line after cropping (LO,HI)")
-    ap.add_argument("--clean", action="store_true",
-                    help="no colour, rules, low resolution, blur, noise or JPEG: the same "
-                         "texts and fonts as without it (LineRenderConfig.clean)")
+    ap.add_argument(
+        "--ink-crop",
+        type=float,
+        default=LineRenderConfig.ink_crop,
+        help="probability of a crop fitted to the ink rather than the font's line "
+        "box (1: every line as a tight annotation; 0: line boxes only)",
+    )
+    ap.add_argument(
+        "--chars",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=(LineDataConfig.min_chars, LineDataConfig.max_chars),
+        help="characters per line (spaces not counted)",
+    )
+    ap.add_argument(
+        "--width",
+        type=int,
+        default=LineDataConfig.widths[0],
+        help="largest line width in px: lines are drawn at their natural width "
+        "and squeezed to it when wider (280: the original's input)",
+    )
+    ap.add_argument(
+        "--text-kinds",
+        default=",".join(map(str, LineDataConfig.text_kinds)),
+        help="weights of the kinds of text: Chinese, Chinese with numbers, "
+        "numbers, Latin (ocr_common.corpus.TextSampler)",
+    )
+    ap.add_argument(
+        "--stretch",
+        default=",".join(map(str, LineRenderConfig.stretch)),
+        help="range of the horizontal scale of a line after cropping (LO,HI)",
+    )
+    ap.add_argument(
+        "--clean",
+        action="store_true",
+        help="no colour, rules, low resolution, blur, noise or JPEG: the same "
+        "texts and fonts as without it (LineRenderConfig.clean)",
+    )
     args = ap.parse_args(argv)
     if args.count <= 0:
         ap.error("--count must be positive")
@@ -287,13 +331,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as e:
         ap.error(f"--text-kinds and --stretch take numbers separated by commas: {e}")
     if len(kinds) != len(TextSampler.KINDS) or min(kinds) < 0 or sum(kinds) <= 0:
-        ap.error(f"--text-kinds must be {len(TextSampler.KINDS)} non-negative weights "
-                 f"({', '.join(TextSampler.KINDS)}), not all zero; got {args.text_kinds}")
+        ap.error(
+            f"--text-kinds must be {len(TextSampler.KINDS)} non-negative weights "
+            f"({', '.join(TextSampler.KINDS)}), not all zero; got {args.text_kinds}"
+        )
     if len(stretch) != 2 or not 0 < stretch[0] <= stretch[1]:
         ap.error(f"--stretch must be LO,HI with 0 < LO <= HI, got {args.stretch}")
     render = LineRenderConfig(ink_crop=args.ink_crop, stretch=stretch)
-    cfg = LineDataConfig(widths=(args.width,), min_chars=lo, max_chars=hi, text_kinds=kinds,
-                         fonts=tuple(args.fonts), render=render.clean() if args.clean else render)
+    cfg = LineDataConfig(
+        widths=(args.width,),
+        min_chars=lo,
+        max_chars=hi,
+        text_kinds=kinds,
+        fonts=tuple(args.fonts),
+        render=render.clean() if args.clean else render,
+    )
     labels = write_line_set(args.out, args.count, args.seed, cfg, Charset.default())
     print(f"wrote {args.count} lines and {labels}")
 

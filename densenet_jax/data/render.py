@@ -40,28 +40,28 @@ class LineRenderConfig:
     """Ranges of the line renderer's random choices (plain data)."""
 
     height: int = LINE_HEIGHT
-    font_size: tuple[int, int] = (24, 48)     # canvas pixels before scaling to `height`
+    font_size: tuple[int, int] = (24, 48)  # canvas pixels before scaling to `height`
     spacing: tuple[float, float] = (-0.05, 0.25)  # extra letter spacing, x font size
-    dark_background: float = 0.15           # probability of light text on dark ground
-    colour: float = 0.35                    # probability of a coloured (not gray) scheme
+    dark_background: float = 0.15  # probability of light text on dark ground
+    colour: float = 0.35  # probability of a coloured (not gray) scheme
     # Vertical crop reference: the font's line box (ascent + descent), or with probability
     # `ink_crop` the ink's own extent, as annotators and detectors draw boxes. Latin text
     # then fills the height as in real tight crops (x-height ~17 of 32 px, not ~12), which
     # the model must tell from capitals by context rather than by size.
     ink_crop: float = 0.35
-    margin_y: tuple[float, float] = (-0.06, 0.3)   # crop margin above/below, x box height
-    margin_x: tuple[float, float] = (0.0, 0.5)     # crop margin left/right, x text height
-    stretch: tuple[float, float] = (0.75, 1.3)     # horizontal scale after cropping
-    max_rotation: float = 2.0               # degrees
-    max_shear: float = 0.25                 # italic slant
-    perspective: float = 0.04               # corner jitter, x height
-    distractors: float = 0.4                # probability of rules / neighbour lines
-    blur: float = 0.5                       # probability of a Gaussian blur
-    low_res: float = 0.25                   # probability of a down- and up-scale
-    noise: float = 0.5                      # probability of Gaussian noise
-    jpeg: float = 0.5                       # probability of JPEG compression
-    latin_font: float = 0.5                 # probability of drawing ASCII in a Latin font
-    latin_italic: float = 0.2               # of those, probability of an italic face
+    margin_y: tuple[float, float] = (-0.06, 0.3)  # crop margin above/below, x box height
+    margin_x: tuple[float, float] = (0.0, 0.5)  # crop margin left/right, x text height
+    stretch: tuple[float, float] = (0.75, 1.3)  # horizontal scale after cropping
+    max_rotation: float = 2.0  # degrees
+    max_shear: float = 0.25  # italic slant
+    perspective: float = 0.04  # corner jitter, x height
+    distractors: float = 0.4  # probability of rules / neighbour lines
+    blur: float = 0.5  # probability of a Gaussian blur
+    low_res: float = 0.25  # probability of a down- and up-scale
+    noise: float = 0.5  # probability of Gaussian noise
+    jpeg: float = 0.5  # probability of JPEG compression
+    latin_font: float = 0.5  # probability of drawing ASCII in a Latin font
+    latin_italic: float = 0.2  # of those, probability of an italic face
     # Probability that a line prints the ASCII marks of FULL_WIDTH_FORMS that follow a
     # non-ASCII character in their full-width form, as Chinese text does (label unchanged).
     full_width_marks: float = 0.8
@@ -71,8 +71,9 @@ class LineRenderConfig:
         resolution, blur, noise, JPEG). Text and font are drawn before any of them, so a
         clean set of a seed holds the same texts in the same fonts as the full one: the
         difference in error between the two is what the degradations cost."""
-        return dataclasses.replace(self, colour=0.0, distractors=0.0, low_res=0.0, blur=0.0,
-                                   noise=0.0, jpeg=0.0)
+        return dataclasses.replace(
+            self, colour=0.0, distractors=0.0, low_res=0.0, blur=0.0, noise=0.0, jpeg=0.0
+        )
 
 
 def _contrasting_colours(rng: np.random.Generator, cfg: LineRenderConfig) -> tuple[tuple, tuple]:
@@ -80,9 +81,11 @@ def _contrasting_colours(rng: np.random.Generator, cfg: LineRenderConfig) -> tup
     bg_l = rng.uniform(20, 90) if dark_bg else rng.uniform(150, 255)
     fg_l = rng.uniform(180, 255) if dark_bg else rng.uniform(0, 90)
     if rng.random() < cfg.colour:
+
         def tint(level):
             c = level + rng.normal(0, 45, size=3)
             return tuple(int(v) for v in np.clip(c, 0, 255))
+
         return tint(bg_l), tint(fg_l)
     return (int(bg_l),) * 3, (int(fg_l),) * 3
 
@@ -96,8 +99,9 @@ def _background(rng: np.random.Generator, h: int, w: int, colour: tuple) -> np.n
         img += g[None, :, None] if rng.random() < 0.5 else np.linspace(0, g[-1], h)[:, None, None]
     elif kind == 2:  # paper-like low-frequency noise
         small = rng.normal(0, rng.uniform(5, 25), size=(max(2, h // 8), max(2, w // 8), 1))
-        img += cv2.resize(small.astype(np.float32), (w, h),
-                          interpolation=cv2.INTER_CUBIC)[..., None]
+        img += cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)[
+            ..., None
+        ]
     elif kind == 3:  # stains
         for _ in range(rng.integers(1, 4)):
             c = (int(rng.integers(w)), int(rng.integers(h)))
@@ -150,15 +154,21 @@ class LineRenderer:
         same baseline as the rest.
     """
 
-    def __init__(self, fonts: Sequence[str | os.PathLike], cfg: LineRenderConfig | None = None,
-                 latin_fonts: Sequence[str | os.PathLike] = ()):
+    def __init__(
+        self,
+        fonts: Sequence[str | os.PathLike],
+        cfg: LineRenderConfig | None = None,
+        latin_fonts: Sequence[str | os.PathLike] = (),
+    ):
         if not fonts:
             raise ValueError("LineRenderer needs at least one font")
         self.fonts = [Path(f) for f in fonts]
         self.cfg = cfg or LineRenderConfig()
         latin = [Path(f) for f in latin_fonts]
-        self.latin_fonts = ([f for f in latin if not _ITALIC.search(f.stem)],
-                            [f for f in latin if _ITALIC.search(f.stem)])
+        self.latin_fonts = (
+            [f for f in latin if not _ITALIC.search(f.stem)],
+            [f for f in latin if _ITALIC.search(f.stem)],
+        )
 
     def _pick_latin_font(self, text: str, rng: np.random.Generator) -> Path | None:
         """A Latin font for the ASCII characters of `text`, or None (drawn with the CJK one)."""
@@ -167,8 +177,9 @@ class LineRenderer:
             return None
         if rng.random() >= self.cfg.latin_font:
             return None
-        faces = italic if italic and (not upright or rng.random() < self.cfg.latin_italic) \
-            else upright
+        faces = (
+            italic if italic and (not upright or rng.random() < self.cfg.latin_italic) else upright
+        )
         return faces[rng.integers(len(faces))]
 
     def _pick_font(self, text: str, rng: np.random.Generator) -> Path:
@@ -229,8 +240,14 @@ class LineRenderer:
         # Geometry: shear, rotation and perspective around the text box, then the crop.
         my = rng.uniform(*cfg.margin_y, size=2) * th
         mx = rng.uniform(*cfg.margin_x, size=2) * th
-        src = np.float32([[x0 - mx[0], y0 - my[0]], [x1 + mx[1], y0 - my[0]],
-                          [x1 + mx[1], y1 + my[1]], [x0 - mx[0], y1 + my[1]]])
+        src = np.float32(
+            [
+                [x0 - mx[0], y0 - my[0]],
+                [x1 + mx[1], y0 - my[0]],
+                [x1 + mx[1], y1 + my[1]],
+                [x0 - mx[0], y1 + my[1]],
+            ]
+        )
         src_w = src[1, 0] - src[0, 0]
         src_h = src[3, 1] - src[0, 1]
         out_h = cfg.height
@@ -244,9 +261,13 @@ class LineRenderer:
         quad[:, 0] += shear * (quad[:, 1] - centre[1])
         dst = np.float32([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]])
         m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
-        line = cv2.warpPerspective(img, m, (out_w, out_h), flags=cv2.INTER_AREA
-                                   if src_h > 2 * out_h else cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_REPLICATE)
+        line = cv2.warpPerspective(
+            img,
+            m,
+            (out_w, out_h),
+            flags=cv2.INTER_AREA if src_h > 2 * out_h else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         gray = cv2.cvtColor(np.clip(line, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
         return self._degrade(gray, rng)
 
@@ -270,7 +291,7 @@ class LineRenderer:
             w = min(w, 3 * h)
             tall = portrait(rng, int(w * rng.uniform(1.1, 1.5)), w)
             y = int(rng.integers(0, tall.shape[0] - h + 1)) if tall.shape[0] > h else 0
-            img = tall[y:y + h]
+            img = tall[y : y + h]
         else:
             img = background(rng, h, w, random_colour(rng, 120, 256))
             self._marks(img, rng)
@@ -309,8 +330,17 @@ class LineRenderer:
             for _ in range(int(rng.integers(1, 4))):
                 c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
                 axes = (int(rng.integers(h, 3 * h)), int(rng.integers(h, 3 * h)))
-                cv2.ellipse(img, c, axes, float(rng.uniform(0, 180)), 0, 360, col,
-                            int(rng.integers(1, 4)), cv2.LINE_AA)
+                cv2.ellipse(
+                    img,
+                    c,
+                    axes,
+                    float(rng.uniform(0, 180)),
+                    0,
+                    360,
+                    col,
+                    int(rng.integers(1, 4)),
+                    cv2.LINE_AA,
+                )
         else:  # dots and specks
             for _ in range(int(rng.integers(5, 40))):
                 c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
@@ -322,8 +352,9 @@ class LineRenderer:
         col = tuple(float(c) for c in np.clip(np.asarray(fg_col) + rng.normal(0, 30, 3), 0, 255))
         kind = rng.integers(3)
         if kind == 0:  # underline or table rules
-            for y in ([y1 + int(th * rng.uniform(0.05, 0.3))] +
-                      ([y0 - int(th * rng.uniform(0.1, 0.3))] if rng.random() < 0.5 else [])):
+            for y in [y1 + int(th * rng.uniform(0.05, 0.3))] + (
+                [y0 - int(th * rng.uniform(0.1, 0.3))] if rng.random() < 0.5 else []
+            ):
                 cv2.line(img, (0, y), (img.shape[1], y), col, int(rng.integers(1, 3)))
         elif kind == 1:  # vertical rules (table cells)
             for x in (x0 - int(th * rng.uniform(0.1, 0.4)), x1 + int(th * rng.uniform(0.1, 0.4))):

@@ -31,8 +31,9 @@ def test_grid_shape_and_hand_values():
 def test_every_anchor_is_16_wide_and_centred_on_its_cell():
     a = anchor_grid(4, 5)
     np.testing.assert_allclose(a[..., 2] - a[..., 0], 16.0)
-    np.testing.assert_allclose(a[..., 3] - a[..., 1],
-                               np.broadcast_to(np.float32(ANCHOR_HEIGHTS), (4, 5, 10)))
+    np.testing.assert_allclose(
+        a[..., 3] - a[..., 1], np.broadcast_to(np.float32(ANCHOR_HEIGHTS), (4, 5, 10))
+    )
     cx = (a[..., 0] + a[..., 2]) / 2
     cy = (a[..., 1] + a[..., 3]) / 2
     np.testing.assert_allclose(cx, np.broadcast_to(16 * np.arange(5)[None, :, None] + 8, cx.shape))

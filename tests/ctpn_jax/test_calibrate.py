@@ -20,8 +20,12 @@ def test_default_buckets_are_the_original_sizes():
 
 def test_grid_and_scales_parsing():
     g = grid_settings({"a": (1, 2), "b": (3,), "c": (4, 5)})
-    assert g == [{"a": 1, "b": 3, "c": 4}, {"a": 1, "b": 3, "c": 5},
-                 {"a": 2, "b": 3, "c": 4}, {"a": 2, "b": 3, "c": 5}]
+    assert g == [
+        {"a": 1, "b": 3, "c": 4},
+        {"a": 1, "b": 3, "c": 5},
+        {"a": 2, "b": 3, "c": 4},
+        {"a": 2, "b": 3, "c": 5},
+    ]
     assert parse_scales("600:1000,900:1500") == [(600, 1000), (900, 1500)]
     with pytest.raises(Exception, match="SHORT:LONG"):
         parse_scales("600x1000")
@@ -83,8 +87,9 @@ def test_file_without_settings_gets_the_original_defaults(tmp_path):
     from ctpn_jax.weights import export_detector
 
     cfg = CTPNConfig(width=0.125)
-    path = export_detector(tmp_path / "bare.npz", cfg,
-                           init_ctpn(CTPN.from_config(cfg), jax.random.PRNGKey(0)))
+    path = export_detector(
+        tmp_path / "bare.npz", cfg, init_ctpn(CTPN.from_config(cfg), jax.random.PRNGKey(0))
+    )
     det = TextDetector.from_weights(path)
     assert (det.short_side, det.long_side, det.bucket_sizes) == (900, 1500, (912, 1200, 1504))
     assert dataclasses.asdict(det.post) == dataclasses.asdict(PostprocessConfig())
@@ -109,8 +114,9 @@ def _box(x1, y1, x2, y2):
 
 def _merge_reference(fq, fs, cq, cs, min_height, cover=0.5):
     """Line-by-line version of ``merge_coarse_lines`` (axis-aligned boxes)."""
-    kept_c = [(q, s) for q, s in zip(cq, cs, strict=True)
-              if q[:, 1].max() - q[:, 1].min() >= min_height]
+    kept_c = [
+        (q, s) for q, s in zip(cq, cs, strict=True) if q[:, 1].max() - q[:, 1].min() >= min_height
+    ]
     out = []
     for q, s in zip(fq, fs, strict=True):
         x1, y1, x2, y2 = q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()
@@ -173,8 +179,9 @@ def test_detector_with_a_coarse_pass_merges_two_resizes(pages):
 
     _, samples = pages
     image = read_image(samples[0].image)
-    det = TextDetector.from_weights(SHIPPED, short_side=320, long_side=560,
-                                    coarse_scale=0.5, coarse_min_height=40)
+    det = TextDetector.from_weights(
+        SHIPPED, short_side=320, long_side=560, coarse_scale=0.5, coarse_min_height=40
+    )
     assert (det.coarse_side, det.coarse_long_side) == (160, 280)
     # The shipped file may hold a coarse pass of its own: these two are single passes.
     plain = TextDetector.from_weights(SHIPPED, short_side=320, long_side=560, coarse_scale=0)
@@ -197,11 +204,21 @@ def test_detector_with_a_coarse_pass_merges_two_resizes(pages):
 def test_calibrated_coarse_pass_is_stored_and_reproduced(pages, tmp_path):
     folder, samples = pages
     grid = {"score_threshold": (0.9,), "max_gap": (30.0,), "line_containment": (0.7,)}
-    results = calibrate(SHIPPED, samples, [(320, 560)], grid, progress=False,
-                        coarse_scales=(0.0, 0.5), coarse_heights=(30.0, 60.0))
+    results = calibrate(
+        SHIPPED,
+        samples,
+        [(320, 560)],
+        grid,
+        progress=False,
+        coarse_scales=(0.0, 0.5),
+        coarse_heights=(30.0, 60.0),
+    )
     assert len(results) == 3
-    assert {(r["coarse_scale"], r["coarse_min_height"]) for r in results} == \
-        {(0.0, 0.0), (0.5, 30.0), (0.5, 60.0)}
+    assert {(r["coarse_scale"], r["coarse_min_height"]) for r in results} == {
+        (0.0, 0.0),
+        (0.5, 30.0),
+        (0.5, 60.0),
+    }
     # Store the best coarse row (whatever won) and check the file reproduces it.
     best = max((r for r in results if r["coarse_scale"]), key=lambda r: r["hmean"])
     out = write_calibrated(SHIPPED, tmp_path / "coarse.npz", best, str(folder), len(samples))

@@ -29,22 +29,25 @@ def test_quad_iou_hand_values():
 def test_hand_worked_example():
     gt = np.stack([rect(0, 0, 100, 20), rect(0, 40, 100, 60), rect(200, 0, 300, 50)])
     ignore = np.array([False, False, True])
-    preds = np.stack([
-        rect(0, 0, 100, 20),      # IoU 1 with gt 0: TP
-        rect(10, 40, 100, 60),    # IoU 0.9 with gt 1: TP
-        rect(0, 42, 100, 62),     # IoU 0.82 with gt 1, already taken: FP (one-to-one)
-        rect(210, 10, 240, 40),   # inside the don't-care box: ignored
-        rect(500, 500, 550, 520),  # nothing there: FP
-        rect(0, 0, 40, 20),       # IoU 0.4 with gt 0: FP
-    ])
+    preds = np.stack(
+        [
+            rect(0, 0, 100, 20),  # IoU 1 with gt 0: TP
+            rect(10, 40, 100, 60),  # IoU 0.9 with gt 1: TP
+            rect(0, 42, 100, 62),  # IoU 0.82 with gt 1, already taken: FP (one-to-one)
+            rect(210, 10, 240, 40),  # inside the don't-care box: ignored
+            rect(500, 500, 550, 520),  # nothing there: FP
+            rect(0, 0, 40, 20),  # IoU 0.4 with gt 0: FP
+        ]
+    )
     r = match_detections(gt, ignore, preds)
     assert (r.tp, r.fp, r.num_gt, r.ignored) == (2, 3, 2, 1)
     assert r.precision == pytest.approx(2 / 5)
     assert r.recall == pytest.approx(1.0)
     assert r.hmean == pytest.approx(2 * 0.4 * 1.0 / 1.4)
     # highest IoU first: a worse prediction listed first does not steal the match
-    r2 = match_detections(gt[1:2], ignore[1:2], np.stack([rect(0, 42, 100, 62),
-                                                          rect(0, 40, 100, 60)]))
+    r2 = match_detections(
+        gt[1:2], ignore[1:2], np.stack([rect(0, 42, 100, 62), rect(0, 40, 100, 60)])
+    )
     assert (r2.tp, r2.fp) == (1, 1)
     empty = match_detections(gt, ignore, np.zeros((0, 4, 2), np.float32))
     assert (empty.tp, empty.fp, empty.precision, empty.recall, empty.hmean) == (0, 0, 0, 0, 0)
@@ -67,9 +70,25 @@ def test_command_on_a_rendered_set(tmp_path, tiny_weights, capsys):
 
     write_dataset(tmp_path / "set", 2, seed=4, fmt="icdar2015")
     preds = tmp_path / "preds.json"
-    rc = main(["--weights", str(tiny_weights), "--data", str(tmp_path / "set"),
-               "--short-side", "128", "--long-side", "192", "--score", "0.0",
-               "--per-image", "--preds", str(preds), "--json", str(tmp_path / "m.json")])
+    rc = main(
+        [
+            "--weights",
+            str(tiny_weights),
+            "--data",
+            str(tmp_path / "set"),
+            "--short-side",
+            "128",
+            "--long-side",
+            "192",
+            "--score",
+            "0.0",
+            "--per-image",
+            "--preds",
+            str(preds),
+            "--json",
+            str(tmp_path / "m.json"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "precision" in out and "recall" in out and "hmean" in out and "time per image" in out
@@ -77,24 +96,41 @@ def test_command_on_a_rendered_set(tmp_path, tiny_weights, capsys):
     metrics = json.loads((tmp_path / "m.json").read_text())
     pages = metrics["per_image"]
     assert sorted(pages) == sorted(json.loads(preds.read_text()))
-    for key, total in (("gt", "gt_lines"), ("tp", "true_positives"),
-                       ("fp", "false_positives"), ("ignored", "ignored")):
+    for key, total in (
+        ("gt", "gt_lines"),
+        ("tp", "true_positives"),
+        ("fp", "false_positives"),
+        ("ignored", "ignored"),
+    ):
         assert sum(c[key] for c in pages.values()) == metrics[total]
 
 
 def test_paired_hmean_script(tmp_path):
     """bench/paired_hmean.py on counts worked by hand: old TP 6 FP 2 GT 10 (H 12/18), new
     TP 8 FP 1 GT 10 (H 16/19); a mismatched pair of files is an error."""
+
     def write(name, pages):
-        (tmp_path / name).write_text(json.dumps({"per_image": {
-            k: {"tp": tp, "fp": fp, "gt": gt, "ignored": 0} for k, (tp, fp, gt) in pages.items()}}))
+        (tmp_path / name).write_text(
+            json.dumps(
+                {
+                    "per_image": {
+                        k: {"tp": tp, "fp": fp, "gt": gt, "ignored": 0}
+                        for k, (tp, fp, gt) in pages.items()
+                    }
+                }
+            )
+        )
 
     write("old.json", {"a.jpg": (4, 0, 5), "b.jpg": (2, 2, 5)})
     write("new.json", {"a.jpg": (5, 0, 5), "b.jpg": (3, 1, 5)})
     write("other.json", {"a.jpg": (5, 0, 5), "c.jpg": (3, 1, 5)})
     script = Path(__file__).resolve().parents[2] / "bench" / "paired_hmean.py"
-    run = subprocess.run([sys.executable, script, tmp_path / "old.json", tmp_path / "new.json"],
-                         capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, script, tmp_path / "old.json", tmp_path / "new.json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     row = next(r for r in run.stdout.splitlines() if r.startswith("| old "))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1:3] == ["2", "10"]
@@ -102,9 +138,12 @@ def test_paired_hmean_script(tmp_path):
     assert float(cells[4].split("/")[2]) == pytest.approx(16 / 19, abs=1e-4)
     assert float(cells[5]) == pytest.approx(16 / 19 - 12 / 18, abs=1e-4)
     lo, hi = (float(v) for v in cells[6].split(".."))
-    assert 0 < lo <= hi   # the new file is as good or better on both pages
-    bad = subprocess.run([sys.executable, script, tmp_path / "old.json", tmp_path / "other.json"],
-                         capture_output=True, text=True)
+    assert 0 < lo <= hi  # the new file is as good or better on both pages
+    bad = subprocess.run(
+        [sys.executable, script, tmp_path / "old.json", tmp_path / "other.json"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "same pages" in bad.stderr
 
 
@@ -113,8 +152,20 @@ DEV = Path(__file__).resolve().parents[3] / "shared" / "dev"
 
 @pytest.mark.skipif(not (DEV / "gt").is_dir(), reason="no shared dev set here")
 def test_command_on_the_dev_set(tiny_weights, capsys):
-    rc = main(["--weights", str(tiny_weights), "--data", str(DEV), "--short-side", "128",
-               "--long-side", "192", "--limit", "3"])
+    rc = main(
+        [
+            "--weights",
+            str(tiny_weights),
+            "--data",
+            str(DEV),
+            "--short-side",
+            "128",
+            "--long-side",
+            "192",
+            "--limit",
+            "3",
+        ]
+    )
     assert rc == 0 and "hmean" in capsys.readouterr().out
 
 
@@ -125,8 +176,18 @@ def test_command_reports_bad_inputs(tmp_path, tiny_weights, capsys):
 
     Image.new("RGB", (40, 30)).save(tmp_path / "images" / "a.png")
     (tmp_path / "gt" / "gt_a.txt").write_text("1,2,3\n", encoding="utf-8")
-    rc = main(["--weights", str(tiny_weights), "--data", str(tmp_path), "--short-side", "64",
-               "--long-side", "96"])
+    rc = main(
+        [
+            "--weights",
+            str(tiny_weights),
+            "--data",
+            str(tmp_path),
+            "--short-side",
+            "64",
+            "--long-side",
+            "96",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "gt_a.txt:1:" in err
     rc = main(["--weights", str(tmp_path / "missing.npz"), "--data", str(tmp_path)])

@@ -21,10 +21,12 @@ from ctpn_jax.data.labels import (
 
 def test_icdar2015_with_bom_commas_and_dont_care(tmp_path):
     p = tmp_path / "gt_img_1.txt"
-    p.write_bytes("\ufeff377,117,463,117,465,130,378,130,Genaxis Theatre\n"
-                  "493,115,519,115,519,131,493,131,[06]\n\n"
-                  "374,155,409,155,409,170,374,170,###\n"
-                  "1,2,3,2,3,4,1,4,a,b,c\n".encode())
+    p.write_bytes(
+        "\ufeff377,117,463,117,465,130,378,130,Genaxis Theatre\n"
+        "493,115,519,115,519,131,493,131,[06]\n\n"
+        "374,155,409,155,409,170,374,170,###\n"
+        "1,2,3,2,3,4,1,4,a,b,c\n".encode()
+    )
     lines = read_icdar2015(p)
     assert [t.text for t in lines] == ["Genaxis Theatre", "[06]", "###", "a,b,c"]
     np.testing.assert_allclose(lines[0].quad, [[377, 117], [463, 117], [465, 130], [378, 130]])
@@ -47,10 +49,21 @@ def test_icdar2013_spaces_and_commas(tmp_path):
 
 def test_json_format(tmp_path):
     p = tmp_path / "x.json"
-    p.write_text(json.dumps({"image": "x.jpg", "width": 10, "height": 10, "tags": [],
-                             "lines": [{"box": [1, 2, 5, 2, 5, 6, 1, 6], "text": "中文"},
-                                       {"box": [0, 0, 1, 0, 1, 1, 0, 1], "text": "###"}]}),
-                 encoding="utf-8")
+    p.write_text(
+        json.dumps(
+            {
+                "image": "x.jpg",
+                "width": 10,
+                "height": 10,
+                "tags": [],
+                "lines": [
+                    {"box": [1, 2, 5, 2, 5, 6, 1, 6], "text": "中文"},
+                    {"box": [0, 0, 1, 0, 1, 1, 0, 1], "text": "###"},
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     lines = read_json(p)
     assert lines[0].text == "中文" and lines[1].ignore
     np.testing.assert_allclose(lines[0].quad, [[1, 2], [5, 2], [5, 6], [1, 6]])
@@ -58,8 +71,10 @@ def test_json_format(tmp_path):
 
 
 def test_writers_round_trip(tmp_path):
-    lines = [TextLine(np.float32([[1, 2], [30, 2], [30, 12.5], [1, 12.5]]), "a, b"),
-             TextLine(np.float32([[5, 5], [9, 5], [9, 9], [5, 9]]), "###")]
+    lines = [
+        TextLine(np.float32([[1, 2], [30, 2], [30, 12.5], [1, 12.5]]), "a, b"),
+        TextLine(np.float32([[5, 5], [9, 5], [9, 9], [5, 9]]), "###"),
+    ]
     p = tmp_path / "gt_r.txt"
     p.write_text(format_icdar2015(lines), encoding="utf-8")
     back = read_icdar2015(p)

@@ -10,15 +10,19 @@ loss_grad = jax.jit(jax.grad(lambda o, t: ctpn_loss(o, t)[0]))
 
 
 def fake(rng, shape=(2, 3, 4, 10)):
-    outputs = {"cls_logits": rng.normal(size=(*shape, 2)).astype(np.float32),
-               "vertical": rng.normal(size=(*shape, 2)).astype(np.float32),
-               "side": rng.normal(size=shape).astype(np.float32)}
+    outputs = {
+        "cls_logits": rng.normal(size=(*shape, 2)).astype(np.float32),
+        "vertical": rng.normal(size=(*shape, 2)).astype(np.float32),
+        "side": rng.normal(size=shape).astype(np.float32),
+    }
     labels = rng.choice([-1, 0, 1], size=shape).astype(np.int32)
-    targets = {"labels": labels,
-               "vertical": rng.normal(size=(*shape, 2)).astype(np.float32),
-               "vertical_weight": (labels == 1).astype(np.float32),
-               "side": rng.normal(size=shape).astype(np.float32),
-               "side_weight": ((labels == 1) & (rng.random(shape) < 0.3)).astype(np.float32)}
+    targets = {
+        "labels": labels,
+        "vertical": rng.normal(size=(*shape, 2)).astype(np.float32),
+        "vertical_weight": (labels == 1).astype(np.float32),
+        "side": rng.normal(size=shape).astype(np.float32),
+        "side_weight": ((labels == 1) & (rng.random(shape) < 0.3)).astype(np.float32),
+    }
     return outputs, targets
 
 
@@ -77,9 +81,12 @@ def test_zero_where_it_should_be():
     _, parts = ctpn_loss(perfect, tg)
     assert float(parts["vertical_loss"]) == 0.0 and float(parts["side_loss"]) == 0.0
     # nothing sampled and nothing to regress -> every term 0, finite zero gradients
-    empty = {**tg, "labels": np.full_like(tg["labels"], -1),
-             "vertical_weight": np.zeros_like(tg["vertical_weight"]),
-             "side_weight": np.zeros_like(tg["side_weight"])}
+    empty = {
+        **tg,
+        "labels": np.full_like(tg["labels"], -1),
+        "vertical_weight": np.zeros_like(tg["vertical_weight"]),
+        "side_weight": np.zeros_like(tg["side_weight"]),
+    }
     loss, parts = ctpn_loss(out, empty)
     assert float(loss) == 0.0 and float(parts["num_sampled"]) == 0.0
     grads = loss_grad(out, empty)

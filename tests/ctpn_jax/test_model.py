@@ -48,8 +48,9 @@ def test_output_shapes_and_valid_width():
     assert not np.allclose(part["side"][1, :, :3], full["side"][1, :, :3])
     # uint8 input is accepted and means the same as float pixels
     xi = jnp.round(x).astype(jnp.uint8)
-    np.testing.assert_allclose(apply(v, xi)["side"], apply(v, xi.astype(jnp.float32))["side"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        apply(v, xi)["side"], apply(v, xi.astype(jnp.float32))["side"], rtol=1e-6
+    )
 
 
 def test_config_and_module_list_the_same_hyper_parameters():
@@ -57,8 +58,11 @@ def test_config_and_module_list_the_same_hyper_parameters():
 
     from ctpn_jax.model import CTPNConfig
 
-    module_fields = {f.name: f.default for f in dataclasses.fields(CTPN)
-                     if f.name not in ("parent", "name", "dtype")}
+    module_fields = {
+        f.name: f.default
+        for f in dataclasses.fields(CTPN)
+        if f.name not in ("parent", "name", "dtype")
+    }
     assert module_fields == CTPNConfig().to_dict()
     m = CTPN(width=0.125, rnn_units=64, dtype=jnp.bfloat16)
     assert m.to_config() == CTPNConfig(width=0.125, rnn_units=64)

@@ -30,9 +30,11 @@ def test_bucket_size():
 
 def test_prepare_and_collate():
     img = np.full((300, 400, 3), 255, np.uint8)
-    lines = [TextLine(np.float32([[10, 20], [110, 20], [110, 40], [10, 40]]), "a"),
-             TextLine(np.float32([[0, 0], [0.1, 0], [0.1, 50], [0, 50]]), "thin"),
-             TextLine(np.float32([[200, 100], [300, 100], [300, 150], [200, 150]]), "###")]
+    lines = [
+        TextLine(np.float32([[10, 20], [110, 20], [110, 40], [10, 40]]), "a"),
+        TextLine(np.float32([[0, 0], [0.1, 0], [0.1, 50], [0, 50]]), "thin"),
+        TextLine(np.float32([[200, 100], [300, 100], [300, 150], [200, 150]]), "###"),
+    ]
     ex = prepare_example(img, lines, 600, 1000, max_boxes=4)
     assert ex["image"].shape == (600, 800, 3)
     np.testing.assert_array_equal(ex["image_hw"], [600, 800])

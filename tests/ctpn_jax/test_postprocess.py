@@ -24,8 +24,14 @@ def ideal_proposals(quads, score=0.95, stride=16):
     for q in np.asarray(quads, np.float32):
         xmin, xmax = q[:, 0].min(), q[:, 0].max()
         for j in range(int(xmin // stride), int(math.ceil(xmax / stride))):
-            col = np.float32([[j * stride, -1e4], [(j + 1) * stride, -1e4],
-                              [(j + 1) * stride, 1e4], [j * stride, 1e4]])
+            col = np.float32(
+                [
+                    [j * stride, -1e4],
+                    [(j + 1) * stride, -1e4],
+                    [(j + 1) * stride, 1e4],
+                    [j * stride, 1e4],
+                ]
+            )
             area, poly = cv2.intersectConvexConvex(q, col)
             if poly is None or area <= 1.0:
                 continue
@@ -78,8 +84,9 @@ def test_two_lines_split_at_a_wide_gap_and_joined_at_a_narrow_one():
     b, s, x = ideal_proposals(narrow)
     quads, _ = text_lines_from_proposals(b, s, x)
     assert len(quads) == 1
-    assert quads[:, :, 0].min() == pytest.approx(20, abs=1) and \
-        quads[:, :, 0].max() == pytest.approx(400, abs=1)
+    assert quads[:, :, 0].min() == pytest.approx(20, abs=1) and quads[
+        :, :, 0
+    ].max() == pytest.approx(400, abs=1)
 
 
 def test_vertically_separate_lines_stay_separate():
@@ -143,16 +150,18 @@ def test_side_refinement_moves_the_ends():
 def test_filters_single_proposals_low_scores_and_duplicates():
     b = np.float32([[32, 10, 48, 40]])
     assert len(text_lines_from_proposals(b, np.float32([0.99]))[0]) == 0
-    one, _ = text_lines_from_proposals(b, np.float32([0.99]), None,
-                                       PostprocessConfig(min_proposals=1))
+    one, _ = text_lines_from_proposals(
+        b, np.float32([0.99]), None, PostprocessConfig(min_proposals=1)
+    )
     assert len(one) == 1
     line, s, x = ideal_proposals([rect(20, 30, 200, 60)], score=0.5)
     assert len(text_lines_from_proposals(line, s, x)[0]) == 0  # mean score 0.5 <= 0.6
     # the best neighbour rule: a weaker parallel chain shifted by 2 px joins nothing twice
     b1, s1, x1 = ideal_proposals([rect(20, 30, 200, 60)], score=0.95)
     b2, s2, x2 = ideal_proposals([rect(20, 32, 200, 62)], score=0.8)
-    quads, scores = text_lines_from_proposals(np.concatenate([b1, b2]), np.concatenate([s1, s2]),
-                                              np.concatenate([x1, x2]))
+    quads, scores = text_lines_from_proposals(
+        np.concatenate([b1, b2]), np.concatenate([s1, s2]), np.concatenate([x1, x2])
+    )
     assert len(quads) == 1 and scores[0] == pytest.approx(0.95)
 
 
@@ -191,8 +200,11 @@ def ref_successors(boxes, scores, gap=30.0, min_v=0.6, min_sim=0.6, gap_rel=0.0)
         return inter / min(ha, hb) >= min_v and min(ha, hb) / max(ha, hb) >= min_sim
 
     def nearest(i, sign):
-        c = [j for j in range(n) if 0 < sign * (boxes[j, 0] - boxes[i, 0])
-             <= reach(i if sign > 0 else j) and meets(i, j)]
+        c = [
+            j
+            for j in range(n)
+            if 0 < sign * (boxes[j, 0] - boxes[i, 0]) <= reach(i if sign > 0 else j) and meets(i, j)
+        ]
         if not c:
             return []
         d = min(abs(boxes[j, 0] - boxes[i, 0]) for j in c)
@@ -243,8 +255,15 @@ def test_many_proposals_are_fast():
     import time
 
     rng = np.random.default_rng(0)
-    lines = [rect(16 + 400 * (k % 3), 12 + 24 * (k // 3), 16 + 400 * (k % 3) + 380,
-                  12 + 24 * (k // 3) + 20) for k in range(3 * 60)]
+    lines = [
+        rect(
+            16 + 400 * (k % 3),
+            12 + 24 * (k // 3),
+            16 + 400 * (k % 3) + 380,
+            12 + 24 * (k // 3) + 20,
+        )
+        for k in range(3 * 60)
+    ]
     b, s, x = ideal_proposals(lines)
     s = s * rng.uniform(0.9, 1.0, s.shape).astype(np.float32)
     t = time.perf_counter()

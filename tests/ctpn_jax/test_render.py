@@ -44,8 +44,9 @@ def test_written_sets_read_back(tmp_path, renderer, fmt):
     page = renderer.render(page_rng(1, 0))
     lines = read_labels(samples[0].label)
     assert [t.text for t in lines] == [t.text for t in page.lines]
-    np.testing.assert_allclose(np.stack([t.quad for t in lines]),
-                               np.stack([t.quad for t in page.lines]), atol=0.01)
+    np.testing.assert_allclose(
+        np.stack([t.quad for t in lines]), np.stack([t.quad for t in page.lines]), atol=0.01
+    )
 
 
 def _assert_boxes_hold_ink(page):
@@ -64,10 +65,12 @@ def _assert_boxes_hold_ink(page):
 def test_pages_on_a_surface_keep_their_boxes_on_the_text():
     from ctpn_jax.data.render import PageRenderConfig
 
-    r = PageRenderer(PageRenderConfig(surface_prob=1.0, crop_prob=0.0, kinds=("document",),
-                                      kind_weights=(1.0,)))
-    plain = PageRenderer(PageRenderConfig(surface_prob=0.0, crop_prob=0.0, kinds=("document",),
-                                          kind_weights=(1.0,)))
+    r = PageRenderer(
+        PageRenderConfig(surface_prob=1.0, crop_prob=0.0, kinds=("document",), kind_weights=(1.0,))
+    )
+    plain = PageRenderer(
+        PageRenderConfig(surface_prob=0.0, crop_prob=0.0, kinds=("document",), kind_weights=(1.0,))
+    )
     for i in range(3):
         page = r.render(page_rng(5, i))
         _assert_boxes_hold_ink(page)
@@ -76,8 +79,11 @@ def test_pages_on_a_surface_keep_their_boxes_on_the_text():
         texts = [t.text for t in page.lines]
         assert len(texts) == len(ref.lines)
         # (a line the page edge cuts is don't-care on the page alone, not on the surface)
-        kept = [(a, b) for a, b in zip(page.lines, ref.lines, strict=True)
-                if "###" not in (a.text, b.text)]
+        kept = [
+            (a, b)
+            for a, b in zip(page.lines, ref.lines, strict=True)
+            if "###" not in (a.text, b.text)
+        ]
         assert len(kept) >= 0.8 * len(texts)
         assert all(a.text == b.text for a, b in kept)
         widths = [(np.ptp(a.quad[:, 0]), np.ptp(b.quad[:, 0])) for a, b in kept]
@@ -95,7 +101,7 @@ def test_tracked_text_is_one_box_wider_than_plain_text(renderer):
     assert [t.text for t in c.lines] == ["营业执照", "营业执照"]
     # 3 gaps of 30 px more than the plain text, one box despite gaps wider than split_gap
     assert abs((spaced[2] - spaced[0]) - (plain[2] - plain[0]) - 90) < 2
-    ink = np.asarray(c.im)[100:150, int(spaced[0]):int(spaced[2])].min(axis=0).min(axis=1)
+    ink = np.asarray(c.im)[100:150, int(spaced[0]) : int(spaced[2])].min(axis=0).min(axis=1)
     assert (ink < 128).sum() > 40
 
 
@@ -146,9 +152,9 @@ def test_word_spaces_split_small_text_only_at_wide_gaps(renderer):
 
     c = _Canvas(np.full((700, 2400, 3), 255, np.uint8), renderer, np.random.default_rng(0))
     big = c.font(150, renderer.fonts[0])
-    c.text((10, 10), "AB CD", big, (0, 0, 0))            # a word space of large lettering
+    c.text((10, 10), "AB CD", big, (0, 0, 0))  # a word space of large lettering
     small = c.font(20, renderer.fonts[0])
     c.text((10, 400), "AB        CD", small, (0, 0, 0))  # a column gap in body text
     space = big.getlength(" ")
-    assert 20 < space < 0.8 * 150   # wider than split_gap, narrower than 0.8 em
+    assert 20 < space < 0.8 * 150  # wider than split_gap, narrower than 0.8 em
     assert [t.text for t in c.lines] == ["AB CD", "AB", "CD"]

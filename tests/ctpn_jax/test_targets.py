@@ -40,8 +40,14 @@ def ref_strips(quad, feat_w, stride=16):
     """Strips by clipping the polygon with each column rectangle (OpenCV), as (j, box, width)."""
     out = []
     for j in range(feat_w):
-        col = np.float32([[j * stride, -1e4], [(j + 1) * stride, -1e4],
-                          [(j + 1) * stride, 1e4], [j * stride, 1e4]])
+        col = np.float32(
+            [
+                [j * stride, -1e4],
+                [(j + 1) * stride, -1e4],
+                [(j + 1) * stride, 1e4],
+                [j * stride, 1e4],
+            ]
+        )
         area, poly = cv2.intersectConvexConvex(np.float32(quad), col)
         if poly is None or area <= 0:
             continue
@@ -72,12 +78,22 @@ def ref_assign(quads, valid, ignore, image_hw, feat, cfg):
             elif not ignore[g] and w >= cfg.min_strip_width:
                 care.append((g, box))
     n = len(anchors)
-    inside = ((anchors[:, 0] >= 0) & (anchors[:, 1] >= 0) & (anchors[:, 2] <= image_hw[1])
-              & (anchors[:, 3] <= image_hw[0]))
+    inside = (
+        (anchors[:, 0] >= 0)
+        & (anchors[:, 1] >= 0)
+        & (anchors[:, 2] <= image_hw[1])
+        & (anchors[:, 3] <= image_hw[0])
+    )
     m = np.array([[iou(a, s) for _, s in care] for a in anchors]).reshape(n, len(care))
-    touches_dc = np.array([any(min(a[2], s[2]) - max(a[0], s[0]) > 0
-                               and min(a[3], s[3]) - max(a[1], s[1]) > 0 for _, s in dc)
-                           for a in anchors])
+    touches_dc = np.array(
+        [
+            any(
+                min(a[2], s[2]) - max(a[0], s[0]) > 0 and min(a[3], s[3]) - max(a[1], s[1]) > 0
+                for _, s in dc
+            )
+            for a in anchors
+        ]
+    )
     max_iou = m.max(axis=1) if care else np.zeros(n)
     labels = np.full(n, -1)
     labels[inside & (max_iou < cfg.negative_iou) & ~touches_dc] = 0
@@ -89,7 +105,8 @@ def ref_assign(quads, valid, ignore, image_hw, feat, cfg):
     labels[inside & ((max_iou > cfg.positive_iou) | best)] = 1
     # near-ties (float32 vs float64) are reported so the comparison can skip them
     ambiguous = (np.abs(max_iou - cfg.positive_iou) < 1e-4) | (
-        np.abs(max_iou - cfg.negative_iou) < 1e-4)
+        np.abs(max_iou - cfg.negative_iou) < 1e-4
+    )
     for s in range(len(care)):
         col = np.where(inside, m[:, s], 0.0)
         ambiguous |= inside & (np.abs(col - col.max()) < 1e-4) & (col != col.max())
@@ -148,8 +165,9 @@ def test_dont_care_never_negative_and_never_positive():
     got = assign(quads, np.array([True]), np.array([True]), np.float32([192, 224]), FEAT, CFG)
     labels = np.asarray(got["labels"])
     a = anchor_grid(*FEAT)
-    overl = ((np.minimum(a[..., 2], 150) - np.maximum(a[..., 0], 40) > 0)
-             & (np.minimum(a[..., 3], 80) - np.maximum(a[..., 1], 40) > 0))
+    overl = (np.minimum(a[..., 2], 150) - np.maximum(a[..., 0], 40) > 0) & (
+        np.minimum(a[..., 3], 80) - np.maximum(a[..., 1], 40) > 0
+    )
     assert (labels[overl] == -1).all()
     assert (labels == 1).sum() == 0
     assert (labels[~overl] != -1).any()
@@ -158,16 +176,24 @@ def test_dont_care_never_negative_and_never_positive():
 def test_targets_encode_the_matched_strip():
     # one axis-aligned line, columns 2..5 fully covered: y 50..80 (height 30, centre 65)
     quads = np.float32([[[32, 50], [96, 50], [96, 80], [32, 80]]])
-    t = targets(quads, np.array([True]), np.array([False]), np.float32([192, 224]),
-                jax.random.key(0), FEAT, CFG)
+    t = targets(
+        quads,
+        np.array([True]),
+        np.array([False]),
+        np.float32([192, 224]),
+        jax.random.key(0),
+        FEAT,
+        CFG,
+    )
     w = np.asarray(t["vertical_weight"])
     assert w.sum() > 0
     hs = np.float32(ANCHOR_HEIGHTS)
     for i, j, k in zip(*np.nonzero(w), strict=True):
         assert 2 <= j <= 5
         cy = 16 * i + 8
-        np.testing.assert_allclose(t["vertical"][i, j, k], [(65 - cy) / hs[k], np.log(30 / hs[k])],
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            t["vertical"][i, j, k], [(65 - cy) / hs[k], np.log(30 / hs[k])], rtol=1e-5, atol=1e-6
+        )
     # side targets: left end x=32 (centre of column 2 is 40 -> -0.5), right end 96
     sw = np.asarray(t["side_weight"])
     for i, j, k in zip(*np.nonzero(sw), strict=True):
@@ -177,8 +203,11 @@ def test_targets_encode_the_matched_strip():
         assert min(abs(cx - 32), abs(96 - cx)) <= CFG.side_distance
     assert set(np.nonzero(sw)[1]) == {2, 3, 4, 5}
     # every anchor given a side target is a positive of the line
-    labels = np.asarray(assign(quads, np.array([True]), np.array([False]),
-                               np.float32([192, 224]), FEAT, CFG)["labels"])
+    labels = np.asarray(
+        assign(quads, np.array([True]), np.array([False]), np.float32([192, 224]), FEAT, CFG)[
+            "labels"
+        ]
+    )
     assert (labels[sw > 0] == 1).all()
 
 
@@ -204,7 +233,14 @@ def test_sampling_counts_and_subset():
 def test_jittable_with_static_shapes():
     rng = np.random.default_rng(1)
     quads = random_quads(rng, 4)
-    t = targets(quads, np.ones(4, bool), np.zeros(4, bool), np.float32([192, 224]),
-          jax.random.key(0), FEAT, CFG)
+    t = targets(
+        quads,
+        np.ones(4, bool),
+        np.zeros(4, bool),
+        np.float32([192, 224]),
+        jax.random.key(0),
+        FEAT,
+        CFG,
+    )
     assert t["labels"].shape == (*FEAT, 10) and t["vertical"].shape == (*FEAT, 10, 2)
     assert ((np.asarray(t["labels"]) >= 0).sum()) <= CFG.batch_size

@@ -16,11 +16,28 @@ from ctpn_jax.model import CTPN, CTPNConfig
 from ctpn_jax.targets import TargetConfig
 from ctpn_jax.weights import load_detector, shipped_weights
 
-TINY = ["--set", "width=0.125", "--set", "data.short_side=128", "--set", "data.long_side=192",
-        "--set", "data.bucket_sizes=128,192", "--set", "data.workers=0",
-        "--set", "data.test_short_side=128", "--set", "data.test_long_side=192",
-        "--set", "data.test_bucket_sizes=128,192", "--set", "data.eval_pages=1",
-        "--set", "data.max_boxes=64"]
+TINY = [
+    "--set",
+    "width=0.125",
+    "--set",
+    "data.short_side=128",
+    "--set",
+    "data.long_side=192",
+    "--set",
+    "data.bucket_sizes=128,192",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "data.test_short_side=128",
+    "--set",
+    "data.test_long_side=192",
+    "--set",
+    "data.test_bucket_sizes=128,192",
+    "--set",
+    "data.eval_pages=1",
+    "--set",
+    "data.max_boxes=64",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +77,22 @@ def test_short_training_lowers_the_loss(page_batch):
 def test_train_py_runs_the_ctpn_task(tmp_path):
     train = pytest.importorskip("train")
     run = tmp_path / "run"
-    args = ["--model", "ctpn", "--run-dir", str(run), "--batch-size", "1", "--quiet",
-            "--eval-every", "2", "--log-every", "1", "--ckpt-every", "2", *TINY]
+    args = [
+        "--model",
+        "ctpn",
+        "--run-dir",
+        str(run),
+        "--batch-size",
+        "1",
+        "--quiet",
+        "--eval-every",
+        "2",
+        "--log-every",
+        "1",
+        "--ckpt-every",
+        "2",
+        *TINY,
+    ]
     assert train.main([*args, "--steps", "2"]) == 0
     assert (run / "weights.npz").is_file() and (run / "checkpoints").is_dir()
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -88,8 +119,10 @@ def test_the_network_settings_are_the_models_own():
     assert train.config_from_dict(task.Config, old).to_dict() == CTPNConfig(width=0.25).to_dict()
     for recipe in sorted((Path(train.__file__).parent / "configs").glob("ctpn*.json")):
         d = json.loads(recipe.read_text())["task"]
-        assert train.config_from_dict(task.Config, {**train.config_to_dict(cfg), **d}).width \
+        assert (
+            train.config_from_dict(task.Config, {**train.config_to_dict(cfg), **d}).width
             == d["width"]
+        )
     fewer = dataclasses.replace(cfg, targets=TargetConfig(heights=(11.0, 16.0)))
     with pytest.raises(ValueError, match="num_anchors"):
         task.build_model(fewer)

@@ -48,11 +48,25 @@ def _tiny_task_config(charset_file, **data):
     from densenet_jax.data.pipeline import LineDataConfig
     from densenet_jax.task import Config
 
-    data = {"widths": (96,), "min_chars": 2, "max_chars": 4, "max_label_len": 8,
-            "system_fonts": False, "workers": 0, **data}
-    return Config(charset_file=str(charset_file), growth=4, depth=2, first_features=16,
-                  transition_features=16, dropout_rate=0.0, eval_size=8,
-                  data=LineDataConfig(**data))
+    data = {
+        "widths": (96,),
+        "min_chars": 2,
+        "max_chars": 4,
+        "max_label_len": 8,
+        "system_fonts": False,
+        "workers": 0,
+        **data,
+    }
+    return Config(
+        charset_file=str(charset_file),
+        growth=4,
+        depth=2,
+        first_features=16,
+        transition_features=16,
+        dropout_rate=0.0,
+        eval_size=8,
+        data=LineDataConfig(**data),
+    )
 
 
 def adam_steps(cfg, batch: dict, steps: int, lr: float = 3e-3) -> tuple[list, dict, dict]:
@@ -74,7 +88,8 @@ def adam_steps(cfg, batch: dict, steps: int, lr: float = 3e-3) -> tuple[list, di
     @jax.jit
     def step(params, state, opt, key):
         (loss, (state, _)), g = jax.value_and_grad(
-            lambda p: task.loss_fn(cfg, model, p, state, batch, key), has_aux=True)(params)
+            lambda p: task.loss_fn(cfg, model, p, state, batch, key), has_aux=True
+        )(params)
         upd, opt = tx.update(g, opt)
         return optax.apply_updates(params, upd), state, opt, loss
 

@@ -16,8 +16,13 @@ def test_default_charset_layout():
 
 def test_duplicates_map_to_first_line():
     cs = Charset.default()
-    for ch, first, second in [("1", 19, 5565), ("3", 48, 5745), ("■", 2111, 4105),
-                              ("荼", 3390, 5464), ("崂", 4409, 5539)]:
+    for ch, first, second in [
+        ("1", 19, 5565),
+        ("3", 48, 5745),
+        ("■", 2111, 4105),
+        ("荼", 3390, 5464),
+        ("崂", 4409, 5539),
+    ]:
         assert cs.lines[first] == cs.lines[second] == ch
         assert cs.encode(ch) == [first]
         assert cs.decode([second]) == ch

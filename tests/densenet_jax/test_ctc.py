@@ -57,9 +57,13 @@ def test_ctc_loss_matches_float64_reference_with_padding():
     labels = np.zeros((B, N), np.int32)
     for b, lab in enumerate(labels_list):
         labels[b, : len(lab)] = lab
-        labels[b, len(lab):] = 3  # garbage in the padding must not matter
-    losses = ctc_loss(jnp.asarray(logits, jnp.float32), jnp.asarray(logit_len),
-                      jnp.asarray(labels), jnp.asarray([len(x) for x in labels_list]))
+        labels[b, len(lab) :] = 3  # garbage in the padding must not matter
+    losses = ctc_loss(
+        jnp.asarray(logits, jnp.float32),
+        jnp.asarray(logit_len),
+        jnp.asarray(labels),
+        jnp.asarray([len(x) for x in labels_list]),
+    )
     for b in range(B):
         lp = jax.nn.log_softmax(logits[b, : logit_len[b]].astype(np.float64), axis=-1)
         ref = ctc_nll_forward(np.asarray(lp), labels_list[b])
@@ -70,8 +74,12 @@ def test_ctc_loss_of_an_empty_label_is_all_blanks():
     # A line with no text (label length 0) has one alignment: blank at every valid step.
     rng = np.random.default_rng(4)
     logits = rng.normal(size=(2, 7, 5)) * 2
-    losses = ctc_loss(jnp.asarray(logits, jnp.float32), jnp.asarray([7, 4]),
-                      jnp.full((2, 3), 2, jnp.int32), jnp.asarray([0, 0]))
+    losses = ctc_loss(
+        jnp.asarray(logits, jnp.float32),
+        jnp.asarray([7, 4]),
+        jnp.full((2, 3), 2, jnp.int32),
+        jnp.asarray([0, 0]),
+    )
     for b, t in enumerate([7, 4]):
         lp = jax.nn.log_softmax(logits[b, :t].astype(np.float64), axis=-1)
         assert float(losses[b]) == pytest.approx(-float(np.sum(lp[:, 0])), rel=1e-4)
@@ -95,8 +103,16 @@ def _path_probs(ids, conf=0.9, C=3):
     return p
 
 
-@pytest.mark.parametrize("ids,text", [([1, 1, 1], "a"), ([1, 0, 1], "aa"), ([0, 0, 0], ""),
-                                      ([1, 2, 2, 0, 2, 1], "abba"), ([0, 1, 1, 0], "a")])
+@pytest.mark.parametrize(
+    "ids,text",
+    [
+        ([1, 1, 1], "a"),
+        ([1, 0, 1], "aa"),
+        ([0, 0, 0], ""),
+        ([1, 2, 2, 0, 2, 1], "abba"),
+        ([0, 1, 1, 0], "a"),
+    ],
+)
 def test_greedy_collapse(ids, text):
     d = greedy_decode(_path_probs(ids), CS)
     assert d.text == text

@@ -31,11 +31,24 @@ from ocr_common.fonts import list_latin_fonts, load_font
 # The recogniser's characters, the alphabet of the samplers that do not choose their own.
 ALPHABET = "".join(Charset.default().chars)
 # Rendering without any augmentation: the ink must then be exactly the text.
-CLEAN = LineRenderConfig(font_size=(40, 40), spacing=(0.1, 0.1), dark_background=0.0,
-                         colour=0.0, margin_y=(0.1, 0.1), margin_x=(0.2, 0.2),
-                         stretch=(1.0, 1.0), max_rotation=0.0, max_shear=0.0, perspective=0.0,
-                         distractors=0.0, blur=0.0, low_res=0.0, noise=0.0, jpeg=0.0,
-                         ink_crop=0.0)
+CLEAN = LineRenderConfig(
+    font_size=(40, 40),
+    spacing=(0.1, 0.1),
+    dark_background=0.0,
+    colour=0.0,
+    margin_y=(0.1, 0.1),
+    margin_x=(0.2, 0.2),
+    stretch=(1.0, 1.0),
+    max_rotation=0.0,
+    max_shear=0.0,
+    perspective=0.0,
+    distractors=0.0,
+    blur=0.0,
+    low_res=0.0,
+    noise=0.0,
+    jpeg=0.0,
+    ink_crop=0.0,
+)
 
 
 def _ink_columns(line: np.ndarray) -> np.ndarray:
@@ -111,8 +124,10 @@ def test_chinese_lines_are_punctuated_as_printed_text():
     rng = np.random.default_rng(0)
     lines = [s.sample(rng, int(rng.integers(2, 13))) for _ in range(3000)]
     # The charset holds ':' but not '：': such marks are labelled by their ASCII (NFKC) form.
-    weights = {unicodedata.normalize("NFKC", c) if c not in s.alphabet else c: w
-               for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True)}
+    weights = {
+        unicodedata.normalize("NFKC", c) if c not in s.alphabet else c: w
+        for c, w in zip(ZH_PUNCT, ZH_PUNCT_WEIGHTS, strict=True)
+    }
     assert "：" not in s.alphabet and {":", ";", "?", "!"} <= set(weights) <= set(s.alphabet)
     chars = "".join(lines)
     marks = [c for c in chars if c in weights]
@@ -124,7 +139,8 @@ def test_chinese_lines_are_punctuated_as_printed_text():
     assert set(chars) <= set(s.alphabet)
     for c in "，。、:":
         assert marks.count(c) / len(marks) == pytest.approx(
-            weights[c] / sum(weights.values()), abs=0.03)
+            weights[c] / sum(weights.values()), abs=0.03
+        )
 
 
 def test_marks_after_hanzi_are_printed_full_width_under_their_ascii_label():
@@ -139,8 +155,9 @@ def test_marks_after_hanzi_are_printed_full_width_under_their_ascii_label():
     out = [printed_forms("甲:乙;丙", rng, 0.8) for _ in range(2000)]
     assert set(out) == {"甲:乙;丙", "甲：乙；丙"}
     assert out.count("甲：乙；丙") / len(out) == pytest.approx(0.8, abs=0.03)
-    assert all(unicodedata.normalize("NFKC", c) in FULL_WIDTH_FORMS
-               for c in FULL_WIDTH_FORMS.values())
+    assert all(
+        unicodedata.normalize("NFKC", c) in FULL_WIDTH_FORMS for c in FULL_WIDTH_FORMS.values()
+    )
 
 
 def test_renderer_draws_full_width_marks_wider(pip_fonts):
@@ -168,14 +185,23 @@ def test_latin_lines_are_english_words_without_hanzi():
 
 def test_text_kinds_of_the_data_config_set_the_mix():
     # All-Latin weights give ASCII-only lines; all-Chinese weights give no Latin letter.
-    latin = SynthLines(LineDataConfig(system_fonts=False, text_kinds=(0, 0, 0, 1)),
-                       Charset.default(), seed=0, stream=TRAIN_STREAM)
-    zh = SynthLines(LineDataConfig(system_fonts=False, text_kinds=(1, 0, 0, 0)),
-                    Charset.default(), seed=0, stream=TRAIN_STREAM)
+    latin = SynthLines(
+        LineDataConfig(system_fonts=False, text_kinds=(0, 0, 0, 1)),
+        Charset.default(),
+        seed=0,
+        stream=TRAIN_STREAM,
+    )
+    zh = SynthLines(
+        LineDataConfig(system_fonts=False, text_kinds=(1, 0, 0, 0)),
+        Charset.default(),
+        seed=0,
+        stream=TRAIN_STREAM,
+    )
     rng = np.random.default_rng(0)
     assert all(latin.sampler.sample(rng, 8).isascii() for _ in range(50))
-    assert not any(c.isascii() and c.isalpha()
-                   for _ in range(50) for c in zh.sampler.sample(rng, 8))
+    assert not any(
+        c.isascii() and c.isalpha() for _ in range(50) for c in zh.sampler.sample(rng, 8)
+    )
     for bad in [(1.0, 0.0, 0.0), (1.0, -1.0, 0.0, 0.5), (0, 0, 0, 0)]:
         with pytest.raises(ValueError, match="kind_weights must be 4"):
             TextSampler(ALPHABET, kind_weights=bad)
@@ -217,6 +243,7 @@ def test_write_line_set_round_trips_through_the_label_reader(tmp_path, small_cha
 
 def test_line_set_cli_rejects_a_crop_probability_outside_0_1(tmp_path, capsys):
     from densenet_jax.data.pipeline import main
+
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "set"), "--count", "2", "--ink-crop", "1.5"])
     assert "--ink-crop must be a probability" in capsys.readouterr().err
@@ -227,8 +254,19 @@ def test_line_set_cli_draws_the_asked_lines_and_their_clean_twins(tmp_path):
     from densenet_jax.data.pipeline import main
     from densenet_jax.data.render import LineRenderConfig
 
-    args = ["--count", "4", "--seed", "5", "--chars", "3", "3", "--text-kinds", "1,0,0,0",
-            "--width", "64"]
+    args = [
+        "--count",
+        "4",
+        "--seed",
+        "5",
+        "--chars",
+        "3",
+        "3",
+        "--text-kinds",
+        "1,0,0,0",
+        "--width",
+        "64",
+    ]
     main(["--out", str(tmp_path / "full"), *args])
     main(["--out", str(tmp_path / "clean"), *args, "--clean"])
     full = (tmp_path / "full" / "labels.tsv").read_text(encoding="utf-8").splitlines()
@@ -238,8 +276,9 @@ def test_line_set_cli_draws_the_asked_lines_and_their_clean_twins(tmp_path):
     for row in full:
         name, text = row.split("\t")
         assert len(text) == 3 and all("\u4e00" <= c <= "\u9fff" for c in text)
-        pair = [cv2.imread(str(tmp_path / d / name), cv2.IMREAD_GRAYSCALE)
-                for d in ("full", "clean")]
+        pair = [
+            cv2.imread(str(tmp_path / d / name), cv2.IMREAD_GRAYSCALE) for d in ("full", "clean")
+        ]
         assert all(im.shape[0] == 32 and im.shape[1] <= 64 for im in pair)
         images.append(pair)
     assert any(not np.array_equal(a, b) for a, b in images)
@@ -248,15 +287,19 @@ def test_line_set_cli_draws_the_asked_lines_and_their_clean_twins(tmp_path):
     assert c.ink_crop == LineRenderConfig().ink_crop and c.font_size == LineRenderConfig().font_size
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--chars", "5", "2"], "--chars must be"),
-    (["--text-kinds", "1,2"], "--text-kinds must be 4"),
-    (["--stretch", "1.2,x"], "numbers separated by commas"),
-    (["--stretch", "1.2,0.5"], "--stretch must be LO,HI"),
-    (["--width", "4"], "--width must be at least"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--chars", "5", "2"], "--chars must be"),
+        (["--text-kinds", "1,2"], "--text-kinds must be 4"),
+        (["--stretch", "1.2,x"], "numbers separated by commas"),
+        (["--stretch", "1.2,0.5"], "--stretch must be LO,HI"),
+        (["--width", "4"], "--width must be at least"),
+    ],
+)
 def test_line_set_cli_rejects_bad_shapes_of_lines(tmp_path, capsys, flags, message):
     from densenet_jax.data.pipeline import main
+
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "set"), "--count", "2", *flags])
     assert message in capsys.readouterr().err
@@ -307,8 +350,8 @@ def test_non_text_crops_vary_in_width_and_texture(pip_fonts):
     rng = np.random.default_rng(0)
     crops = [r.non_text(rng) for _ in range(40)]
     assert all(c.shape[0] == 32 and c.shape[1] >= 8 and c.dtype == np.uint8 for c in crops)
-    assert len({c.shape[1] for c in crops}) > 20          # many widths
-    assert np.median([c.std() for c in crops]) > 5         # textured, not flat
+    assert len({c.shape[1] for c in crops}) > 20  # many widths
+    assert np.median([c.std() for c in crops]) > 5  # textured, not flat
 
 
 def _batches(src, cfg, start, n, seed=0):
@@ -317,8 +360,9 @@ def _batches(src, cfg, start, n, seed=0):
 
 
 def test_pipeline_determinism_and_resume(small_charset, pip_fonts):
-    cfg = LineDataConfig(widths=(96, 192), max_chars=6, max_label_len=10, system_fonts=False,
-                         workers=0)
+    cfg = LineDataConfig(
+        widths=(96, 192), max_chars=6, max_label_len=10, system_fonts=False, workers=0
+    )
     src = SynthLines(cfg, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts)
     a = _batches(src, cfg, 0, 3)
     b = _batches(src, cfg, 0, 3)
@@ -349,8 +393,7 @@ def test_preprocess_shapes():
     with pytest.raises(ValueError):
         to_line_image(np.zeros((0, 5), np.uint8))
     assert bucket_width(100, (96, 192)) == 192 and bucket_width(500, (96, 192)) == 576
-    batch, widths = pad_lines([np.full((32, 10), 200, np.uint8), np.zeros((32, 20), np.uint8)],
-                              24)
+    batch, widths = pad_lines([np.full((32, 10), 200, np.uint8), np.zeros((32, 20), np.uint8)], 24)
     assert batch.shape == (2, 32, 24, 1) and list(widths) == [10, 20]
     assert (batch[0, :, 10:] == 200).all()
 
@@ -383,13 +426,16 @@ def test_read_original_and_tsv_formats(tmp_path, small_charset):
     assert ex["image"].shape == (32, 64) and ex["labels"] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("content,message", [
-    ("a.jpg\n", "data_train.txt:1: expected 'image k1 k2"),
-    ("a.jpg 1 x\n", "data_train.txt:1: class ids must be integers"),
-    ("a.jpg 1 2\nmissing.jpg 1\n", "data_train.txt:2: image"),
-    ("a.jpg 1 99999\n", "data_train.txt:1: class ids [99999] outside"),
-    ("", "no labelled lines"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("a.jpg\n", "data_train.txt:1: expected 'image k1 k2"),
+        ("a.jpg 1 x\n", "data_train.txt:1: class ids must be integers"),
+        ("a.jpg 1 2\nmissing.jpg 1\n", "data_train.txt:2: image"),
+        ("a.jpg 1 99999\n", "data_train.txt:1: class ids [99999] outside"),
+        ("", "no labelled lines"),
+    ],
+)
 def test_original_format_errors(tmp_path, small_charset, content, message):
     _write_image(tmp_path / "a.jpg")
     (tmp_path / "data_train.txt").write_text(content, encoding="utf-8")
@@ -398,12 +444,15 @@ def test_original_format_errors(tmp_path, small_charset, content, message):
     assert message in str(e.value)
 
 
-@pytest.mark.parametrize("content,message", [
-    ("a.jpg\t的\nb.jpg 的\n", "lines.tsv:2: expected 'path<TAB>text'"),
-    ("a.jpg\t的😀\n", "lines.tsv:1: characters not in the charset: '😀'"),
-    ("nope.jpg\t的\n", "lines.tsv:1: image"),
-    ("a.jpg\t \n", "lines.tsv:1: empty text"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("a.jpg\t的\nb.jpg 的\n", "lines.tsv:2: expected 'path<TAB>text'"),
+        ("a.jpg\t的😀\n", "lines.tsv:1: characters not in the charset: '😀'"),
+        ("nope.jpg\t的\n", "lines.tsv:1: image"),
+        ("a.jpg\t \n", "lines.tsv:1: empty text"),
+    ],
+)
 def test_tsv_format_errors(tmp_path, small_charset, content, message):
     _write_image(tmp_path / "a.jpg")
     (tmp_path / "lines.tsv").write_text(content, encoding="utf-8")
@@ -420,16 +469,20 @@ def test_missing_and_non_utf8_label_files(tmp_path, small_charset):
         read_labels(tmp_path / "latin1.tsv", small_charset)
 
 
-def test_long_line_batches_are_whole_and_leave_the_short_stream_as_it_was(small_charset,
-                                                                          pip_fonts):
-    base = LineDataConfig(widths=(160,), max_chars=6, system_fonts=False, non_text=0.0,
-                          text_kinds=(1.0, 0.0, 0.0, 0.0), workers=0)
+def test_long_line_batches_are_whole_and_leave_the_short_stream_as_it_was(small_charset, pip_fonts):
+    base = LineDataConfig(
+        widths=(160,),
+        max_chars=6,
+        system_fonts=False,
+        non_text=0.0,
+        text_kinds=(1.0, 0.0, 0.0, 0.0),
+        workers=0,
+    )
     cfg = dataclasses.replace(base, long_lines=0.5, long_chars=(14, 18), long_width=480)
-    src = SynthLines(cfg, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts,
-                     group_size=4)
+    src = SynthLines(cfg, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts, group_size=4)
     plain = SynthLines(base, small_charset, seed=0, stream=TRAIN_STREAM, fonts=pip_fonts)
     groups = [[src.is_long(g * 4 + k) for k in range(4)] for g in range(8)]
-    assert all(len(set(g)) == 1 for g in groups)             # a group is all long or all short
+    assert all(len(set(g)) == 1 for g in groups)  # a group is all long or all short
     assert 0 < sum(g[0] for g in groups) < 8
     batches = _batches(src, cfg, 0, 8)
     for g, batch in zip(groups, batches, strict=True):
@@ -444,6 +497,7 @@ def test_long_line_batches_are_whole_and_leave_the_short_stream_as_it_was(small_
     for i in range(32):
         if not src.is_long(i):
             assert src[i]["text"] == plain[i]["text"]
-    evaluation = SynthLines(cfg, small_charset, seed=0, stream=EVAL_STREAM, fonts=pip_fonts,
-                            group_size=4)
+    evaluation = SynthLines(
+        cfg, small_charset, seed=0, stream=EVAL_STREAM, fonts=pip_fonts, group_size=4
+    )
     assert not any(evaluation.is_long(i) for i in range(64))

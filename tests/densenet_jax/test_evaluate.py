@@ -27,6 +27,7 @@ def test_metrics_hand_worked():
 
 def _apply(target: str, ops: list[tuple[str, str, str]], prediction: str) -> bool:
     """Whether walking `target` with `ops` (matches implied) can produce `prediction`."""
+
     # Brute force: try every way to interleave the edits with matched characters.
     def walk(i: int, j: int, k: int) -> bool:
         if k == len(ops):
@@ -42,6 +43,7 @@ def _apply(target: str, ops: list[tuple[str, str, str]], prediction: str) -> boo
         if not ok and i < len(target) and j < len(prediction) and target[i] == prediction[j]:
             ok = walk(i + 1, j + 1, k)
         return ok
+
     return walk(0, 0, 0)
 
 
@@ -59,8 +61,14 @@ def test_edit_operations_are_a_minimal_alignment():
 
 
 def test_errors_by_class_add_up_to_the_cer():
-    assert [char_class(c) for c in "国W7，.€"] == ["hanzi", "latin", "digit", "other",
-                                                  "other", "other"]
+    assert [char_class(c) for c in "国W7，.€"] == [
+        "hanzi",
+        "latin",
+        "digit",
+        "other",
+        "other",
+        "other",
+    ]
     preds, targets = ["中国人w", "a b1", "", "12，"], ["中国W", "ab7", "xy", "12"]
     by = errors_by_class(preds, targets)
     assert by["hanzi"] == {"chars": 2, "sub": 0, "del": 0, "ins": 1, "cer": 0.5}
@@ -79,8 +87,14 @@ def tiny_weights(tmp_path_factory, small_charset_file):
     from densenet_jax.data.pipeline import LineDataConfig
     from densenet_jax.task import Config
 
-    cfg = Config(charset_file=str(small_charset_file), growth=4, depth=2, first_features=16,
-                 transition_features=16, data=LineDataConfig(widths=(96,), system_fonts=False))
+    cfg = Config(
+        charset_file=str(small_charset_file),
+        growth=4,
+        depth=2,
+        first_features=16,
+        transition_features=16,
+        data=LineDataConfig(widths=(96,), system_fonts=False),
+    )
     model = task.build_model(cfg)
     variables = task.init_variables(model, cfg, jax.random.key(0))
     return task.export(tmp_path_factory.mktemp("w") / "tiny.npz", cfg, model, variables)
@@ -177,27 +191,44 @@ def test_evaluate_command(tmp_path, tiny_weights, capsys):
     labels = tmp_path / "lines.tsv"
     # References may hold characters the model cannot output (they count as errors).
     labels.write_text("l0.png\t的一\nl1.png\t是在\nl2.png\t€\n", encoding="utf-8")
-    assert evaluate.main(["--weights", str(tiny_weights), "--labels", str(labels),
-                          "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--weights",
+                str(tiny_weights),
+                "--labels",
+                str(labels),
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "lines 3" in out and "CER" in out and (tmp_path / "r.json").is_file()
     assert "CER by kind: hanzi" in out and "(4 chars)" in out and "(1 chars)" in out
     saved = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert saved["by_class"]["hanzi"]["chars"] == 4 and len(saved["predictions"]) == 3
-    assert evaluate.main(["--weights", str(tmp_path / "none.npz"), "--labels",
-                          str(labels)]) == 2
+    assert evaluate.main(["--weights", str(tmp_path / "none.npz"), "--labels", str(labels)]) == 2
     assert "none.npz does not exist" in capsys.readouterr().err
     (tmp_path / "bad.tsv").write_text("missing.png\t的\n", encoding="utf-8")
-    assert evaluate.main(["--weights", str(tiny_weights), "--labels",
-                          str(tmp_path / "bad.tsv")]) == 2
+    assert (
+        evaluate.main(["--weights", str(tiny_weights), "--labels", str(tmp_path / "bad.tsv")]) == 2
+    )
     assert "bad.tsv:1: image" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        evaluate.main(["--weights", str(tiny_weights), "--labels", str(labels),
-                       "--lookalike-weight", "0"])
+        evaluate.main(
+            ["--weights", str(tiny_weights), "--labels", str(labels), "--lookalike-weight", "0"]
+        )
     assert "--lookalike-weight must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        evaluate.main(["--weights", str(tiny_weights), "--labels", str(labels),
-                       "--reread-scales", "1.5,no"])
+        evaluate.main(
+            ["--weights", str(tiny_weights), "--labels", str(labels), "--reread-scales", "1.5,no"]
+        )
     assert "--reread-scales" in capsys.readouterr().err
-    assert evaluate.main(["--weights", str(tiny_weights), "--labels", str(labels),
-                          "--reread-scales", "none"]) == 0
+    assert (
+        evaluate.main(
+            ["--weights", str(tiny_weights), "--labels", str(labels), "--reread-scales", "none"]
+        )
+        == 0
+    )

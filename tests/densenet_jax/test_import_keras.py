@@ -49,6 +49,7 @@ L = keras.layers
 
 # ---- the original network, in Keras --------------------------------------------------------
 
+
 def build_original(nclass: int, init: str = "he_normal", pooltype: int = 2) -> keras.Model:
     """chinese_ocr's `dense_cnn` (BN epsilon 1.1e-5), input `(B, 32, W, 1)`.
 
@@ -56,6 +57,7 @@ def build_original(nclass: int, init: str = "he_normal", pooltype: int = 2) -> k
     builds faster). `pooltype` 2 is the shipped model; 1 pads the width and pools with
     stride (2, 1).
     """
+
     def bn_relu(x):
         x = L.BatchNormalization(axis=-1, epsilon=1.1e-5)(x)
         return L.Activation("relu")(x)
@@ -67,8 +69,9 @@ def build_original(nclass: int, init: str = "he_normal", pooltype: int = 2) -> k
         return x
 
     def transition(x, filters=128):
-        x = L.Conv2D(filters, (1, 1), padding="same", use_bias=False,
-                     kernel_initializer=init)(bn_relu(x))
+        x = L.Conv2D(filters, (1, 1), padding="same", use_bias=False, kernel_initializer=init)(
+            bn_relu(x)
+        )
         x = L.Dropout(0.2)(x)
         if pooltype == 1:
             x = L.ZeroPadding2D(padding=(0, 1))(x)
@@ -76,8 +79,9 @@ def build_original(nclass: int, init: str = "he_normal", pooltype: int = 2) -> k
         return L.AveragePooling2D((2, 2), strides=(2, 2))(x)
 
     inp = keras.Input(shape=(32, None, 1), name="the_input")
-    x = L.Conv2D(64, (5, 5), strides=(2, 2), padding="same", use_bias=False,
-                 kernel_initializer=init)(inp)
+    x = L.Conv2D(
+        64, (5, 5), strides=(2, 2), padding="same", use_bias=False, kernel_initializer=init
+    )(inp)
     x = dense_block(x)
     x = transition(x)
     x = dense_block(x)
@@ -129,8 +133,9 @@ def save_keras2_h5(model: keras.Model, path, whole_model: bool = False) -> None:
             group = root.create_group(name)
             weights = layer.weights if layer is not None else []
             weight_names = [f"{name}/{w.name}:0" for w in weights]
-            group.attrs["weight_names"] = np.array([n.encode() for n in weight_names]) \
-                if weight_names else []  # h5py stores Keras 2's `[]` as an empty float array
+            group.attrs["weight_names"] = (
+                np.array([n.encode() for n in weight_names]) if weight_names else []
+            )  # h5py stores Keras 2's `[]` as an empty float array
             for wn, w in zip(weight_names, weights, strict=True):
                 group.create_dataset(wn, data=np.asarray(w.value, np.float32))
 
@@ -154,8 +159,9 @@ def randomize(model: keras.Model, rng: np.random.Generator, calibration: np.ndar
             layer.set_weights(values)
         elif isinstance(layer, L.BatchNormalization):
             c = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.25, c),
-                               np.zeros(c), np.ones(c)])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.25, c), np.zeros(c), np.ones(c)]
+            )
             layer.momentum = 0.0
         elif isinstance(layer, L.Dense):
             n_in, n_out = layer.kernel.shape
@@ -167,8 +173,11 @@ def randomize(model: keras.Model, rng: np.random.Generator, calibration: np.ndar
     def batch_statistics(trainable, non_trainable, x):
         return model.stateless_call(trainable, non_trainable, x, training=True)[1]
 
-    stats = batch_statistics([v.value for v in model.trainable_variables],
-                             [v.value for v in model.non_trainable_variables], calibration)
+    stats = batch_statistics(
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        calibration,
+    )
     for v, value in zip(model.non_trainable_variables, stats, strict=True):
         v.assign(value)
     for layer in model.layers:
@@ -207,6 +216,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 # ---- fixtures ------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def inputs(pip_fonts) -> dict[int, np.ndarray]:
@@ -263,6 +273,7 @@ def ours(imported, apply, inputs) -> dict[int, np.ndarray]:
 
 # ---- equivalence ---------------------------------------------------------------------------
 
+
 def test_probabilities_match_keras(imported, ours, keras_probs):
     model, _, charset = imported
     assert model == DenseNet() and charset == Charset.default()
@@ -273,8 +284,10 @@ def test_probabilities_match_keras(imported, ours, keras_probs):
         # Small probabilities too: log-probabilities agree where they are above 1e-12.
         big = ref > 1e-12
         log_diff = np.abs(np.log(ours[w][big]) - np.log(ref[big])).max()
-        print(f"width {w}: max |p_ours - p_keras| = {diff:.2e}, max |log p diff| = "
-              f"{log_diff:.2e}, max p = {ref.max(-1).mean():.2f} (mean over steps)")
+        print(
+            f"width {w}: max |p_ours - p_keras| = {diff:.2e}, max |log p diff| = "
+            f"{log_diff:.2e}, max p = {ref.max(-1).mean():.2f} (mean over steps)"
+        )
         assert diff <= TOL, (w, diff)
         assert log_diff <= 1e-3, (w, log_diff)
         # The comparison is not vacuous: outputs are peaked, and differ between lines.
@@ -297,8 +310,9 @@ def test_greedy_text_matches_keras(imported, ours, keras_probs):
     assert sum(map(len, texts)) < sum(w // 8 for w in np.repeat(WIDTHS, 2))
 
 
-def test_the_comparison_detects_unfaithful_details(imported, apply, inputs, keras_probs,
-                                                   monkeypatch):
+def test_the_comparison_detects_unfaithful_details(
+    imported, apply, inputs, keras_probs, monkeypatch
+):
     """Each known pitfall, planted in our side, breaks the tolerance many times over."""
     model, variables, _ = imported
     w = WIDTHS[0]
@@ -310,11 +324,14 @@ def test_the_comparison_detects_unfaithful_details(imported, apply, inputs, kera
     out = variables["params"]["out"]
     k = out["kernel"]
     wrong = {
-        "class order not permuted": {"kernel": np.roll(k, -1, -1),
-                                     "bias": np.roll(out["bias"], -1)},
+        "class order not permuted": {
+            "kernel": np.roll(k, -1, -1),
+            "bias": np.roll(out["bias"], -1),
+        },
         "flatten order (channel, height)": {
             "kernel": k.reshape(4, 192, -1).transpose(1, 0, 2).reshape(768, -1),
-            "bias": out["bias"]},
+            "bias": out["bias"],
+        },
     }
     for what, new_out in wrong.items():
         vs = {**variables, "params": {**variables["params"], "out": new_out}}
@@ -335,8 +352,7 @@ def test_pooltype1_matches_keras(tmp_path, inputs, small_charset):
     keras_model = build_original(small_charset.num_classes, init="zeros", pooltype=1)
     randomize(keras_model, np.random.default_rng(2), inputs[w])
     save_keras2_h5(keras_model, tmp_path / "pooltype1.h5")
-    model, variables, _ = import_keras_weights(tmp_path / "pooltype1.h5", small_charset,
-                                               pooltype=1)
+    model, variables, _ = import_keras_weights(tmp_path / "pooltype1.h5", small_charset, pooltype=1)
     ref = to_our_order(keras_model.predict(inputs[w], verbose=0).astype(np.float64))
     mine = our_probs(jax.jit(model.apply), variables, {w: inputs[w]})[w]
     assert mine.shape == ref.shape == (2, model.output_length(w), small_charset.num_classes)
@@ -346,6 +362,7 @@ def test_pooltype1_matches_keras(tmp_path, inputs, small_charset):
 
 
 # ---- the importer --------------------------------------------------------------------------
+
 
 def test_export_file_round_trip(original, imported, tmp_path, capsys):
     _, h5 = original
@@ -380,21 +397,29 @@ def _edit_copy(src, dst, edit) -> str:
 
 def test_clear_errors(original, tmp_path, capsys):
     _, h5 = original
-    with pytest.raises(KerasImportError, match=r"'out' .* 5990 output classes, but the "
-                                               r"charset has 4"):
+    with pytest.raises(
+        KerasImportError,
+        match=r"'out' .* 5990 output classes, but the "
+        r"charset has 4",
+    ):
         import_keras_weights(h5, Charset.from_chars("abc"))
 
     def wider_conv(f):  # another architecture: growth 12 in the first dense layer
         del f["conv2d_2/conv2d_2/kernel:0"]
         f["conv2d_2"].create_dataset("conv2d_2/kernel:0", data=np.zeros((3, 3, 64, 12)))
+
     bad = _edit_copy(h5, tmp_path / "wide.h5", wider_conv)
-    with pytest.raises(KerasImportError, match=r"layer 'conv2d_2' \(weight-bearing layer 3: "
-                                               r"kernel \(3, 3, 64, 12\), bias \(8,\)\)"):
+    with pytest.raises(
+        KerasImportError,
+        match=r"layer 'conv2d_2' \(weight-bearing layer 3: "
+        r"kernel \(3, 3, 64, 12\), bias \(8,\)\)",
+    ):
         import_keras_weights(bad)
 
     def drop_layer(f):  # a batchnorm missing: the next layer is reported
         names = f.attrs["layer_names"]
         f.attrs["layer_names"] = names[names != b"batch_normalization_3"]
+
     bad = _edit_copy(h5, tmp_path / "short.h5", drop_layer)
     with pytest.raises(KerasImportError, match=r"'conv2d_4' .* expected a batchnorm"):
         import_keras_weights(bad)
@@ -404,6 +429,7 @@ def test_clear_errors(original, tmp_path, capsys):
     def truncate(f):  # (written as variable-length strings, which must read as well)
         names = [n.decode() for n in f.attrs["layer_names"]]
         f.attrs["layer_names"] = names[: names.index("out")]
+
     bad = _edit_copy(h5, tmp_path / "cut.h5", truncate)
     with pytest.raises(KerasImportError, match="ends after 54 weight-bearing layers.*dense"):
         import_keras_weights(bad)

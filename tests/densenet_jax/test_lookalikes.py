@@ -60,8 +60,13 @@ def test_weight_one_and_random_lines_keep_the_best_path():
         out = resolve_lookalikes(greedy, path, probs, CS, 8.0)
         assert len(out.text) == len(greedy.text) and out.confidences == greedy.confidences
         for a, b in zip(greedy.text, out.text, strict=True):
-            assert a == b or {a, b} <= set("oO0") or {a, b} <= set("lI1") \
-                or {a, b} <= set("cC") or {a, b} <= set("sS")
+            assert (
+                a == b
+                or {a, b} <= set("oO0")
+                or {a, b} <= set("lI1")
+                or {a, b} <= set("cC")
+                or {a, b} <= set("sS")
+            )
     with pytest.raises(ValueError, match="weight"):
         resolve_lookalikes(greedy, path, probs, CS, 0.5)
 

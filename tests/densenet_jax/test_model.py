@@ -17,15 +17,17 @@ def test_default_model_is_the_original():
     n = _param_count(m)
     assert 4.8e6 <= n <= 5.0e6
     # Hand count: conv0 5*5*64, three dense blocks, two transitions, BN, dense 768 -> 5990.
-    dense_layers = sum(9 * c * 8 + 8 + 2 * c for start in (64, 128, 128)
-                       for c in range(start, start + 64, 8))
+    dense_layers = sum(
+        9 * c * 8 + 8 + 2 * c for start in (64, 128, 128) for c in range(start, start + 64, 8)
+    )
     transitions = (2 * 128 + 128 * 128) + (2 * 192 + 192 * 128)
     expected = 5 * 5 * 64 + dense_layers + transitions + 2 * 192 + 768 * 5990 + 5990
     assert n == expected
 
 
-@pytest.mark.parametrize("shape,out", [((2, 32, 280, 1), (2, 35, 5990)),
-                                       ((1, 32, 800, 1), (1, 100, 5990))])
+@pytest.mark.parametrize(
+    "shape,out", [((2, 32, 280, 1), (2, 35, 5990)), ((1, 32, 800, 1), (1, 100, 5990))]
+)
 def test_output_shapes(shape, out):
     m = DenseNet()
     variables = jax.eval_shape(m.init, jax.random.key(0), jnp.zeros((1, 32, 280, 1)))
@@ -43,8 +45,9 @@ def test_pooltype1_keeps_more_time_steps():
 
 def test_flatten_order_is_width_height_channel():
     """Each time step sees only its own column of the last feature map, ordered (h, c)."""
-    m = DenseNet(num_classes=7, growth=2, depth=1, first_features=4, transition_features=4,
-                 dropout_rate=0.0)
+    m = DenseNet(
+        num_classes=7, growth=2, depth=1, first_features=4, transition_features=4, dropout_rate=0.0
+    )
     x = jax.random.normal(jax.random.key(1), (1, 32, 64, 1))
     variables = m.init(jax.random.key(0), x)
     base = m.apply(variables, x)
@@ -55,13 +58,18 @@ def test_flatten_order_is_width_height_channel():
     assert not np.allclose(out2[0, -1], base[0, -1])
     # The dense layer reads features in (height, channel) order: check against a manual
     # computation from the intermediate feature map.
-    _, inter = m.apply(variables, x, capture_intermediates=True,
-                       mutable=["intermediates"])
+    _, inter = m.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])
     feat = jax.nn.relu(inter["intermediates"]["BatchNorm_0"]["__call__"][0])  # (1, 4, 8, C)
     k = variables["params"]["out"]["kernel"]
     b = variables["params"]["out"]["bias"]
-    manual = np.einsum("hc,hck->k", np.asarray(feat[0, :, 3, :]),
-                       np.asarray(k).reshape(feat.shape[1], feat.shape[3], -1)) + b
+    manual = (
+        np.einsum(
+            "hc,hck->k",
+            np.asarray(feat[0, :, 3, :]),
+            np.asarray(k).reshape(feat.shape[1], feat.shape[3], -1),
+        )
+        + b
+    )
     np.testing.assert_allclose(base[0, 3], manual, rtol=1e-4, atol=1e-4)
 
 
@@ -73,6 +81,7 @@ def test_batchnorm_epsilon_and_init():
     assert abs(kernel.std() - np.sqrt(2 / 25)) < 0.03  # he-normal: std sqrt(2 / fan_in)
     assert "bias" not in variables["params"]["Conv_0"]
     from densenet_jax.model import BN_EPSILON
+
     assert BN_EPSILON == 1.1e-5
 
 
@@ -83,8 +92,11 @@ def test_config_and_module_list_the_same_layer_sizes():
 
     from densenet_jax.model import DenseNetConfig
 
-    module_fields = {f.name: f.default for f in dataclasses.fields(DenseNet)
-                     if f.name not in ("parent", "name", "num_classes", "dtype")}
+    module_fields = {
+        f.name: f.default
+        for f in dataclasses.fields(DenseNet)
+        if f.name not in ("parent", "name", "num_classes", "dtype")
+    }
     assert module_fields == dataclasses.asdict(DenseNetConfig())
     m = DenseNet(num_classes=11, growth=4, pooltype=1, dtype=jnp.bfloat16)
     assert m.to_config() == DenseNetConfig(growth=4, pooltype=1)

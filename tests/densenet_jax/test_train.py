@@ -28,8 +28,9 @@ def test_tiny_model_overfits_fixed_lines(tiny_config, small_charset, pip_fonts, 
     rng = np.random.default_rng(0)
     renderer = LineRenderer(pip_fonts[:1])
     texts = ["的一", "是在", "不了", "有和", "人这", "中大", "为上", "个国"]
-    examples = [{"image": renderer(t, rng), "labels": small_charset.encode(t), "text": t}
-                for t in texts]
+    examples = [
+        {"image": renderer(t, rng), "labels": small_charset.encode(t), "text": t} for t in texts
+    ]
     for e in examples:
         e["image"] = e["image"][:, :96]
     batch = collate(examples, (96,), 8)
@@ -37,8 +38,13 @@ def test_tiny_model_overfits_fixed_lines(tiny_config, small_charset, pip_fonts, 
     assert np.isfinite(losses).all()
     assert np.mean(losses[-5:]) < 0.1 * np.mean(losses[:3])
     # Read them back (batch statistics: 150 steps are too few for the running averages).
-    logits, _ = model.apply({"params": params, **state}, normalize(batch["image"]), train=True,
-                            rngs={"dropout": jax.random.key(0)}, mutable=["batch_stats"])
+    logits, _ = model.apply(
+        {"params": params, **state},
+        normalize(batch["image"]),
+        train=True,
+        rngs={"dropout": jax.random.key(0)},
+        mutable=["batch_stats"],
+    )
     lengths = [model.output_length(int(w)) for w in batch["width"]]
     read = [d.text for d in decode_batch(logits, lengths, small_charset)]
     assert sum(r == t for r, t in zip(read, texts, strict=True)) >= 6, (read, losses[-5:])
@@ -47,8 +53,9 @@ def test_tiny_model_overfits_fixed_lines(tiny_config, small_charset, pip_fonts, 
 @pytest.fixture
 def tiny_run(tiny_config):
     cfg = tiny_config()
-    tcfg = train.TrainConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=1, log_every=1,
-                             eval_every=3, ckpt_every=2)
+    tcfg = train.TrainConfig(
+        steps=3, batch_size=4, lr=1e-3, warmup_steps=1, log_every=1, eval_every=3, ckpt_every=2
+    )
     return cfg, tcfg
 
 
@@ -57,13 +64,11 @@ def test_train_checkpoints_resumes_and_exports(tmp_path, tiny_run, small_charset
     run = tmp_path / "run"
     last = train.train_and_evaluate(task, cfg, tcfg, run, quiet=True)
     assert last["step"] == 3 and np.isfinite(last["loss"]) and "eval_cer" in last
-    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == \
-        ["2", "3"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "3"]
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]
     # Resume: continues at step 3, runs steps 4 and 5 only.
-    last = train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=5), run,
-                                    quiet=True)
+    last = train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=5), run, quiet=True)
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5]
     # The export loads without the run dir and carries config, charset and blank id.
@@ -78,11 +83,13 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, tiny_run):
     """Stopping after step 2 and resuming gives the very weights of a run that never stopped."""
     cfg, tcfg = tiny_run
     # A constant learning rate, so that the schedule does not depend on `steps`.
-    tcfg = dataclasses.replace(tcfg, steps=4, eval_every=0, ckpt_every=100, warmup_steps=1,
-                               end_lr_factor=1.0)
+    tcfg = dataclasses.replace(
+        tcfg, steps=4, eval_every=0, ckpt_every=100, warmup_steps=1, end_lr_factor=1.0
+    )
     train.train_and_evaluate(task, cfg, tcfg, tmp_path / "a", quiet=True)
-    train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=2), tmp_path / "b",
-                             quiet=True)
+    train.train_and_evaluate(
+        task, cfg, dataclasses.replace(tcfg, steps=2), tmp_path / "b", quiet=True
+    )
     train.train_and_evaluate(task, cfg, tcfg, tmp_path / "b", quiet=True)
     _, va, _, _ = load_recognizer(tmp_path / "a" / "weights.npz")
     _, vb, _, _ = load_recognizer(tmp_path / "b" / "weights.npz")
@@ -103,19 +110,30 @@ def test_export_round_trip_and_init_from(tmp_path, tiny_run, small_charset):
     assert charset == small_charset and meta["step"] == 7
     # Warm start: a new run starts from the exported weights, at step 0.
     tcfg = dataclasses.replace(tcfg, steps=1, eval_every=0, lr=1e-9, warmup_steps=1)
-    train.train_and_evaluate(task, cfg, tcfg, tmp_path / "warm", init_from=str(path),
-                             quiet=True)
+    train.train_and_evaluate(task, cfg, tcfg, tmp_path / "warm", init_from=str(path), quiet=True)
     _, v3, _, m3 = load_recognizer(tmp_path / "warm" / "weights.npz")
     k2 = variables2["params"]["out"]["kernel"]
     np.testing.assert_allclose(v3["params"]["out"]["kernel"], k2, atol=1e-3)
     # The export counts the steps behind its starting weights, across resumes and chains.
     assert (m3["step"], m3["total_steps"]) == (1, 8)
-    train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=3), tmp_path / "warm",
-                             init_from=str(path), quiet=True)  # resumed: init.json counts
+    train.train_and_evaluate(
+        task,
+        cfg,
+        dataclasses.replace(tcfg, steps=3),
+        tmp_path / "warm",
+        init_from=str(path),
+        quiet=True,
+    )  # resumed: init.json counts
     m4 = load_recognizer(tmp_path / "warm" / "weights.npz")[3]
     assert (m4["step"], m4["total_steps"]) == (3, 10)
-    train.train_and_evaluate(task, cfg, tcfg, tmp_path / "warm2",
-                             init_from=str(tmp_path / "warm" / "weights.npz"), quiet=True)
+    train.train_and_evaluate(
+        task,
+        cfg,
+        tcfg,
+        tmp_path / "warm2",
+        init_from=str(tmp_path / "warm" / "weights.npz"),
+        quiet=True,
+    )
     m5 = load_recognizer(tmp_path / "warm2" / "weights.npz")[3]
     assert (m5["step"], m5["total_steps"]) == (1, 11)
     (tmp_path / "warm2" / "init.json").write_text("{not json")
@@ -124,8 +142,9 @@ def test_export_round_trip_and_init_from(tmp_path, tiny_run, small_charset):
     # Weights of another architecture are refused with a clear message.
     other = dataclasses.replace(cfg, growth=6)
     with pytest.raises(ValueError, match="architecture"):
-        train.train_and_evaluate(task, other, tcfg, tmp_path / "bad", init_from=str(path),
-                                 quiet=True)
+        train.train_and_evaluate(
+            task, other, tcfg, tmp_path / "bad", init_from=str(path), quiet=True
+        )
 
 
 def test_weights_errors(tmp_path):
@@ -144,8 +163,19 @@ def test_cli_help_and_overrides(capsys):
         train.main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--model", "--steps", "--batch-size", "--lr", "--run-dir", "--data",
-                 "--init-from", "--eval-every", "--seed", "--set", "--ema-decay"):
+    for flag in (
+        "--model",
+        "--steps",
+        "--batch-size",
+        "--lr",
+        "--run-dir",
+        "--data",
+        "--init-from",
+        "--eval-every",
+        "--seed",
+        "--set",
+        "--ema-decay",
+    ):
         assert flag in out
     cfg = train.override(task.Config(), "data.widths", "280,400")
     assert cfg.data.widths == (280, 400)
@@ -161,15 +191,26 @@ def test_shipped_recipe_loads(tmp_path):
     from pathlib import Path
 
     recipe = Path(train.__file__).parent / "configs" / "densenet-v1.json"
-    args = train.parse_args(["--model", "densenet", "--config", str(recipe),
-                             "--run-dir", str(tmp_path / "r"), "--steps", "7"])
+    args = train.parse_args(
+        [
+            "--model",
+            "densenet",
+            "--config",
+            str(recipe),
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--steps",
+            "7",
+        ]
+    )
     cfg, tcfg = train.build_configs(task, args)
     assert (tcfg.steps, tcfg.batch_size, tcfg.lr, tcfg.warmup_steps) == (7, 32, 1e-3, 300)
     assert cfg.data.widths == (280,) and cfg.data.max_chars == 12 and cfg.eval_size == 256
     assert cfg.growth == 8 and cfg.data.max_label_len == task.Config().data.max_label_len
     assert tcfg.ema_decay == 0.999
-    args = train.parse_args(["--model", "densenet", "--run-dir", str(tmp_path / "r"),
-                             "--ema-decay", "0"])
+    args = train.parse_args(
+        ["--model", "densenet", "--run-dir", str(tmp_path / "r"), "--ema-decay", "0"]
+    )
     assert train.build_configs(task, args)[1].ema_decay == 0.0
 
 
@@ -198,12 +239,14 @@ def test_the_export_is_the_moving_average_and_old_checkpoints_resume(tmp_path, t
     import orbax.checkpoint as ocp
 
     cfg, tcfg = tiny_run
-    tcfg = dataclasses.replace(tcfg, eval_every=0, ckpt_every=100, warmup_steps=1,
-                               end_lr_factor=1.0, ema_decay=0.0)
+    tcfg = dataclasses.replace(
+        tcfg, eval_every=0, ckpt_every=100, warmup_steps=1, end_lr_factor=1.0, ema_decay=0.0
+    )
     raw = []  # the weights after steps 1, 2, 3 (resuming gives the same weights)
     for steps in (1, 2, 3):
-        train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=steps),
-                                 tmp_path / "raw", quiet=True)
+        train.train_and_evaluate(
+            task, cfg, dataclasses.replace(tcfg, steps=steps), tmp_path / "raw", quiet=True
+        )
         raw.append(_exported(tmp_path / "raw" / "weights.npz"))
     model = task.build_model(cfg)
     init_key = jax.random.split(jax.random.PRNGKey(tcfg.seed))[0]
@@ -220,21 +263,23 @@ def test_the_export_is_the_moving_average_and_old_checkpoints_resume(tmp_path, t
 
     # An old checkpoint: the state at step 2 without its `ema` entry.
     old = tmp_path / "old" / "checkpoints"
-    src = ocp.CheckpointManager(tmp_path / "raw" / "checkpoints",
-                                item_handlers=ocp.StandardCheckpointHandler())
+    src = ocp.CheckpointManager(
+        tmp_path / "raw" / "checkpoints", item_handlers=ocp.StandardCheckpointHandler()
+    )
     tree = src.restore(3, args=ocp.args.StandardRestore())
     assert "ema" in tree
     mngr = ocp.CheckpointManager(old, options=ocp.CheckpointManagerOptions(create=True))
     mngr.save(3, args=ocp.args.StandardSave({k: v for k, v in tree.items() if k != "ema"}))
     mngr.wait_until_finished()
-    train.train_and_evaluate(task, cfg, dataclasses.replace(averaged, steps=4),
-                             tmp_path / "old", quiet=True)
-    train.train_and_evaluate(task, cfg, dataclasses.replace(tcfg, steps=4), tmp_path / "raw",
-                             quiet=True)
+    train.train_and_evaluate(
+        task, cfg, dataclasses.replace(averaged, steps=4), tmp_path / "old", quiet=True
+    )
+    train.train_and_evaluate(
+        task, cfg, dataclasses.replace(tcfg, steps=4), tmp_path / "raw", quiet=True
+    )
     step4 = _exported(tmp_path / "raw" / "weights.npz")
     d = min(0.9, (1 + 3) / (10 + 3))
-    for g, w3, w4 in zip(_exported(tmp_path / "old" / "weights.npz"), raw[-1], step4,
-                         strict=True):
+    for g, w3, w4 in zip(_exported(tmp_path / "old" / "weights.npz"), raw[-1], step4, strict=True):
         np.testing.assert_allclose(g, d * w3 + (1 - d) * w4, rtol=5e-3, atol=2e-3)
 
 
@@ -244,9 +289,12 @@ def _random_batch(cfg, batch_size: int = 4) -> dict:
     width = cfg.data.widths[0]
     labels = np.zeros((batch_size, cfg.data.max_label_len), np.int32)
     labels[:, :3] = rng.integers(1, task.charset_of(cfg).num_classes, (batch_size, 3))
-    return {"image": rng.integers(0, 256, (batch_size, 32, width, 1), dtype=np.uint8),
-            "width": np.full((batch_size,), width, np.int32), "labels": labels,
-            "label_length": np.full((batch_size,), 3, np.int32)}
+    return {
+        "image": rng.integers(0, 256, (batch_size, 32, width, 1), dtype=np.uint8),
+        "width": np.full((batch_size,), width, np.int32),
+        "labels": labels,
+        "label_length": np.full((batch_size,), 3, np.int32),
+    }
 
 
 def test_train_step_is_clipped_adam_with_a_moving_average(tiny_config):
@@ -265,8 +313,7 @@ def test_train_step_is_clipped_adam_with_a_moving_average(tiny_config):
     a, metrics_a = step(copy(state), batch)
     b, metrics_b = step(copy(state), batch)
     assert int(a.step) == 1 and float(metrics_a["lr"]) == 0.0  # warm-up starts at 0
-    for x, y in zip(jax.tree.leaves((a, metrics_a)), jax.tree.leaves((b, metrics_b)),
-                    strict=True):
+    for x, y in zip(jax.tree.leaves((a, metrics_a)), jax.tree.leaves((b, metrics_b)), strict=True):
         np.testing.assert_array_equal(x, y)
     two, metrics = step(a, batch)
 
@@ -274,8 +321,9 @@ def test_train_step_is_clipped_adam_with_a_moving_average(tiny_config):
     @jax.jit
     def grad(params, model_state, i):
         key = jax.random.fold_in(state.key, i)
-        return jax.value_and_grad(lambda p: task.loss_fn(cfg, model, p, model_state, batch,
-                                                         key), has_aux=True)(params)
+        return jax.value_and_grad(
+            lambda p: task.loss_fn(cfg, model, p, model_state, batch, key), has_aux=True
+        )(params)
 
     adam = optax.scale_by_adam()
     params, model_state, adam_state = state.params, state.model_state, adam.init(state.params)
@@ -287,8 +335,9 @@ def test_train_step_is_clipped_adam_with_a_moving_average(tiny_config):
         u, adam_state = adam.update(g, adam_state)
         params = jax.tree.map(lambda p, u, i=i: p - schedule(i) * u, params, u)
         d = min(0.9, (1 + i) / (10 + i))
-        ema = jax.tree.map(lambda e, x, d=d: d * e + (1 - d) * x, ema,
-                           {"params": params, **model_state})
+        ema = jax.tree.map(
+            lambda e, x, d=d: d * e + (1 - d) * x, ema, {"params": params, **model_state}
+        )
     assert float(norm) > tcfg.clip_norm  # the clipping was at work
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
     np.testing.assert_allclose(metrics["grad_norm"], norm, rtol=1e-5)
@@ -312,7 +361,8 @@ def test_restore_round_trips_a_state(tmp_path, tiny_config):
     model = task.build_model(cfg)
     tx, _ = train.make_optimizer(train.TrainConfig())
     state = train.create_state(task, cfg, model, tx, jax.random.PRNGKey(0)).replace(
-        step=jnp.int32(7))
+        step=jnp.int32(7)
+    )
     mngr = train.checkpoint_manager(tmp_path, keep=2)
     mngr.save(7, args=ocp.args.StandardSave(state))
     mngr.wait_until_finished()

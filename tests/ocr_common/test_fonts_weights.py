@@ -25,8 +25,12 @@ def test_latin_fonts_from_pip_are_text_fonts_without_hanzi(tmp_path):
     fonts = list_latin_fonts(system=False)  # matplotlib's, as in CI
     names = {f.name for f in fonts}
     assert {"DejaVuSans.ttf", "DejaVuSerif.ttf", "STIXGeneral.ttf"} <= names
-    assert not names & {"cmsy10.ttf", "cmex10.ttf", "STIXSizOneSymReg.ttf",
-                        "LastResortHE-Regular.ttf"}  # symbols / placeholders, not text
+    assert not names & {
+        "cmsy10.ttf",
+        "cmex10.ttf",
+        "STIXSizOneSymReg.ttf",
+        "LastResortHE-Regular.ttf",
+    }  # symbols / placeholders, not text
     for f in fonts:
         assert set("AZaz09") <= font_charset(f) and not has_cjk_glyphs(str(f))
     assert not any(is_latin_text_font(str(f)) for f in list_fonts(system=False))
@@ -45,14 +49,19 @@ def test_list_fonts_rejects_missing_and_non_cjk(tmp_path):
 
 def test_weights_round_trip(tmp_path):
     rng = np.random.default_rng(0)
-    variables = {"params": {"a": {"kernel": rng.normal(size=(3, 4)).astype(np.float32)},
-                            "b": rng.normal(size=(5,)).astype(np.float32)},
-                 "batch_stats": {"mean": np.arange(3, dtype=np.float32)}}
+    variables = {
+        "params": {
+            "a": {"kernel": rng.normal(size=(3, 4)).astype(np.float32)},
+            "b": rng.normal(size=(5,)).astype(np.float32),
+        },
+        "batch_stats": {"mean": np.arange(3, dtype=np.float32)},
+    }
     path = save_weights(tmp_path / "w.npz", variables, {"model": "m", "note": "中文"})
     loaded, meta = load_weights(path, expect_model="m")
     assert meta["model"] == "m" and meta["note"] == "中文" and meta["format_version"] == 1
-    np.testing.assert_allclose(loaded["params"]["a"]["kernel"], variables["params"]["a"]["kernel"],
-                               rtol=1e-3)
+    np.testing.assert_allclose(
+        loaded["params"]["a"]["kernel"], variables["params"]["a"]["kernel"], rtol=1e-3
+    )
     with np.load(path) as raw:
         assert raw["params/a/kernel"].dtype == np.float16
     with pytest.raises(WeightsError, match="holds weights for model 'm', expected 'other'"):

@@ -39,8 +39,12 @@ def test_matches_the_loop_by_hand(statistic):
         for n in (9, 4):
             gt = rng.integers(0, 12, n)
             tp_a, tp_b = rng.integers(0, gt + 1), rng.integers(0, gt + 1)
-            groups.append((np.stack([tp_a, rng.integers(0, 4, n), gt], 1),
-                           np.stack([tp_b, rng.integers(0, 4, n), gt], 1)))
+            groups.append(
+                (
+                    np.stack([tp_a, rng.integers(0, 4, n), gt], 1),
+                    np.stack([tp_b, rng.integers(0, 4, n), gt], 1),
+                )
+            )
     got = paired_bootstrap_interval(groups, fn, np.random.default_rng(5), samples=300)
     want = brute_force_interval(groups, fn, seed=5, samples=300)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
@@ -53,7 +57,7 @@ def test_identical_and_uniformly_better_models():
     better = old.copy()
     better[:, 0] = np.maximum(old[:, 0] - 1, 0)
     better[0, 0] = 0
-    old[0, 0] = max(old[0, 0], 1)   # at least one line strictly better
+    old[0, 0] = max(old[0, 0], 1)  # at least one line strictly better
     lo, hi = paired_bootstrap_interval([(old, better)], error_rate, rng, 500)
     assert lo <= hi < 0
 
