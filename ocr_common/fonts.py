@@ -8,6 +8,13 @@ Latin fonts (`list_latin_fonts`) draw the ASCII characters of a line, as Latin t
 documents, signs and screenshots: matplotlib's DejaVu and STIX faces (matplotlib comes with
 mplfonts) and the system's (e.g. Debian's `fonts-liberation2`, `fonts-croscore`,
 `fonts-freefont-ttf`, `fonts-urw-base35`).
+
+Font collections (``.ttc``, ``.otc``: Debian's Noto CJK packs Japanese, Korean, Simplified
+and Traditional Chinese faces of one weight in one file) are split into one file a face in a
+cache folder (``split_collection``), so that every face is a path like any other font; faces
+for Japanese or Korean are left out, their forms of shared characters differ from Chinese.
+``python -m ocr_common.fonts`` lists the faces found and how much of the charset each covers
+(``scripts/install_fonts.sh`` installs Debian's free CJK and Latin faces).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import functools
 import os
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +42,7 @@ _PROBE = "中国的人"
 # codes to symbols, dingbats, math or placeholder glyphs instead.
 _LATIN_PROBE = string.ascii_letters + string.digits
 _NOT_TEXT_FONTS = re.compile(
-    r"symbol|dingbat|D050000L|math|LastResort|NonUni|STIXSiz|^cm|display", re.IGNORECASE
+    r"symbol|dingbat|D050000L|math|LastResort|NonUni|STIXSiz|^cm|display|DSEG", re.IGNORECASE
 )
 
 
@@ -49,12 +56,74 @@ def mplfonts_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "fonts"
 
 
+COLLECTION_SUFFIXES = (".ttc", ".otc")
+#: Faces of a collection whose names hold one of these words are not for Chinese text.
+_OTHER_LANGUAGE_FACE = re.compile(r"\b(JP|KR|Japanese|Korean)\b")
+
+
+def fonts_cache_dir() -> Path:
+    """Where the faces of font collections are written: ``$XDG_CACHE_HOME/chinese-ocr-jax/
+    fonts`` (``~/.cache/...``), or ``$CHINESE_OCR_JAX_FONT_CACHE``."""
+    if os.environ.get("CHINESE_OCR_JAX_FONT_CACHE"):
+        return Path(os.environ["CHINESE_OCR_JAX_FONT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "chinese-ocr-jax" / "fonts"
+
+
+@functools.cache
+def split_collection(
+    path: str | os.PathLike, out_dir: str | os.PathLike | None = None
+) -> tuple[Path, ...]:
+    """The faces of a font collection as single-face files, written once to ``out_dir``
+    (default ``fonts_cache_dir()``) and reused after; Japanese and Korean faces left out.
+
+    Returns:
+      The face files, in the collection's order (empty for an unreadable collection).
+    """
+    from fontTools.ttLib import TTCollection
+
+    path = Path(path)
+    out = Path(out_dir) if out_dir is not None else fonts_cache_dir()
+    stat = path.stat()
+    # The source's size and time in the name: an updated package gets new face files.
+    stem = f"{path.stem}-{stat.st_size:x}{int(stat.st_mtime):x}"
+    done = out / f"{stem}.faces"
+    if done.is_file():
+        return tuple(out / name for name in done.read_text("utf-8").split())
+    try:
+        collection = TTCollection(str(path), lazy=True)
+    except Exception:  # not a collection after all, or damaged: fontTools raises many kinds
+        return ()
+    out.mkdir(parents=True, exist_ok=True)
+    faces = []
+    for index, face in enumerate(collection.fonts):
+        name = face["name"].getDebugName(4) or f"face {index}"
+        if _OTHER_LANGUAGE_FACE.search(name):
+            continue
+        suffix = ".otf" if "CFF " in face or "CFF2" in face else ".ttf"
+        target = out / f"{stem}-{index}{suffix}"
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        face.save(str(tmp))
+        os.replace(tmp, target)  # atomic: another process may be splitting the same file
+        faces.append(target)
+    tmp = done.with_name(f".{done.name}.{os.getpid()}.tmp")
+    tmp.write_text("\n".join(f.name for f in faces) + "\n", "utf-8")
+    os.replace(tmp, done)
+    return tuple(faces)
+
+
 def _font_files(root: Path) -> list[Path]:
+    """Font files below `root` (or `root` itself), collections split into their faces."""
     if root.is_file():
-        return [root]
-    if not root.is_dir():
+        files = [root]
+    elif root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in FONT_SUFFIXES)
+    else:
         return []
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in FONT_SUFFIXES)
+    out: list[Path] = []
+    for f in files:
+        out += split_collection(f) if f.suffix.lower() in COLLECTION_SUFFIXES else [f]
+    return out
 
 
 def _candidates(
@@ -181,3 +250,64 @@ def font_charset(path: str | os.PathLike) -> frozenset[str]:
         return frozenset(chr(c) for c in font.getBestCmap())
     finally:
         font.close()
+
+
+def font_family(path: str | os.PathLike) -> str:
+    """A font file's family as its file name says it: the stem up to the first ``-``
+    (``NotoSansCJK-Bold-...-2.otf`` and ``NotoSansCJK-Thin-...-3.otf`` are one family)."""
+    return Path(path).stem.split("-")[0]
+
+
+def sampling_weights(fonts: Sequence[str | os.PathLike]) -> np.ndarray:
+    """Probabilities of drawing each font: ``1 / sqrt(faces of its family)``, normalised.
+
+    A family of many weights (Noto CJK: 27 Sans faces) is drawn more often than a
+    single-face family, as real print uses its weights, but not 27 times as often.
+
+    Returns:
+      ``(len(fonts),) float64`` summing to 1 (empty for no fonts).
+    """
+    families = [font_family(f) for f in fonts]
+    size = {f: families.count(f) for f in set(families)}
+    w = np.asarray([1.0 / np.sqrt(size[f]) for f in families], np.float64)
+    return w / w.sum() if len(w) else w
+
+
+def coverage_report(fonts: Iterable[str | os.PathLike], chars: str) -> list[tuple[Path, float]]:
+    """``(font, fraction of the distinct characters of chars that it maps)``, best first."""
+    wanted = set(chars) - set(string.whitespace)
+    rows = [(Path(f), len(wanted & font_charset(f)) / max(1, len(wanted))) for f in fonts]
+    return sorted(rows, key=lambda r: (-r[1], str(r[0])))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m ocr_common.fonts [--charset FILE]``: the CJK and Latin faces the renderers
+    find (collections split into faces) and the share of the charset each one maps."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__.split("\n\n")[0].replace("``", ""))
+    p.add_argument(
+        "--charset",
+        type=Path,
+        default=None,
+        help="a text file whose characters to check (e.g. "
+        "densenet_jax/char_std_5990.txt); default: the CJK probe only",
+    )
+    p.add_argument("--fonts", nargs="*", default=(), help="more font files or folders")
+    args = p.parse_args(argv)
+    chars = args.charset.read_text("utf-8") if args.charset else _PROBE
+    cjk = list_fonts(args.fonts)
+    print(
+        f"{len(cjk)} CJK faces (share of the {len(set(chars) - set(string.whitespace))} "
+        f"characters of {args.charset or 'the probe'} mapped):"
+    )
+    for path, share in coverage_report(cjk, chars):
+        print(f"  {share:6.1%}  {path}")
+    latin = list_latin_fonts(args.fonts)
+    print(f"{len(latin)} Latin faces:")
+    for path in latin:
+        print(f"  {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ocr_common import degrade
-from ocr_common.fonts import font_charset, load_font
+from ocr_common.fonts import font_charset, load_font, sampling_weights
 from ocr_common.textures import background, guilloche, portrait, random_colour, surface
 
 LINE_HEIGHT = 32
@@ -169,6 +169,10 @@ class LineRenderer:
             [f for f in latin if not _ITALIC.search(f.stem)],
             [f for f in latin if _ITALIC.search(f.stem)],
         )
+        # Faces are drawn by family (`sampling_weights`): the many weights of one family
+        # must not crowd out the single-face families.
+        self.font_weights = sampling_weights(self.fonts)
+        self.latin_weights = tuple(sampling_weights(faces) for faces in self.latin_fonts)
 
     def _pick_latin_font(self, text: str, rng: np.random.Generator) -> Path | None:
         """A Latin font for the ASCII characters of `text`, or None (drawn with the CJK one)."""
@@ -177,14 +181,13 @@ class LineRenderer:
             return None
         if rng.random() >= self.cfg.latin_font:
             return None
-        faces = (
-            italic if italic and (not upright or rng.random() < self.cfg.latin_italic) else upright
-        )
-        return faces[rng.integers(len(faces))]
+        k = int(bool(italic) and (not upright or rng.random() < self.cfg.latin_italic))
+        faces = self.latin_fonts[k]
+        return faces[rng.choice(len(faces), p=self.latin_weights[k])]
 
     def _pick_font(self, text: str, rng: np.random.Generator) -> Path:
         needed = set(text) - {" "}
-        order = rng.permutation(len(self.fonts))
+        order = rng.choice(len(self.fonts), len(self.fonts), replace=False, p=self.font_weights)
         for i in order:
             if needed <= font_charset(self.fonts[i]):
                 return self.fonts[i]
