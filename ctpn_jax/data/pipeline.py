@@ -25,6 +25,7 @@ import numpy as np
 
 from ctpn_jax.data.labels import Sample, TextLine, lines_to_arrays, read_labels
 from ctpn_jax.preprocess import bucket_size, pad_to, resize_image
+from ocr_common.workers import prefetch_in_workers
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1
 
@@ -224,13 +225,7 @@ def train_batches(
         grain.ReadOptions(num_threads=1 if cfg.workers else 2, prefetch_buffer_size=2)
     )
     if cfg.workers > 0:
-        from absl import flags
-
-        if not flags.FLAGS.is_parsed():  # grain workers read absl flags
-            flags.FLAGS.mark_as_parsed()
-        it = it.mp_prefetch(
-            grain.MultiprocessingOptions(num_workers=cfg.workers, per_worker_buffer_size=2)
-        )
+        it = prefetch_in_workers(it, cfg.workers, buffer_size=2)
     return iter(it)
 
 

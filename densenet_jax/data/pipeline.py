@@ -34,6 +34,7 @@ from densenet_jax.data.render import LineRenderConfig, LineRenderer
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from ocr_common.corpus import TextSampler
 from ocr_common.io import atomic_write_bytes, atomic_write_text, read_image
+from ocr_common.workers import prefetch_in_workers
 
 # Offsets that keep the train, eval and test streams of one seed apart.
 TRAIN_STREAM, EVAL_STREAM = 0, 1
@@ -204,19 +205,8 @@ def train_batches(
         grain.ReadOptions(num_threads=1 if cfg.workers else 2, prefetch_buffer_size=4)
     )
     if cfg.workers > 0:
-        _absl_flags_ready()
-        it = it.mp_prefetch(
-            grain.MultiprocessingOptions(num_workers=cfg.workers, per_worker_buffer_size=4)
-        )
+        it = prefetch_in_workers(it, cfg.workers, buffer_size=4)
     return iter(it)
-
-
-def _absl_flags_ready() -> None:
-    """grain's worker processes read absl flags; outside an absl app they are unparsed."""
-    from absl import flags
-
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
 
 
 def fixed_batches(source, n: int, batch_size: int, cfg: LineDataConfig) -> list[dict]:
