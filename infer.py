@@ -3,6 +3,7 @@
 Command line (``ocr_app.cli``)::
 
     python infer.py photo.jpg scans/ list.txt --out results/      # files, folders, list files
+    python infer.py --serve --port 8000                           # the web service (ocr_app.serve)
     python infer.py --help
 
 Python::

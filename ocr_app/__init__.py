@@ -1,1 +1,2 @@
-"""Applications of ``infer.OCR``: the command line (``ocr_app.cli``)."""
+"""Applications of ``infer.OCR``: the command line (``ocr_app.cli``) and the web service
+(``ocr_app.serve``)."""

@@ -1,6 +1,7 @@
 """The command line of ``infer.py`` (and ``ocr``): read images, write their results.
 
     python infer.py photo.jpg scans/ list.txt --out results/      # files, folders, list files
+    python infer.py --serve --port 8000                           # the web service (ocr_app.serve)
     python infer.py --help
 
 For every input image it writes ``<name>.json`` (the line records), ``<name>.txt`` (the text in
@@ -159,9 +160,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         metavar="PATH",
-        help="image files, folders (searched recursively) or .txt files listing images, one a line",
+        help="image files, folders (searched recursively) or .txt files listing images, one a "
+        "line (not with --serve)",
     )
     p.add_argument(
         "--out", type=Path, default=DEFAULT_OUT_DIR, help="output folder (default: %(default)s)"
@@ -219,7 +221,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated .jpg")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    web = p.add_argument_group("web service (ocr_app.serve)")
+    web.add_argument(
+        "--serve",
+        action="store_true",
+        help="run the OCR web service (POST /ocr, POST /ocr/batch, GET /health, the page at /) "
+        "instead of reading PATHs",
+    )
+    web.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    web.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    web.add_argument(
+        "--max-batch",
+        type=int,
+        default=8,
+        help="most images of concurrent requests read together (default: %(default)s)",
+    )
+    web.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=5.0,
+        help="how long to wait for more requests to batch with the first (default: %(default)s)",
+    )
+    web.add_argument(
+        "--queue-size",
+        type=int,
+        default=64,
+        help="most images waiting; more are refused with 503 (default: %(default)s)",
+    )
     args = p.parse_args(argv)
+    if not args.serve and not args.paths:
+        p.error("give image PATHs to read, or --serve to run the web service")
+    if args.serve and args.paths:
+        p.error("--serve reads no PATHs: send images to the service instead")
+    if args.max_batch < 1 or args.queue_size < 1 or args.batch_wait_ms < 0:
+        p.error("--max-batch and --queue-size must be at least 1, --batch-wait-ms at least 0")
     if args.batch_size < 1:
         p.error("--batch-size must be at least 1")
     if not 0.0 <= args.crop_margin <= MAX_CROP_MARGIN:
@@ -234,10 +271,51 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def make_ocr(args: argparse.Namespace) -> OCR:
+    """The ``OCR`` the arguments ask for."""
+    return OCR(
+        args.weights_det,
+        args.weights_rec,
+        mode=args.mode,
+        batch_size=args.batch_size,
+        min_text_score=None if args.min_text_score < 0 else args.min_text_score,
+        crop_margin=args.crop_margin,
+        recognizer_options=None
+        if args.reread_scales is None
+        else {"reread_scales": args.reread_scales},
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``--serve``: the web service (``ocr_app.serve``) until SIGINT/SIGTERM."""
+    from infer import require_weights
+    from ocr_app.serve import ServeConfig
+    from ocr_app.serve import serve as run_service
+
+    try:  # say so at once, not from the worker thread once the server is up
+        require_weights(args.weights_det, "det")
+        require_weights(args.weights_rec, "rec")
+        if args.device:
+            select_device(args.device)
+    except (WeightsError, DeviceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    config = ServeConfig(
+        max_batch=args.max_batch,
+        batch_wait_ms=args.batch_wait_ms,
+        queue_size=args.queue_size,
+        min_text_score=None if args.min_text_score < 0 else args.min_text_score,
+        mode=args.mode,
+    )
+    return run_service(lambda: make_ocr(args), args.host, args.port, config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line. Returns the exit status: 0 all images read, 1 some failed, 2 nothing
     could be done (no images, missing weights, no such device)."""
     args = parse_args(argv)
+    if args.serve:
+        return serve(args)
     t0 = time.perf_counter()
     images, failures = collect_inputs(args.paths, exclude=args.out)
     if not images:  # say so before loading any model
@@ -246,17 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.device:
             select_device(args.device)
-        ocr = OCR(
-            args.weights_det,
-            args.weights_rec,
-            mode=args.mode,
-            batch_size=args.batch_size,
-            min_text_score=None if args.min_text_score < 0 else args.min_text_score,
-            crop_margin=args.crop_margin,
-            recognizer_options=None
-            if args.reread_scales is None
-            else {"reread_scales": args.reread_scales},
-        )
+        ocr = make_ocr(args)
     except (WeightsError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -62,6 +62,10 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+class ImageTooLarge(ImageError):
+    """An image with more pixels than allowed (a guard against decompression bombs)."""
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image file as `(H, W, 3) uint8` RGB.
 
@@ -73,13 +77,78 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
-    data = np.fromfile(path, dtype=np.uint8)
+    return decode_image(np.fromfile(path, dtype=np.uint8), str(path))
+
+
+def header_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
+    """``(width, height)`` from an encoded image's header without decoding its pixels, or
+    None when Pillow cannot tell (OpenCV may still decode it).
+
+    Raises:
+      PIL.Image.DecompressionBombError: the header claims far more pixels than Pillow's own
+        limit (``Image.MAX_IMAGE_PIXELS``).
+    """
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # DecompressionBombWarning: the caller decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(bytes(data))) as im:  # lazy: reads the header only
+                return im.size
+    except Image.DecompressionBombError:
+        raise
+    except Exception:
+        return None
+
+
+def decode_image(data: bytes | np.ndarray, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """Decodes an encoded image (the bytes of a file or an upload) as `(H, W, 3) uint8` RGB.
+
+    Handles grayscale, RGBA (composited on white), 16-bit and EXIF orientation, as
+    ``read_image`` (which reads files through this).
+
+    Args:
+      name: names the image in error messages.
+      max_pixels: refuse larger images; checked on the header before decoding when Pillow
+        can read it (so a small file that would decode into gigabytes is never decoded),
+        else after decoding.
+
+    Raises:
+      ImageError: empty data, or not a decodable image (the message names it).
+      ImageTooLarge: more than ``max_pixels`` pixels.
+    """
+    data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
     if data.size == 0:
-        raise ImageError(f"{path}: empty file")
+        raise ImageError(f"{name}: empty file")
+
+    def check(width: int, height: int) -> None:
+        if max_pixels is not None and width * height > max_pixels:
+            raise ImageTooLarge(
+                f"{name}: {width}x{height} pixels is more than the limit of {max_pixels:,}"
+            )
+
+    if max_pixels is not None:
+        from PIL import Image
+
+        try:
+            size = header_size(data)
+        except Image.DecompressionBombError as e:
+            raise ImageTooLarge(
+                f"{name}: more than the limit of {max_pixels:,} pixels ({e})"
+            ) from None
+        if size is not None:
+            check(*size)
     # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores EXIF; apply orientation ourselves.
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # e.g. over OpenCV's own pixel limit
+        img = None
     if img is None:
-        raise ImageError(f"{path}: not a readable image (unknown or corrupt format)")
+        raise ImageError(f"{name}: not a readable image (unknown or corrupt format)")
+    check(img.shape[1], img.shape[0])
     img = _to_uint8(img)
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)

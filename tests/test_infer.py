@@ -1,7 +1,8 @@
 """Tests of `infer.py` and what it composes: geometry, reading order, the pipeline's contracts
 and the command line (`ocr_app.cli`).
 
-The models are tiny and untrained, exported through the real export functions. The detector
+The models are tiny and untrained, exported through the real export functions
+(tests/conftest.py: the `tiny_weights` and `ocr` fixtures). The detector
 is made deterministic by its class bias: every feature-map cell holds "text" for the 16-px
 anchor only, so each 16-px row of the (resized) image becomes one text line spanning the
 image. That gives known boxes without training; recognition accuracy is not tested.
@@ -26,7 +27,8 @@ from ocr_common import draw as drawing
 from ocr_common import geometry, outputs, runtime
 from ocr_common.weights import WeightsError
 
-# Small detection sizes keep the CTPN shapes (and compile times) small.
+# As in tests/conftest.py (its `tiny_weights` and `ocr` fixtures): small detection sizes keep
+# the CTPN shapes (and compile times) small; the recogniser's charset.
 SMALL_DET = {"short_side": 64, "long_side": 128, "bucket_sizes": (64, 128)}
 ALPHABET = "的一是在不了有和人这中大0123456789abc"
 REPO = Path(infer.__file__).resolve().parent
@@ -36,56 +38,6 @@ REPO = Path(infer.__file__).resolve().parent
 def _no_user_cache(monkeypatch):
     """`main()` must not write compiled programs into the user's ~/.cache during tests."""
     monkeypatch.setenv(runtime.CACHE_ENV, "off")
-
-
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory) -> tuple[Path, Path]:
-    """`(detector, recogniser)` weight files of tiny random models (see the module doc)."""
-    import jax
-
-    from ctpn_jax.anchors import ANCHOR_HEIGHTS
-    from ctpn_jax.model import CTPN, CTPNConfig, init_ctpn
-    from ctpn_jax.weights import export_detector
-    from densenet_jax.data.pipeline import LineDataConfig
-    from densenet_jax.task import Config, build_model, export, init_variables
-
-    folder = tmp_path_factory.mktemp("weights")
-    charset = folder / "charset.txt"
-    charset.write_text(" \n" + "\n".join(ALPHABET) + "\n", encoding="utf-8")
-    cfg = Config(
-        charset_file=str(charset),
-        growth=4,
-        depth=2,
-        first_features=16,
-        transition_features=16,
-        dropout_rate=0.0,
-        data=LineDataConfig(widths=(64,), system_fonts=False, workers=0),
-    )
-    model = build_model(cfg)
-    rec = export(folder / "rec.npz", cfg, model, init_variables(model, cfg, jax.random.key(0)))
-
-    det_cfg = CTPNConfig(width=0.02)  # every channel count at its minimum of 8
-    variables = jax.tree.map(np.asarray, init_ctpn(CTPN.from_config(det_cfg), jax.random.key(1)))
-    bias = np.zeros((len(ANCHOR_HEIGHTS), 2), np.float32)
-    bias[:, 1] = -8.0  # logit of "text": no anchor is text ...
-    bias[ANCHOR_HEIGHTS.index(16.0), 1] = 8.0  # ... except the 16-px one, everywhere
-    variables["params"]["cls"]["bias"] = bias.reshape(-1)
-    det = export_detector(folder / "det.npz", det_cfg, variables)
-    return det, rec
-
-
-@pytest.fixture(scope="session")
-def ocr(tiny_weights) -> infer.OCR:
-    det, rec = tiny_weights
-    # every detected line kept: the untrained recogniser reads most lines as empty
-    return infer.OCR(
-        det,
-        rec,
-        batch_size=8,
-        detector_options=SMALL_DET,
-        compilation_cache=False,
-        min_text_score=None,
-    )
 
 
 @pytest.fixture

@@ -305,6 +305,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="no colour, rules, low resolution, blur, noise or JPEG: the same "
         "texts and fonts as without it (LineRenderConfig.clean)",
     )
+    ap.add_argument(
+        "--no-system-fonts",
+        action="store_true",
+        help="draw with the pip-installed fonts (and --fonts) only, not the system's: the "
+        "faces every machine has",
+    )
     args = ap.parse_args(argv)
     if args.count <= 0:
         ap.error("--count must be positive")
@@ -334,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         max_chars=hi,
         text_kinds=kinds,
         fonts=tuple(args.fonts),
+        system_fonts=not args.no_system_fonts,
         render=render.clean() if args.clean else render,
     )
     labels = write_line_set(args.out, args.count, args.seed, cfg, Charset.default())
