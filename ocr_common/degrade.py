@@ -62,3 +62,35 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     if rgb:
         return np.ascontiguousarray(cv2.imdecode(enc, cv2.IMREAD_COLOR)[..., ::-1])
     return cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE)
+
+
+def motion_blur(img: np.ndarray, length: float, angle: float) -> np.ndarray:
+    """Camera shake: the image averaged along a line segment of `length` px at `angle`
+    degrees (0 = horizontal), centred, reflect-101 borders. `(h, w[, 3]) uint8` -> same."""
+    size = max(1, int(np.ceil(length)) | 1)  # odd, so that the segment is centred
+    kernel = np.zeros((size, size), np.float32)
+    c = size // 2
+    t = np.linspace(-length / 2, length / 2, 4 * size)
+    a = np.deg2rad(angle)
+    xs = np.clip(np.round(c + t * np.cos(a)).astype(int), 0, size - 1)
+    ys = np.clip(np.round(c - t * np.sin(a)).astype(int), 0, size - 1)
+    kernel[ys, xs] = 1.0
+    kernel /= kernel.sum()
+    return cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+
+
+def uneven_light(
+    img: np.ndarray, gain_left: float, gain_right: float, vignette: float
+) -> np.ndarray:
+    """Uneven light: `img` times a smooth field, a linear ramp from `gain_left` to
+    `gain_right` across the width, darkened towards the corners by `vignette` (0: none, 1:
+    black corners), in float32, clipped and truncated to uint8. `(h, w[, 3]) uint8` -> same."""
+    h, w = img.shape[:2]
+    x = np.linspace(0.0, 1.0, w, dtype=np.float32)
+    y = np.linspace(-1.0, 1.0, h, dtype=np.float32)
+    ramp = gain_left + (gain_right - gain_left) * x
+    r2 = ((2 * x[None, :] - 1) ** 2 + y[:, None] ** 2) / 2  # 0 at the centre, 1 at corners
+    field = ramp[None, :] * (1.0 - vignette * r2)
+    if img.ndim == 3:
+        field = field[..., None]
+    return np.clip(img.astype(np.float32) * field, 0, 255).astype(np.uint8)

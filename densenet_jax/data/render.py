@@ -60,6 +60,10 @@ class LineRenderConfig:
     low_res: float = 0.25  # probability of a down- and up-scale
     noise: float = 0.5  # probability of Gaussian noise
     jpeg: float = 0.5  # probability of JPEG compression
+    # Camera effects, off by default (the shipped recipe never saw them): probability of a
+    # motion blur of 2-8 px, and of light falling unevenly (a ramp and a vignette).
+    motion_blur: float = 0.0
+    uneven_light: float = 0.0
     latin_font: float = 0.5  # probability of drawing ASCII in a Latin font
     latin_italic: float = 0.2  # of those, probability of an italic face
     # Probability that a line prints the ASCII marks of FULL_WIDTH_FORMS that follow a
@@ -72,7 +76,15 @@ class LineRenderConfig:
         clean set of a seed holds the same texts in the same fonts as the full one: the
         difference in error between the two is what the degradations cost."""
         return dataclasses.replace(
-            self, colour=0.0, distractors=0.0, low_res=0.0, blur=0.0, noise=0.0, jpeg=0.0
+            self,
+            colour=0.0,
+            distractors=0.0,
+            low_res=0.0,
+            blur=0.0,
+            noise=0.0,
+            jpeg=0.0,
+            motion_blur=0.0,
+            uneven_light=0.0,
         )
 
 
@@ -373,9 +385,16 @@ class LineRenderer:
             img[:] = img * (1 - ghost) + np.asarray(col, np.float32) * ghost
 
     def _degrade(self, gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Low resolution, blur, noise and JPEG (`ocr_common.degrade`), each with its
-        probability in `cfg`. `(h, w) uint8` -> same."""
+        """Uneven light, motion blur, low resolution, blur, noise and JPEG
+        (`ocr_common.degrade`), each with its probability in `cfg`. `(h, w) uint8` -> same."""
         cfg = self.cfg
+        # The camera effects draw only when switched on, so the data of a recipe without
+        # them stays as it was.
+        if cfg.uneven_light and rng.random() < cfg.uneven_light:
+            gains = rng.uniform(0.55, 1.15, 2)
+            gray = degrade.uneven_light(gray, gains[0], gains[1], rng.uniform(0.0, 0.5))
+        if cfg.motion_blur and rng.random() < cfg.motion_blur:
+            gray = degrade.motion_blur(gray, rng.uniform(2, 8), rng.uniform(-20, 20))
         if rng.random() < cfg.low_res:
             gray = degrade.downscale(gray, rng.uniform(0.4, 0.8))
         if rng.random() < cfg.blur:

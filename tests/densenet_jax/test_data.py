@@ -86,6 +86,29 @@ def test_renderer_augmented_lines_are_valid(pip_fonts):
         assert line.std() > 5  # something is drawn
 
 
+def test_camera_effects_change_lines_only_when_switched_on(pip_fonts):
+    """Off (the default), the effects draw nothing from the generator: the lines are those
+    of a renderer without them. On, they change the pixels and keep the line valid."""
+    base = LineRenderConfig()
+    off = dataclasses.replace(base, motion_blur=0.0, uneven_light=0.0)
+    on = dataclasses.replace(base, motion_blur=1.0, uneven_light=1.0)
+    assert (base.motion_blur, base.uneven_light) == (0.0, 0.0)
+    texts = ["的一是在不了", "有和人这中大", "0123abc"]
+
+    def lines(cfg):
+        r, rng = LineRenderer(pip_fonts[:2], cfg), np.random.default_rng(7)
+        return [r(t, rng) for t in texts]
+
+    for a, b in zip(lines(base), lines(off), strict=True):
+        np.testing.assert_array_equal(a, b)
+    changed = 0
+    for a, b in zip(lines(base), lines(on), strict=True):
+        assert b.shape[0] == 32 and b.dtype == np.uint8 and b.std() > 5
+        changed += a.shape != b.shape or not np.array_equal(a, b)
+    assert changed == len(texts)
+    assert (on.clean().motion_blur, on.clean().uneven_light) == (0.0, 0.0)
+
+
 def test_ink_crops_fit_the_ink_and_keep_the_line_box_for_flat_text(pip_fonts):
     def ink_rows(line):
         bg = np.median(line)

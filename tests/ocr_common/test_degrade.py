@@ -106,3 +106,33 @@ def test_downscale_keeps_the_size_and_loses_fine_detail():
     assert out.std() < 0.1 * checker.std()  # 1-px detail averaged away
     rgb = np.repeat(checker[..., None], 3, axis=2)
     assert degrade.downscale(rgb, 0.4).shape == rgb.shape
+
+
+def test_motion_blur_spreads_a_dot_along_its_direction():
+    img = np.zeros((31, 31), np.uint8)
+    img[15, 15] = 255
+    horizontal = degrade.motion_blur(img, 9, 0.0)
+    assert horizontal.dtype == np.uint8 and horizontal.shape == img.shape
+    row = horizontal[15].astype(int)
+    assert (row[11:20] > 0).all() and row[:10].sum() == 0 and row[21:].sum() == 0
+    assert horizontal[:14].sum() == 0 and horizontal[17:].sum() == 0  # stays on its row
+    vertical = degrade.motion_blur(img, 9, 90.0)
+    np.testing.assert_array_equal(vertical, horizontal.T)
+    # Mass is kept (up to rounding of the nine ~28-level taps).
+    assert abs(int(horizontal.sum()) - 255) <= 9
+    rgb = np.repeat(img[..., None], 3, axis=2)
+    np.testing.assert_array_equal(degrade.motion_blur(rgb, 9, 0.0)[..., 1], horizontal)
+
+
+def test_uneven_light_ramp_and_vignette():
+    img = np.full((21, 101), 200, np.uint8)
+    flat = degrade.uneven_light(img, 1.0, 1.0, 0.0)
+    np.testing.assert_array_equal(flat, img)
+    ramp = degrade.uneven_light(img, 0.5, 1.0, 0.0).astype(float)
+    np.testing.assert_allclose(ramp[:, 0], 100, atol=1)
+    np.testing.assert_allclose(ramp[:, -1], 200, atol=1)
+    np.testing.assert_allclose(ramp[:, 50], 150, atol=1)
+    vig = degrade.uneven_light(img, 1.0, 1.0, 0.5).astype(float)
+    assert vig[10, 50] >= 199 and vig[0, 0] == pytest.approx(100, abs=1)  # corners halved
+    bright = degrade.uneven_light(np.full((4, 4, 3), 200, np.uint8), 2.0, 2.0, 0.0)
+    assert bright.dtype == np.uint8 and (bright == 255).all()  # clipped, not wrapped
