@@ -17,11 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-jax.config.update("jax_disable_most_optimizations", True)
+from tests.helpers import ALPHABET, SMALL_DET
 
-# Small detection sizes keep the CTPN shapes (and compile times) small.
-SMALL_DET = {"short_side": 64, "long_side": 128, "bucket_sizes": (64, 128)}
-ALPHABET = "的一是在不了有和人这中大0123456789abc"
+jax.config.update("jax_disable_most_optimizations", True)
 
 
 @pytest.fixture(scope="session")

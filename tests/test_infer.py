@@ -26,11 +26,8 @@ from ocr_app import cli
 from ocr_common import draw as drawing
 from ocr_common import geometry, outputs, runtime
 from ocr_common.weights import WeightsError
+from tests.helpers import ALPHABET, SMALL_DET, page
 
-# As in tests/conftest.py (its `tiny_weights` and `ocr` fixtures): small detection sizes keep
-# the CTPN shapes (and compile times) small; the recogniser's charset.
-SMALL_DET = {"short_side": 64, "long_side": 128, "bucket_sizes": (64, 128)}
-ALPHABET = "的一是在不了有和人这中大0123456789abc"
 REPO = Path(infer.__file__).resolve().parent
 
 
@@ -46,16 +43,6 @@ def small_ocr_cli(monkeypatch, tiny_weights):
     monkeypatch.setattr(cli, "OCR", functools.partial(infer.OCR, detector_options=SMALL_DET))
     det, rec = tiny_weights
     return ["--weights-det", str(det), "--weights-rec", str(rec)]
-
-
-def page(h: int = 96, w: int = 160, seed: int = 0) -> np.ndarray:
-    """`(h, w, 3) uint8` RGB: light paper with a few dark bars (text-like content)."""
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 235, np.uint8)
-    for _ in range(4):
-        y, x = int(rng.integers(0, max(1, h - 8))), int(rng.integers(0, max(1, w - 20)))
-        img[y : y + 6, x : x + int(rng.integers(5, 20))] = rng.integers(0, 80, 3)
-    return img
 
 
 def write(path: Path, rgb: np.ndarray) -> Path:

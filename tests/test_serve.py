@@ -26,6 +26,7 @@ import uvicorn
 import infer
 from ocr_app import cli
 from ocr_app.serve import ServeConfig, create_app
+from tests.helpers import page
 
 
 class HeldOCR(infer.OCR):
@@ -98,16 +99,6 @@ def server(held) -> Iterator[LiveServer]:
     live = LiveServer(create_app(lambda: held, config)).start()
     yield live
     live.stop()
-
-
-def page(h: int = 96, w: int = 160, seed: int = 0) -> np.ndarray:
-    """`(h, w, 3) uint8` RGB: light paper with a few dark bars (text-like content)."""
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 235, np.uint8)
-    for _ in range(4):
-        y, x = int(rng.integers(0, max(1, h - 8))), int(rng.integers(0, max(1, w - 20)))
-        img[y : y + 6, x : x + int(rng.integers(5, 20))] = rng.integers(0, 80, 3)
-    return img
 
 
 def png(img: np.ndarray) -> bytes:
