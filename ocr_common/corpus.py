@@ -107,6 +107,11 @@ class TextSampler:
       kind_weights: probabilities of the kinds "zh", "zh_mixed", "numeric", "latin"
         (Latin: words, names, codes and web addresses, as on signs and screenshots).
       coverage_per_sample: characters of the alphabet permutation inserted per sample.
+      printed_marks: probability that a line is set as shop signs, web images, tickets and
+        receipts set text (`_printed`): 【titles】, 《books》, “quotes”, the dash ——, the
+        ellipsis …, bullets and stars, circled numbers, masked card and phone numbers
+        (6222****0417), prices, ranges and units. 0 (the default) draws nothing extra, so
+        the text stream stays that of earlier recipes.
     """
 
     KINDS = ("zh", "zh_mixed", "numeric", "latin")
@@ -116,6 +121,7 @@ class TextSampler:
         alphabet: str | Sequence[str],
         kind_weights: Sequence[float] = (0.5, 0.25, 0.1, 0.15),
         coverage_per_sample: int = 1,
+        printed_marks: float = 0.0,
     ):
         self.alphabet = "".join(dict.fromkeys(c for c in alphabet if not c.isspace()))
         self._allowed = set(self.alphabet)
@@ -131,6 +137,7 @@ class TextSampler:
             )
         self.kind_p = w / w.sum()
         self.coverage_per_sample = coverage_per_sample
+        self.printed_marks = printed_marks
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
         # A mark outside the alphabet is labelled by its compatibility form when that is in
         # it: the 5990 charset has ':' but not '：' (renderers print it full width).
@@ -180,6 +187,48 @@ class TextSampler:
             return "".join(str(d) for d in rng.integers(0, 10, size=rng.integers(4, 19)))
         return str(rng.integers(0, 10 ** rng.integers(1, 7)))
 
+    def _masked_number(self, rng: np.random.Generator) -> str:
+        """A card, phone or ID number with its middle masked, as receipts print them."""
+        digits = lambda n: "".join(str(d) for d in rng.integers(0, 10, size=n))  # noqa: E731
+        r = rng.integers(3)
+        if r == 0:  # bank card
+            return digits(4) + "*" * int(rng.integers(4, 11)) + digits(4)
+        if r == 1:  # mobile phone
+            return "1" + digits(2) + "****" + digits(4)
+        return digits(6) + "*" * 8 + digits(4)  # identity card
+
+    def _printed(self, rng: np.random.Generator, n: int) -> str:
+        """At least `n` characters of Chinese set with the marks of print (see __init__)."""
+        out, count = "", 0
+        while count < n:
+            r = rng.random()
+            zh = self._zh(rng, int(rng.integers(2, 7)))
+            if r < 0.2:
+                pair = ("【】", "《》", "“”", "「」", "（）", "[]")[rng.integers(6)]
+                piece = pair[0] + zh[: max(1, n - count - 2)] + pair[1]  # whole pairs
+            elif r < 0.35:
+                piece = zh + ("——" if rng.random() < 0.7 else "—") + self._zh(rng, 2)
+            elif r < 0.45:
+                piece = zh + ("…" if rng.random() < 0.3 else "……")
+            elif r < 0.6:
+                bullets = "●★■◆▲※√·①②③④⑤→"
+                piece = bullets[rng.integers(len(bullets))] + zh
+            elif r < 0.75:
+                piece = self._masked_number(rng)
+            elif r < 0.85:
+                lo = int(rng.integers(1, 100))
+                piece = f"{lo}{'～~-'[rng.integers(3)]}{lo + int(rng.integers(1, 100))}"
+                piece += ("℃", "元", "cm", "ml", "kg", "g", "天", "")[rng.integers(8)]
+            elif r < 0.93:
+                piece = f"{'￥¥'[rng.integers(2)]}{rng.integers(1, 100000) / 100:.2f}"
+            else:
+                piece = f"{rng.integers(1, 50)}{'×x*'[rng.integers(3)]}{rng.integers(1, 50)}"
+            if out and count + len(piece) > n:  # keep pairs whole: end with plain words
+                piece = self._zh(rng, n - count)
+            out += piece
+            count += len(piece)
+        return out
+
     def _english_word(self, rng: np.random.Generator) -> str:
         return _draw_words(self.english, self.english_cdf, rng, 1)[0]
 
@@ -215,7 +264,9 @@ class TextSampler:
             `coverage_order[index * c : (index + 1) * c]` are inserted (c per sample).
         """
         kind = self.KINDS[rng.choice(4, p=self.kind_p)]
-        if kind == "zh":
+        if self.printed_marks and rng.random() < self.printed_marks:
+            text = self._printed(rng, length)
+        elif kind == "zh":
             text = self._zh(rng, length)
         elif kind == "zh_mixed":
             parts = []

@@ -30,7 +30,14 @@ from PIL import Image, ImageDraw
 
 from ocr_common import degrade
 from ocr_common.fonts import font_charset, load_font, sampling_weights
-from ocr_common.textures import background, guilloche, portrait, random_colour, surface
+from ocr_common.textures import (
+    background,
+    contrasting,
+    guilloche,
+    portrait,
+    random_colour,
+    surface,
+)
 
 LINE_HEIGHT = 32
 
@@ -61,9 +68,13 @@ class LineRenderConfig:
     noise: float = 0.5  # probability of Gaussian noise
     jpeg: float = 0.5  # probability of JPEG compression
     # Camera effects, off by default (the shipped recipe never saw them): probability of a
-    # motion blur of 2-8 px, and of light falling unevenly (a ramp and a vignette).
+    # motion blur of 1.5-5 px, and of light falling unevenly (a ramp and a vignette).
     motion_blur: float = 0.0
     uneven_light: float = 0.0
+    # Poster lettering, off by default: probability that a line is set as e-commerce
+    # images, posters and signs set it (`poster_lettering`).
+    poster: float = 0.0
+    low_res_scale: tuple[float, float] = (0.4, 0.8)  # factor of the low-resolution pass
     latin_font: float = 0.5  # probability of drawing ASCII in a Latin font
     latin_italic: float = 0.2  # of those, probability of an italic face
     # Probability that a line prints the ASCII marks of FULL_WIDTH_FORMS that follow a
@@ -85,6 +96,7 @@ class LineRenderConfig:
             jpeg=0.0,
             motion_blur=0.0,
             uneven_light=0.0,
+            poster=0.0,
         )
 
 
@@ -121,6 +133,67 @@ def _background(rng: np.random.Generator, h: int, w: int, colour: tuple) -> np.n
             cv2.circle(img, c, r, tuple(float(v) for v in rng.uniform(-40, 40, 3) + colour), -1)
         img = cv2.GaussianBlur(img, (0, 0), h / 6)
     return img
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _saturated_colour(rng: np.random.Generator) -> np.ndarray:
+    """A strong colour (any hue, saturation 0.5-1, value 0.45-1), `(3,) float32` RGB."""
+    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(128, 256), rng.integers(115, 256)]]])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+
+
+def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator):
+    """Lettering as e-commerce images, posters and signs set it, around the glyph mask
+    `mask (h, w) float32` of text drawn at `size` px.
+
+    The ground is a busy surface (fabric, wood, stone, tiles, a blurred scene) or a
+    saturated band (flat or graded); the letters are emboldened (a weight heavier than the
+    face's), drop-shadowed, outlined in a contrasting colour and/or filled with a vertical
+    gradient, each with its probability.
+
+    Returns `(ground (h, w, 3) float32, layers, ink (h, w) float32)`: `layers` are
+    `(alpha (h, w), colour (3,) or (h, 1, 3))` pairs to composite over the ground, bottom to
+    top, the letters' fill last; `ink` is what the lettering covers (the outline included),
+    for ink-tight crops.
+    """
+    h, w = mask.shape
+    r = rng.random()
+    if r < 0.4:
+        ground = surface(rng, h, w).astype(np.float32)
+    else:
+        ground = np.empty((h, w, 3), np.float32)
+        ground[:] = _saturated_colour(rng)
+        if rng.random() < 0.5:  # graded band
+            t = np.linspace(0.0, 1.0, w if rng.random() < 0.5 else h, dtype=np.float32)
+            t = t[None, :, None] if t.size == w else t[:, None, None]
+            ground = ground * (1 - t) + _saturated_colour(rng) * t
+    mean = tuple(float(c) for c in ground.mean(axis=(0, 1)))
+    fill = np.asarray(contrasting(rng, mean, min_diff=70.0), np.float32)
+    letters = mask
+    if rng.random() < 0.3:  # emboldened
+        letters = cv2.dilate(mask, _disc(max(1, round(size * rng.uniform(0.02, 0.05)))))
+    layers, ink = [], letters
+    if rng.random() < 0.35:  # drop shadow, possibly soft
+        angle, dist = rng.uniform(0, 2 * np.pi), size * rng.uniform(0.03, 0.1)
+        shift = np.float32([[1, 0, dist * np.cos(angle)], [0, 1, dist * np.sin(angle)]])
+        shadow = cv2.warpAffine(letters, shift, (w, h))
+        sigma = size * rng.uniform(0.0, 0.08)
+        if sigma > 0.5:
+            shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
+        layers.append((shadow * rng.uniform(0.5, 1.0), np.float32(random_colour(rng, 0, 80))))
+    if rng.random() < 0.45:  # outline
+        ink = cv2.dilate(letters, _disc(max(1, round(size * rng.uniform(0.04, 0.12)))))
+        edge = contrasting(rng, tuple(float(c) for c in fill), min_diff=70.0)
+        layers.append((ink, np.asarray(edge, np.float32)))
+    if rng.random() < 0.3:  # vertical gradient fill
+        other = np.clip(fill + rng.normal(0, 70, 3), 0, 255).astype(np.float32)
+        t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+        fill = fill * (1 - t) + other * t
+    layers.append((letters, fill))
+    return ground, layers, ink
 
 
 def _ink_rows(mask: np.ndarray, y0: int, y1: int) -> tuple[int, int]:
@@ -242,15 +315,23 @@ class LineRenderer:
         cfg = self.cfg
         mask, (x0, y0, x1, y1), size = self._draw_text(text, rng)
         h, w = mask.shape
-        bg_col, fg_col = _contrasting_colours(rng, cfg)
-        img = _background(rng, h, w, bg_col)
+        # The poster draw happens only when switched on, so that the data of a recipe
+        # without it stays as it was.
+        if cfg.poster and rng.random() < cfg.poster:
+            img, layers, ink = poster_lettering(mask, size, rng)
+            fg_col = tuple(float(c) for c in np.reshape(layers[-1][1], (-1, 3))[0])
+        else:
+            bg_col, fg_col = _contrasting_colours(rng, cfg)
+            img = _background(rng, h, w, bg_col)
+            layers, ink = [(mask, np.asarray(fg_col, np.float32))], mask
         if rng.random() < cfg.ink_crop:
-            y0, y1 = _ink_rows(mask, y0, y1)
+            y0, y1 = _ink_rows(ink, y0, y1)
         th = y1 - y0
         if rng.random() < cfg.distractors:
             self._distractors(img, mask, rng, (x0, y0, x1, y1), fg_col)
-        ink = mask[..., None]
-        img = img * (1 - ink) + np.asarray(fg_col, np.float32) * ink
+        for alpha, colour in layers:  # bottom to top
+            a = alpha[..., None]
+            img = img * (1 - a) + colour * a
 
         # Geometry: shear, rotation and perspective around the text box, then the crop.
         my = rng.uniform(*cfg.margin_y, size=2) * th
@@ -394,9 +475,9 @@ class LineRenderer:
             gains = rng.uniform(0.55, 1.15, 2)
             gray = degrade.uneven_light(gray, gains[0], gains[1], rng.uniform(0.0, 0.5))
         if cfg.motion_blur and rng.random() < cfg.motion_blur:
-            gray = degrade.motion_blur(gray, rng.uniform(2, 8), rng.uniform(-20, 20))
+            gray = degrade.motion_blur(gray, rng.uniform(1.5, 5), rng.uniform(-20, 20))
         if rng.random() < cfg.low_res:
-            gray = degrade.downscale(gray, rng.uniform(0.4, 0.8))
+            gray = degrade.downscale(gray, rng.uniform(*cfg.low_res_scale))
         if rng.random() < cfg.blur:
             gray = degrade.gaussian_blur(gray, rng.uniform(0.3, 1.2))
         if rng.random() < cfg.noise:  # sigma, then field, in float64: as the line data was made

@@ -22,11 +22,13 @@ from densenet_jax.data.render import (
     FULL_WIDTH_FORMS,
     LineRenderConfig,
     LineRenderer,
+    poster_lettering,
     printed_forms,
 )
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from ocr_common.corpus import TextSampler, english_words
 from ocr_common.fonts import list_latin_fonts, load_font
+from ocr_common.textures import luminance
 
 # The recogniser's characters, the alphabet of the samplers that do not choose their own.
 ALPHABET = "".join(Charset.default().chars)
@@ -107,6 +109,78 @@ def test_camera_effects_change_lines_only_when_switched_on(pip_fonts):
         changed += a.shape != b.shape or not np.array_equal(a, b)
     assert changed == len(texts)
     assert (on.clean().motion_blur, on.clean().uneven_light) == (0.0, 0.0)
+
+
+def test_poster_lettering_changes_lines_only_when_switched_on(pip_fonts):
+    """Off (the default), poster lettering draws nothing from the generator; on, every line
+    changes and stays a valid line."""
+    base = LineRenderConfig()
+    on = dataclasses.replace(base, poster=1.0)
+    assert base.poster == 0.0 and on.clean().poster == 0.0
+    texts = ["的一是在不了", "有和人这中大", "0123abc"]
+
+    def lines(cfg, seed):
+        r, rng = LineRenderer(pip_fonts[:2], cfg), np.random.default_rng(seed)
+        return [r(t, rng) for t in texts]
+
+    off = lines(dataclasses.replace(base, poster=0.0), 3)
+    for a, b in zip(lines(base, 3), off, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(lines(base, 3), lines(on, 3), strict=True):
+        assert b.shape[0] == 32 and b.dtype == np.uint8 and b.std() > 5
+        assert a.shape != b.shape or not np.array_equal(a, b)
+
+
+def test_poster_lettering_layers_cover_the_glyphs_and_contrast_with_the_ground():
+    mask = np.zeros((60, 200), np.float32)
+    mask[20:40, 30:170:10] = 1.0  # vertical strokes
+    seen = {"bold": 0, "shadow": 0, "outline": 0, "gradient": 0}
+    for seed in range(200):
+        ground, layers, ink = poster_lettering(mask, 40, np.random.default_rng(seed))
+        assert ground.shape == (60, 200, 3) and ground.dtype == np.float32
+        letters, fill = layers[-1]
+        # The letters hold every glyph pixel; the ink holds the letters (and the outline).
+        assert (letters >= mask).all() and (ink >= letters).all()
+        for alpha, colour in layers:
+            assert alpha.shape == mask.shape and 0 <= alpha.min() and alpha.max() <= 1
+            assert np.shape(colour) in [(3,), (60, 1, 3)]
+        top = np.reshape(fill, (-1, 3))[0]
+        assert abs(luminance(top) - luminance(ground.mean(axis=(0, 1)))) >= 70 or (
+            len(layers) > 1  # a contrasting outline may carry the contrast instead
+        )
+        seen["bold"] += letters.sum() > mask.sum()
+        seen["outline"] += (ink > letters).any()
+        seen["shadow"] += len(layers) - 1 - int((ink > letters).any())
+        seen["gradient"] += np.shape(fill) == (60, 1, 3)
+    # Each effect with its probability (0.3, 0.35, 0.45, 0.3 of 200 lines).
+    for name, expected in [("bold", 60), ("shadow", 70), ("outline", 90), ("gradient", 60)]:
+        assert abs(seen[name] - expected) < 30, (name, seen)
+
+
+def test_printed_marks_set_lines_as_print_and_are_off_by_default():
+    plain = TextSampler(ALPHABET, kind_weights=(0.4, 0.25, 0.1, 0.25))
+    zero = TextSampler(ALPHABET, kind_weights=(0.4, 0.25, 0.1, 0.25), printed_marks=0.0)
+    r1, r2 = np.random.default_rng(4), np.random.default_rng(4)
+    assert [plain.sample(r1, 8, index=i) for i in range(50)] == [
+        zero.sample(r2, 8, index=i) for i in range(50)
+    ]
+    s = TextSampler(ALPHABET, coverage_per_sample=0, printed_marks=1.0)
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(600):
+        n = int(rng.integers(2, 13))
+        line = s.sample(rng, n)
+        assert len(line.replace(" ", "")) == n and set(line) - {" "} <= set(ALPHABET)
+        lines.append(line)
+    text = "".join(lines)
+    for mark in ["【", "】", "《", "》", "——", "…", "****", "～", "●"]:
+        assert mark in text, mark
+    # Pairs stay whole where the line has room: most opened brackets are closed.
+    opened = sum(line.count("【") for line in lines)
+    closed = sum(line.count("【") and line.count("】") for line in lines)
+    assert closed > 0.6 * opened
+    masked = [w for line in lines for w in line.split() if "****" in w]
+    assert any(len(w) >= 11 and w[:1].isdigit() and w[-4:].isdigit() for w in masked)
 
 
 def test_ink_crops_fit_the_ink_and_keep_the_line_box_for_flat_text(pip_fonts):
