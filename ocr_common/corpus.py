@@ -44,6 +44,16 @@ LATIN_WORDS = (
     "beef chicken pork fish noodle soup milk juice beer wine phone mobile power battery file "
     "edit view tools window settings start cancel save delete copy paste print next back ok"
 ).split()
+# Labels of till receipts (what `_receipt` mixes with item names, amounts and dates).
+RECEIPT_LABELS = (
+    "TOTAL", "SUBTOTAL", "Sub Total", "GST", "GST @ 6%", "SST", "TAX", "Total Tax", "CASH",
+    "CHANGE", "CHANGE DUE", "Rounding Adj.", "Rounding", "QTY", "Qty", "UNIT PRICE", "AMOUNT",
+    "Amount (RM)", "Amt", "DISC", "Discount", "NETT", "NET TOTAL", "BILL NO", "Invoice No:",
+    "Receipt No:", "Tel:", "Fax:", "Cashier:", "Date:", "Time:", "Table:", "Pax:", "Item",
+    "Description", "VISA", "MASTER", "Card No:", "Thank You", "Please Come Again",
+    "GOODS SOLD ARE NOT RETURNABLE", "Inclusive of GST", "SDN BHD", "Co. Reg. No:",
+    "GST Reg No:", "Summary", "Member", "Points", "Balance", "Total Qty:",
+)  # fmt: skip
 WEB_SUFFIXES = (".com", ".cn", ".com.cn", ".net", ".org", ".co.uk", ".gov.cn", ".edu.cn")
 SYLLABLES = "ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo ga ge gi go ka ke ki ko la le li lo lu ma me mi mo mu na ne ni no nu pa pe pi po ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo za ze zi zo an en in on un er ar or".split()  # noqa: E501
 
@@ -112,6 +122,9 @@ class TextSampler:
         ellipsis …, bullets and stars, circled numbers, masked card and phone numbers
         (6222****0417), prices, ranges and units. 0 (the default) draws nothing extra, so
         the text stream stays that of earlier recipes.
+      receipt_lines: probability that a line is a till receipt's (`_receipt`): item names,
+        quantities, amounts with tax codes, totals, dates, times, registration numbers,
+        mostly in capitals. 0 (the default) draws nothing extra.
     """
 
     KINDS = ("zh", "zh_mixed", "numeric", "latin")
@@ -122,6 +135,7 @@ class TextSampler:
         kind_weights: Sequence[float] = (0.5, 0.25, 0.1, 0.15),
         coverage_per_sample: int = 1,
         printed_marks: float = 0.0,
+        receipt_lines: float = 0.0,
     ):
         self.alphabet = "".join(dict.fromkeys(c for c in alphabet if not c.isspace()))
         self._allowed = set(self.alphabet)
@@ -138,6 +152,7 @@ class TextSampler:
         self.kind_p = w / w.sum()
         self.coverage_per_sample = coverage_per_sample
         self.printed_marks = printed_marks
+        self.receipt_lines = receipt_lines
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
         # A mark outside the alphabet is labelled by its compatibility form when that is in
         # it: the 5990 charset has ':' but not '：' (renderers print it full width).
@@ -229,6 +244,43 @@ class TextSampler:
             count += len(piece)
         return out
 
+    def _receipt(self, rng: np.random.Generator, n: int) -> str:
+        """At least `n` non-space characters of a till receipt's lines."""
+        words: list[str] = []
+        while sum(len(w.replace(" ", "")) for w in words) < n:
+            r = rng.random()
+            if r < 0.3:  # item or field name
+                k = int(rng.integers(1, 4))
+                words += [self._latin_word(rng) for _ in range(k)]
+            elif r < 0.45:
+                words.append(RECEIPT_LABELS[rng.integers(len(RECEIPT_LABELS))])
+            elif r < 0.7:  # an amount, possibly with its currency and tax code
+                amount = f"{rng.integers(0, 100000) / 100:.2f}"
+                if rng.random() < 0.1:
+                    amount = "-" + amount
+                if rng.random() < 0.3:
+                    amount = ("RM", "$", "RM ", "$ ")[rng.integers(4)] + amount
+                words.append(amount)
+                if rng.random() < 0.3:
+                    words.append(("SR", "ZR", "S", "Z", "T", "*")[rng.integers(6)])
+            elif r < 0.8:  # quantity
+                q = int(rng.integers(1, 25))
+                words.append((f"{q}", f"{q} x", f"{q}x", f"{q} @", f"x{q}")[rng.integers(5)])
+            elif r < 0.87:
+                d, m, y = rng.integers(1, 29), rng.integers(1, 13), rng.integers(2010, 2031)
+                words.append((f"{d:02d}/{m:02d}/{y}", f"{d:02d}-{m:02d}-{y}")[rng.integers(2)])
+            elif r < 0.93:
+                hms = rng.integers(0, 24), rng.integers(0, 60), rng.integers(0, 60)
+                words.append(":".join(f"{v:02d}" for v in hms[: int(rng.integers(2, 4))]))
+            else:  # registration and document numbers
+                digits = "".join(str(d) for d in rng.integers(0, 10, size=rng.integers(5, 9)))
+                letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+                tag = letters[rng.integers(len(letters))]
+                words.append((f"({digits}-{tag})", f"{tag}{digits}", f"#{digits}")[rng.integers(3)])
+        case = rng.random()
+        line = " ".join(words)
+        return line.upper() if case < 0.65 else line.title() if case < 0.9 else line
+
     def _english_word(self, rng: np.random.Generator) -> str:
         return _draw_words(self.english, self.english_cdf, rng, 1)[0]
 
@@ -266,6 +318,8 @@ class TextSampler:
         kind = self.KINDS[rng.choice(4, p=self.kind_p)]
         if self.printed_marks and rng.random() < self.printed_marks:
             text = self._printed(rng, length)
+        elif self.receipt_lines and rng.random() < self.receipt_lines:
+            text, kind = self._receipt(rng, length), "latin"  # no hanzi coverage inside
         elif kind == "zh":
             text = self._zh(rng, length)
         elif kind == "zh_mixed":

@@ -207,6 +207,14 @@ def is_latin_text_font(path: str) -> bool:
         return False
 
 
+@functools.cache
+def is_monospace(path: str | os.PathLike) -> bool:
+    """True for a face whose letters all advance alike ('i' as wide as 'W'): the faces of
+    receipts, tickets, terminals and code."""
+    font = load_font(path, 40)
+    return abs(font.getlength("i") - font.getlength("W")) < 0.5
+
+
 def list_latin_fonts(extra: Iterable[str | os.PathLike] = (), system: bool = True) -> list[Path]:
     """Latin text fonts without hanzi: matplotlib's, then the system's, then `extra`.
 

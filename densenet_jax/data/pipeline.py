@@ -54,6 +54,7 @@ class LineDataConfig:
     # Text mix: weights of the TextSampler kinds ("zh", "zh_mixed", "numeric", "latin").
     text_kinds: tuple[float, ...] = (0.5, 0.25, 0.1, 0.15)
     printed_marks: float = 0.0  # lines set with the marks of print (TextSampler)
+    receipt_lines: float = 0.0  # lines of till receipts (TextSampler)
     # Fraction of training lines that hold no text (read as ""): the recogniser learns to
     # read nothing in a detector's false boxes, and `infer` drops what reads as empty.
     non_text: float = 0.05
@@ -90,7 +91,10 @@ class SynthLines:
         latin = list_latin_fonts(cfg.fonts, cfg.system_fonts) if cfg.latin_fonts else []
         self.renderer = LineRenderer(fonts, cfg.render, latin)
         self.sampler = TextSampler(
-            "".join(charset.chars), kind_weights=cfg.text_kinds, printed_marks=cfg.printed_marks
+            "".join(charset.chars),
+            kind_weights=cfg.text_kinds,
+            printed_marks=cfg.printed_marks,
+            receipt_lines=cfg.receipt_lines,
         )
         # Characters per pixel of width: ~1 char per `height` px, so the widest bucket fits.
         self.max_width = max(cfg.widths)

@@ -29,13 +29,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ocr_common import degrade
-from ocr_common.fonts import font_charset, load_font, sampling_weights
+from ocr_common.fonts import font_charset, is_monospace, load_font, sampling_weights
 from ocr_common.textures import (
     background,
     contrasting,
     guilloche,
     portrait,
     random_colour,
+    smooth_noise,
     surface,
 )
 
@@ -75,6 +76,12 @@ class LineRenderConfig:
     # images, posters and signs set it (`poster_lettering`).
     poster: float = 0.0
     low_res_scale: tuple[float, float] = (0.4, 0.8)  # factor of the low-resolution pass
+    # Receipt print, off by default: probability that a line's Latin face is a monospace
+    # one (when a Latin face is drawn), that the glyphs are printed as dot-matrix dots
+    # (`dot_matrix`), and that the ink is faded as thermal print fades (`faded_print`).
+    mono_latin: float = 0.0
+    dot_matrix: float = 0.0
+    faded_print: float = 0.0
     latin_font: float = 0.5  # probability of drawing ASCII in a Latin font
     latin_italic: float = 0.2  # of those, probability of an italic face
     # Probability that a line prints the ASCII marks of FULL_WIDTH_FORMS that follow a
@@ -97,6 +104,8 @@ class LineRenderConfig:
             motion_blur=0.0,
             uneven_light=0.0,
             poster=0.0,
+            dot_matrix=0.0,
+            faded_print=0.0,
         )
 
 
@@ -196,6 +205,38 @@ def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator):
     return ground, layers, ink
 
 
+def dot_matrix(mask: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """The glyphs of `mask (h, w) float32` (text drawn at `size` px) printed as a dot-matrix
+    printer prints them: round dots on a grid of 10-20 dots to the em (7-14 to a capital's
+    height), where the glyph covers the grid cell. Same shape and dtype."""
+    h, w = mask.shape
+    pitch = size * rng.uniform(0.05, 0.1)
+    gh, gw = max(1, round(h / pitch)), max(1, round(w / pitch))
+    cells = cv2.resize(mask, (gw, gh), interpolation=cv2.INTER_AREA)
+    out = np.zeros((h, w), np.float32)
+    # In quarter pixels (cv2's `shift`): dots of 0.6-0.9 pitch with gaps between them.
+    radius = max(2, round(4 * pitch * rng.uniform(0.3, 0.45)))
+    threshold = rng.uniform(0.2, 0.4)
+    for gy, gx in zip(*np.nonzero(cells > threshold), strict=True):
+        centre = (round(4 * (gx + 0.5) * w / gw), round(4 * (gy + 0.5) * h / gh))
+        cv2.circle(out, centre, radius, 1.0, -1, cv2.LINE_AA, shift=2)
+    return out
+
+
+def faded_print(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The ink of `mask (h, w) float32` faded as thermal receipts fade: lighter overall,
+    unevenly along the line, and possibly cut by the white columns of dead print-head
+    dots (the head spans the paper, which moves past it across the line). Same shape."""
+    h, w = mask.shape
+    field = smooth_noise(rng, h, w, max(4, int(h * rng.uniform(0.5, 3))))
+    alpha = rng.uniform(0.45, 0.9) + rng.uniform(0.1, 0.4) * field
+    out = mask * np.clip(alpha, 0.15, 1.0)
+    if rng.random() < 0.4:
+        for x in rng.integers(0, w, size=int(rng.integers(1, 6))):
+            out[:, x : x + int(rng.integers(1, 3))] = 0.0
+    return out.astype(np.float32)
+
+
 def _ink_rows(mask: np.ndarray, y0: int, y1: int) -> tuple[int, int]:
     """The rows `[top, bottom)` of the ink in `mask (h, w) float32`, or `(y0, y1)` (the line
     box) where the ink is under half its height: flat text ("一", "--") and lower-case
@@ -258,6 +299,8 @@ class LineRenderer:
         # must not crowd out the single-face families.
         self.font_weights = sampling_weights(self.fonts)
         self.latin_weights = tuple(sampling_weights(faces) for faces in self.latin_fonts)
+        self.mono_fonts = [f for f in self.latin_fonts[0] if is_monospace(f)]
+        self.mono_weights = sampling_weights(self.mono_fonts) if self.mono_fonts else None
 
     def _pick_latin_font(self, text: str, rng: np.random.Generator) -> Path | None:
         """A Latin font for the ASCII characters of `text`, or None (drawn with the CJK one)."""
@@ -266,6 +309,8 @@ class LineRenderer:
             return None
         if rng.random() >= self.cfg.latin_font:
             return None
+        if self.cfg.mono_latin and self.mono_fonts and rng.random() < self.cfg.mono_latin:
+            return self.mono_fonts[rng.choice(len(self.mono_fonts), p=self.mono_weights)]
         k = int(bool(italic) and (not upright or rng.random() < self.cfg.latin_italic))
         faces = self.latin_fonts[k]
         return faces[rng.choice(len(faces), p=self.latin_weights[k])]
@@ -315,8 +360,12 @@ class LineRenderer:
         cfg = self.cfg
         mask, (x0, y0, x1, y1), size = self._draw_text(text, rng)
         h, w = mask.shape
-        # The poster draw happens only when switched on, so that the data of a recipe
-        # without it stays as it was.
+        # Receipt print and poster lettering draw only when switched on, so that the data
+        # of a recipe without them stays as it was.
+        if cfg.dot_matrix and rng.random() < cfg.dot_matrix:
+            mask = dot_matrix(mask, size, rng)
+        if cfg.faded_print and rng.random() < cfg.faded_print:
+            mask = faded_print(mask, rng)
         if cfg.poster and rng.random() < cfg.poster:
             img, layers, ink = poster_lettering(mask, size, rng)
             fg_col = tuple(float(c) for c in np.reshape(layers[-1][1], (-1, 3))[0])

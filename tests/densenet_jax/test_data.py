@@ -1,4 +1,5 @@
 import dataclasses
+import re
 import unicodedata
 
 import cv2
@@ -22,12 +23,14 @@ from densenet_jax.data.render import (
     FULL_WIDTH_FORMS,
     LineRenderConfig,
     LineRenderer,
+    dot_matrix,
+    faded_print,
     poster_lettering,
     printed_forms,
 )
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from ocr_common.corpus import TextSampler, english_words
-from ocr_common.fonts import list_latin_fonts, load_font
+from ocr_common.fonts import is_monospace, list_latin_fonts, load_font
 from ocr_common.textures import luminance
 
 # The recogniser's characters, the alphabet of the samplers that do not choose their own.
@@ -181,6 +184,87 @@ def test_printed_marks_set_lines_as_print_and_are_off_by_default():
     assert closed > 0.6 * opened
     masked = [w for line in lines for w in line.split() if "****" in w]
     assert any(len(w) >= 11 and w[:1].isdigit() and w[-4:].isdigit() for w in masked)
+
+
+def test_receipt_print_changes_lines_only_when_switched_on(pip_fonts):
+    base = LineRenderConfig()
+    assert (base.mono_latin, base.dot_matrix, base.faded_print) == (0.0, 0.0, 0.0)
+    on = dataclasses.replace(base, mono_latin=1.0, dot_matrix=1.0, faded_print=1.0)
+    assert (on.clean().dot_matrix, on.clean().faded_print) == (0.0, 0.0)
+    texts = ["的一是在不了", "TOTAL 12.50", "Qty 3"]
+    latin = list_latin_fonts(system=False)
+
+    def lines(cfg, seed):
+        r, rng = LineRenderer(pip_fonts[:2], cfg, latin), np.random.default_rng(seed)
+        return [r(t, rng) for t in texts]
+
+    off = dataclasses.replace(base, mono_latin=0.0, dot_matrix=0.0, faded_print=0.0)
+    for a, b in zip(lines(base, 5), lines(off, 5), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(lines(base, 5), lines(on, 5), strict=True):
+        assert b.shape[0] == 32 and b.dtype == np.uint8 and b.std() > 3
+        assert a.shape != b.shape or not np.array_equal(a, b)
+
+
+def test_monospace_faces_are_told_from_proportional_ones():
+    latin = {f.name: f for f in list_latin_fonts(system=False)}
+    assert is_monospace(latin["DejaVuSansMono.ttf"])
+    assert not is_monospace(latin["DejaVuSans.ttf"])
+    cfg = dataclasses.replace(LineRenderConfig(), latin_font=1.0, mono_latin=1.0)
+    r = LineRenderer([latin["DejaVuSans.ttf"]], cfg, list(latin.values()))
+    assert r.mono_fonts and all(is_monospace(f) for f in r.mono_fonts)
+    rng = np.random.default_rng(0)
+    assert all(r._pick_latin_font("TOTAL", rng) in r.mono_fonts for _ in range(20))
+
+
+def test_dot_matrix_prints_the_glyphs_as_separate_dots():
+    mask = np.zeros((240, 600), np.float32)
+    mask[60:180, 60:90] = 1.0  # a vertical bar, 120 x 30 px, drawn at size 150
+    mask[60:90, 180:540] = 1.0  # a horizontal bar
+    out = dot_matrix(mask, 150, np.random.default_rng(1))
+    assert out.shape == mask.shape and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 1
+    # The dots lie on the glyphs (within a dot's radius) and cover a good part of them.
+    near = cv2.dilate(mask, np.ones((19, 19), np.uint8))
+    assert out[near == 0].max() == 0
+    assert 0.2 < out[mask > 0].mean() < 0.95
+    # Separate dots: the bar's column profile has gaps between them.
+    n, _ = cv2.connectedComponents((out > 0.5).astype(np.uint8))
+    assert n - 1 >= 10
+
+
+def test_faded_print_lightens_the_ink_and_never_adds_any():
+    mask = np.zeros((40, 300), np.float32)
+    mask[10:30, 10:290] = 1.0
+    means = []
+    for seed in range(30):
+        out = faded_print(mask, np.random.default_rng(seed))
+        assert out.shape == mask.shape and out.dtype == np.float32
+        assert (out <= mask + 1e-6).all() and (out[mask == 0] == 0).all()
+        means.append(out[mask > 0].mean())
+    assert 0.3 < np.mean(means) < 0.95 and np.std(means) > 0.03
+
+
+def test_receipt_lines_are_latin_receipt_text():
+    s = TextSampler(ALPHABET, coverage_per_sample=1, receipt_lines=1.0)
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(300):
+        n = int(rng.integers(1, 13))
+        line = s.sample(rng, n, index=i)
+        assert len(line.replace(" ", "")) == n and set(line) - {" "} <= set(ALPHABET)
+        assert line.isascii()  # no hanzi coverage character inside
+        lines.append(line)
+    text = " ".join(lines)
+    assert sum(c.isupper() for c in text) > 2 * sum(c.islower() for c in text)
+    assert any(re.search(r"\d+\.\d\d", line) for line in lines)  # amounts
+    assert any(w in text for w in ("TOTAL", "GST", "RM", "QTY", "CASH"))
+    off = TextSampler(ALPHABET, receipt_lines=0.0)
+    r1, r2 = np.random.default_rng(2), np.random.default_rng(2)
+    plain = TextSampler(ALPHABET)
+    assert [off.sample(r1, 6, index=i) for i in range(40)] == [
+        plain.sample(r2, 6, index=i) for i in range(40)
+    ]
 
 
 def test_ink_crops_fit_the_ink_and_keep_the_line_box_for_flat_text(pip_fonts):
