@@ -26,10 +26,12 @@ from densenet_jax.model import DenseNet
 from densenet_jax.preprocess import (
     LINE_HEIGHT,
     bucket_width,
+    is_vertical,
     normalize,
     pad_lines,
     stretch_line,
     to_line_image,
+    vertical_lines,
 )
 
 WIDTH_BUCKETS = (128, 256, 384, 512, 768, 1024)
@@ -125,11 +127,22 @@ class Recognizer:
 
         Dense lines (more than `reread_density` characters per time step) are read again
         stretched by each of `reread_scales`, and the reading with the highest score (mean
-        character confidence) is kept.
+        character confidence) is kept. A vertical crop (`preprocess.is_vertical`) is also
+        read as `preprocess.vertical_lines` (stacked, turned either way): the best-scoring
+        non-empty reading wins.
         """
-        return self.recognize_lines(
+        results = self.recognize_lines(
             [to_line_image(im) for im in images], decoder, batch_size, show_progress
         )
+        tall = [k for k, im in enumerate(images) if is_vertical(im)]
+        if tall:
+            options = [(k, line) for k in tall for line in vertical_lines(images[k])]
+            again = self.recognize_lines([line for _, line in options], decoder, batch_size)
+            for (k, _), r in zip(options, again, strict=True):
+                best = results[k]
+                if r.text and (not best.text or r.score > best.score):
+                    results[k] = r
+        return results
 
     def recognize_lines(
         self,

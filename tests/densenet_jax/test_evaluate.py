@@ -232,3 +232,74 @@ def test_evaluate_command(tmp_path, tiny_weights, capsys):
         )
         == 0
     )
+
+
+def _column(text: str, size: int = 40, pitch: int = 50) -> np.ndarray:
+    """`text` set vertically (dark on white), one character every `pitch` px."""
+    from PIL import Image, ImageDraw
+
+    from ocr_common.fonts import default_font, load_font
+
+    font = load_font(default_font(), size)
+    img = Image.new("L", (size + 16, pitch * len(text) + 16), 255)
+    draw = ImageDraw.Draw(img)
+    for i, c in enumerate(text):
+        draw.text((8, 8 + i * pitch), c, font=font, fill=0)
+    return np.asarray(img)
+
+
+def test_stack_vertical_cuts_a_column_into_its_characters():
+    from densenet_jax.preprocess import is_vertical, stack_vertical, vertical_lines
+
+    text = "古树精华温度"
+    column = _column(text)
+    assert is_vertical(column) and not is_vertical(column.T)
+    line = stack_vertical(column)
+    cell, gap = 32, 32 // 8
+    assert line.shape == (32, gap + len(text) * (cell + gap)) and line.dtype == np.uint8
+    cells = [line[:, gap + i * (cell + gap) : (i + 1) * (cell + gap)] for i in range(len(text))]
+    # Each cell holds its own character: it matches that glyph, cut from the column at its
+    # known place, better than any other glyph.
+    glyphs = [stack_vertical(_column(c))[:, gap : gap + cell] for c in text]
+
+    def ink_box(x):  # the ink, cropped and scaled to 24 x 24 (placement left out)
+        ys, xs = np.nonzero(x < 128)
+        return 255.0 - cv2.resize(x[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], (24, 24))
+
+    def similarity(a, b):
+        a, b = ink_box(a), ink_box(b)
+        return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+    for i, c in enumerate(cells):
+        scores = [similarity(c, g) for g in glyphs]
+        assert int(np.argmax(scores)) == i, (i, scores)
+    # The other readings: the crop turned a quarter either way, as wide lines.
+    stacked, cw, ccw = vertical_lines(column)
+    assert np.array_equal(stacked, line)
+    assert cw.shape[0] == ccw.shape[0] == 32 and cw.shape[1] > 32 * 4
+    np.testing.assert_array_equal(cw, ccw[::-1, ::-1])
+
+
+def test_vertical_crops_are_read_as_their_best_stacked_or_turned_reading(tiny_weights):
+    from densenet_jax.preprocess import to_line_image, vertical_lines
+
+    rec = Recognizer.from_file(tiny_weights, reread_scales=())
+    rng = np.random.default_rng(8)
+    images = [
+        rng.integers(0, 255, (200, 40), dtype=np.uint8),  # vertical
+        rng.integers(0, 255, (32, 120), dtype=np.uint8),  # horizontal
+        _column("古树精华"),  # vertical
+        rng.integers(0, 255, (60, 50, 3), dtype=np.uint8),  # squarish: read as it is
+    ]
+    got = rec.recognize(images)
+    for k, image in enumerate(images):
+        # Reference: each reading made alone; a non-empty reading beats an empty one, then
+        # the higher score wins (the as-is reading on ties).
+        readings = [rec.recognize_lines([to_line_image(image)])[0]]
+        if k in (0, 2):
+            readings += [rec.recognize_lines([x])[0] for x in vertical_lines(image)]
+        best = readings[0]
+        for r in readings[1:]:
+            if r.text and (not best.text or r.score > best.score):
+                best = r
+        assert got[k].ids == best.ids and got[k].score == pytest.approx(best.score, rel=1e-4)
