@@ -1,23 +1,27 @@
 """End-to-end OCR of whole images: ours (infer.py) vs RapidOCR and Tesseract, in one run.
 
-    python bench/e2e.py [--sets examples dev] [--repeats 3] [--out ocr_results/bench_e2e]
+    python bench/e2e.py [--sets examples dev real] [--every 4] [--repeats 3] [--out DIR]
 
-Image sets: `examples` (the repository's rendered examples, ground truth in examples/gt)
-and `dev` (the real images of ../shared/dev, ground truth in its gt/). Systems:
+Image sets: `examples` (the repository's rendered examples, ground truth in examples/gt),
+`dev` (the real images of ../shared/dev) and `real` (../shared/real/images, every
+`--every`-th image in name order; silver labels). Systems (those installed):
   - ours: `infer.OCR` with the shipped weights, one image per call (detect, crop, recognise);
   - ours, 8 images a call: `OCR.read_many`, the lines of 8 images recognised in shared
     batches, as the infer.py command line reads;
-  - RapidOCR: `rapidocr_onnxruntime.RapidOCR()` with its bundled PP-OCRv4 models, defaults;
-  - Tesseract: the `tesseract` command, `-l chi_sim`, TSV output grouped into lines.
+  - RapidOCR 3.10 (the peer): `rapidocr.RapidOCR()` with its bundled PP-OCRv6 small
+    models, defaults (`pip install rapidocr onnxruntime`);
+  - RapidOCR 1.4 (`rapidocr_onnxruntime`, PP-OCRv4 mobile) and Tesseract (`-l chi_sim`,
+    TSV output grouped into lines), as extra rows where installed.
 
 Speed, seconds per image, all from image file to line texts:
-  - warm: in one process, after a first pass over the set; the median of `--repeats`
-    passes (pass time / images), the systems taking turns pass by pass. Our first pass in
-    the process (it compiles, with the persistent cache off) is reported apart.
-  - cold: a fresh process for the whole set, imports and model loading included:
-    `python infer.py IMAGES --no-draw` (8 images a call) with an empty JAX compilation
-    cache, then again with the cache that run filled; RapidOCR in a fresh Python process.
-    Tesseract starts a process per image anyway, so its cold figure is its first pass.
+  - warm: in one process, after a first pass over the set; the median over images of the
+    seconds per image, the systems taking turns image by image (the `--repeats` passes
+    repeat that). Our first pass in the process (it compiles, with the persistent cache
+    off) is reported apart.
+  - cold: a fresh process reading one image (the set's first), imports and model loading
+    included, the median of three: `python infer.py IMAGE --no-draw --quiet` with an
+    empty JAX compilation cache, then with the cache that run filled; RapidOCR in a fresh
+    Python process.
 Accuracy: each system's predictions of the last warm pass are written as
 `<out>/<set>/<system>.json` in the format of ../shared/dev/ocr_eval.py and scored by it
 (`ocr_eval.py e2e`): detection precision / recall / H-mean at IoU 0.5, end-to-end CER
@@ -27,9 +31,11 @@ Accuracy: each system's predictions of the last warm pass are written as
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,10 +46,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_DIR = REPO.parent / "shared" / "dev"
+REAL_DIR = REPO.parent / "shared" / "real"
 SETS = {
     "examples": (REPO / "examples", REPO / "examples" / "gt"),
     "dev": (DEV_DIR / "images", DEV_DIR / "gt"),
+    "real": (REAL_DIR / "images", REAL_DIR / "gt"),
 }
+PEER = "RapidOCR 3.10"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 #: images -> {image file name: [{"box": 8 numbers, "text", "score"}, ...]}
@@ -57,31 +66,13 @@ def one_by_one(read: Callable[[Path], list[dict]]) -> Predict:
 # ----------------------------------------------------------------------------- the systems
 
 
-def timed(fn: Callable, totals: dict[str, float], key: str) -> Callable:
-    """`fn`, adding the seconds of each call to `totals[key]`."""
-
-    def wrapper(*args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            totals[key] = totals.get(key, 0.0) + time.perf_counter() - t
-
-    return wrapper
-
-
-def ours(stages: dict[str, float]) -> tuple[Predict, Predict]:
+def ours() -> tuple[Predict, Predict]:
     """Our OCR (persistent compilation cache off) reading one image per call, and reading 8
     images per call (`OCR.read_many`, their lines recognised in shared batches, as the
-    infer.py command line does). The seconds spent in the detector network, the whole
-    detector and the recogniser are added up in `stages`."""
+    infer.py command line does). Stage by stage: bench/profile_e2e.py."""
     from infer import OCR
 
     ocr = OCR(compilation_cache=False)
-    detector = ocr.detector
-    detector.network_outputs = timed(detector.network_outputs, stages, "detector network")
-    ocr.detector = timed(detector, stages, "detect")
-    ocr.recognize = timed(ocr.recognize, stages, "recognise")
 
     def records(found: list[dict]) -> list[dict]:
         return [{"box": r["box"], "text": r["text"], "score": r["score"]} for r in found]
@@ -97,21 +88,42 @@ def ours(stages: dict[str, float]) -> tuple[Predict, Predict]:
     return one_by_one(lambda path: records(ocr(path))), eight_per_call
 
 
-def rapidocr() -> Predict:
-    from rapidocr_onnxruntime import RapidOCR
+def as_records(boxes, texts, scores) -> list[dict]:
+    return [
+        {"box": [round(float(v), 1) for pt in box for v in pt], "text": t, "score": float(sc)}
+        for box, t, sc in zip(boxes, texts, scores, strict=True)
+    ]
 
+
+def rapidocr() -> Predict | None:
+    """RapidOCR 3.x (`rapidocr`, PP-OCRv6 small bundled), or None when not installed."""
+    try:
+        from rapidocr import RapidOCR
+    except ImportError:
+        return None
+    engine = RapidOCR()
+
+    def read(path: Path) -> list[dict]:
+        out = engine(str(path))
+        if out.boxes is None:
+            return []
+        return as_records(out.boxes, out.txts, out.scores)
+
+    return one_by_one(read)
+
+
+def rapidocr_v1() -> Predict | None:
+    """RapidOCR 1.4 (`rapidocr_onnxruntime`, PP-OCRv4 mobile), or None."""
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError:
+        return None
     engine = RapidOCR()
 
     def read(path: Path) -> list[dict]:
         result, _ = engine(str(path))
-        return [
-            {
-                "box": [round(float(v), 1) for pt in box for v in pt],
-                "text": text,
-                "score": float(score),
-            }
-            for box, text, score in (result or [])
-        ]
+        result = result or []
+        return as_records([r[0] for r in result], [r[1] for r in result], [r[2] for r in result])
 
     return one_by_one(read)
 
@@ -140,7 +152,11 @@ def tesseract_lines(tsv: str) -> list[dict]:
     ]
 
 
-def tesseract(lang: str) -> Predict:
+def tesseract(lang: str) -> Predict | None:
+    """The `tesseract` command, or None when it is not installed."""
+    if shutil.which("tesseract") is None:
+        return None
+
     def read(path: Path) -> list[dict]:
         out = subprocess.run(
             ["tesseract", str(path), "stdout", "-l", lang, "tsv"],
@@ -153,9 +169,19 @@ def tesseract(lang: str) -> Predict:
     return one_by_one(read)
 
 
-def tesseract_version() -> str:
-    out = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout
-    return out.splitlines()[0] if out else "?"
+def versions() -> str:
+    import jax
+
+    out = [f"{platform.machine()}, {os.cpu_count()} CPUs; jax {jax.__version__}"]
+    for module in ("rapidocr", "rapidocr_onnxruntime", "onnxruntime"):
+        try:
+            out.append(f"{module} {importlib.metadata.version(module)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    if shutil.which("tesseract"):
+        text = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout
+        out.append(text.splitlines()[0] if text else "tesseract ?")
+    return ", ".join(out)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -163,16 +189,6 @@ def tesseract_version() -> str:
 
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def per_image(seconds: float | None, n: int) -> str:
-    return "-" if seconds is None else f"{seconds / n:.3f}"
-
-
-def pass_seconds(predict: Predict, images: list[Path]) -> tuple[float, dict[str, list[dict]]]:
-    t = time.perf_counter()
-    preds = predict(images)
-    return time.perf_counter() - t, preds
 
 
 def fresh_process_seconds(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -183,55 +199,32 @@ def fresh_process_seconds(cmd: list[str], env: dict[str, str] | None = None) -> 
     return time.perf_counter() - t
 
 
-RAPIDOCR_SCRIPT = (
-    "import sys\nfrom rapidocr_onnxruntime import RapidOCR\nengine = RapidOCR()\n"
-    "for p in sys.argv[1:]:\n    engine(p)\n"
-)
+RAPIDOCR_SCRIPT = "import sys\nfrom rapidocr import RapidOCR\nRapidOCR()(sys.argv[1])\n"
 
 
-def cold_seconds(images: list[Path], work: Path) -> dict[str, tuple[float | None, float | None]]:
-    """Fresh-process seconds for the whole set: ours with an empty and then the filled
-    compilation cache; RapidOCR once (it compiles nothing)."""
-    paths = [str(p) for p in images]
-    env = {**os.environ, "CHINESE_OCR_JAX_CACHE": str(work / "jax-cache")}
-    ours_cmd = [
-        sys.executable,
-        str(REPO / "infer.py"),
-        *paths,
-        "--out",
-        str(work / "ours-cold"),
-        "--no-draw",
-        "--quiet",
-    ]
-    empty = fresh_process_seconds(ours_cmd, env)
-    filled = fresh_process_seconds(ours_cmd, env)
-    rapid = fresh_process_seconds([sys.executable, "-c", RAPIDOCR_SCRIPT, *paths])
-    return {"ours, 8 images a call": (empty, filled), "RapidOCR": (rapid, None)}
+def cold_seconds(image: Path, work: Path, runs: int = 3) -> dict[str, float]:
+    """Fresh-process seconds for one image (median of `runs`): ours with an empty and with
+    a filled compilation cache, RapidOCR 3.10 (it compiles nothing)."""
+    out: dict[str, list[float]] = {"empty cache": [], "filled cache": [], PEER: []}
+    ours_cmd = [sys.executable, str(REPO / "infer.py"), str(image)]
+    ours_cmd += ["--out", str(work / "ours-cold"), "--no-draw", "--quiet"]
+    for k in range(runs):
+        env = {**os.environ, "CHINESE_OCR_JAX_CACHE": str(work / f"jax-cache-{k}")}
+        out["empty cache"].append(fresh_process_seconds(ours_cmd, env))
+        out["filled cache"].append(fresh_process_seconds(ours_cmd, env))
+        out[PEER].append(fresh_process_seconds([sys.executable, "-c", RAPIDOCR_SCRIPT, str(image)]))
+    return {k: statistics.median(v) for k, v in out.items()}
 
 
 # ----------------------------------------------------------------------------- accuracy
 
 
 def score(preds: dict[str, list[dict]], gt: Path, work: Path, name: str, evaluator: Path) -> dict:
-    pred_file, metrics_file = work / f"{name}.json", work / f"{name}.metrics.json"
+    safe = name.replace(" ", "_").replace(",", "")
+    pred_file, metrics_file = work / f"{safe}.json", work / f"{safe}.metrics.json"
     pred_file.write_text(json.dumps(preds, ensure_ascii=False, indent=0), encoding="utf-8")
-    subprocess.run(
-        [
-            sys.executable,
-            str(evaluator),
-            "e2e",
-            "--pred",
-            str(pred_file),
-            "--gt",
-            str(gt),
-            "--json",
-            str(metrics_file),
-            "--name",
-            name,
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    cmd = [sys.executable, str(evaluator), "e2e", "--pred", str(pred_file), "--gt", str(gt)]
+    subprocess.run(cmd + ["--json", str(metrics_file)], check=True, stdout=subprocess.DEVNULL)
     return json.loads(metrics_file.read_text(encoding="utf-8"))
 
 
@@ -241,7 +234,8 @@ def score(preds: dict[str, list[dict]], gt: Path, work: Path, name: str, evaluat
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", nargs="+", choices=tuple(SETS), default=tuple(SETS))
-    p.add_argument("--repeats", type=int, default=3, help="warm passes over each set")
+    p.add_argument("--every", type=int, default=4, help="take every N-th image of 'real'")
+    p.add_argument("--repeats", type=int, default=1, help="warm passes over each set")
     p.add_argument(
         "--out",
         type=Path,
@@ -252,68 +246,71 @@ def main() -> None:
     p.add_argument("--tesseract-lang", default="chi_sim")
     p.add_argument("--no-cold", action="store_true", help="skip the fresh-process timings")
     args = p.parse_args()
+    print(versions())
 
-    import jax
-    import onnxruntime
-
-    print(
-        f"{platform.machine()}, {os.cpu_count()} CPUs; jax {jax.__version__}, onnxruntime "
-        f"{onnxruntime.__version__}, {tesseract_version()} (-l {args.tesseract_lang})"
-    )
-    speed_rows, acc_rows, stage_rows = [], [], []
-    systems: dict[str, Predict] | None = None
-    stages: dict[str, float] = {}
+    one, eight = ours()
+    candidates = {
+        "ours": one,
+        PEER: rapidocr(),
+        "RapidOCR 1.4": rapidocr_v1(),
+        "Tesseract": tesseract(args.tesseract_lang),
+    }
+    per_image_systems = {k: v for k, v in candidates.items() if v is not None}
+    if PEER not in per_image_systems:
+        raise SystemExit("the peer is not installed: pip install rapidocr onnxruntime")
+    speed_rows, acc_rows, cold_rows = [], [], []
     for set_name in args.sets:
         folder, gt = SETS[set_name]
         images = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        images = images[:: args.every] if set_name == "real" else images
         work = args.out / set_name
         work.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            cold = {} if args.no_cold else cold_seconds(images, Path(tmp))
-        if systems is None:
-            one, eight = ours(stages)
-            systems = {
-                "ours": one,
-                "ours, 8 images a call": eight,
-                "RapidOCR": rapidocr(),
-                "Tesseract": tesseract(args.tesseract_lang),
-            }
-        progress(f"{set_name}: cold runs {cold}")
-        first = {name: pass_seconds(predict, images)[0] for name, predict in systems.items()}
+        if not args.no_cold:
+            with tempfile.TemporaryDirectory() as tmp:
+                cold = cold_seconds(images[0], Path(tmp))
+            progress(f"{set_name}: cold {cold}")
+            cold_rows.append(
+                f"| {set_name}: {images[0].name} | {cold['empty cache']:.2f} "
+                f"| {cold['filled cache']:.2f} | {cold[PEER]:.2f} "
+                f"| {cold['filled cache'] / cold[PEER]:.2f}x |"
+            )
+        first = {}
+        for name, predict in per_image_systems.items():  # warm-up; ours compiles here
+            t = time.perf_counter()
+            predict(images)
+            first[name] = (time.perf_counter() - t) / len(images)
+        t = time.perf_counter()
+        eight(images)
+        first["ours, 8 images a call"] = (time.perf_counter() - t) / len(images)
         progress(f"{set_name}: first passes {first}")
-        cold["Tesseract"] = (first["Tesseract"], None)
-        times: dict[str, list[float]] = {name: [] for name in systems}
-        preds: dict[str, dict[str, list[dict]]] = {}
-        ours_stages: dict[str, float] = {}
+        times: dict[str, list[float]] = {name: [] for name in per_image_systems}
+        preds: dict[str, dict[str, list[dict]]] = {name: {} for name in per_image_systems}
         for _ in range(args.repeats):
-            for name, predict in systems.items():
-                stages.clear()
-                seconds, preds[name] = pass_seconds(predict, images)
-                times[name].append(seconds)
-                progress(f"{set_name}: {name} {seconds:.1f} s")
-                if name == "ours":
-                    for k, v in stages.items():
-                        ours_stages[k] = ours_stages.get(k, 0.0) + v
+            for i, path in enumerate(images):  # the systems take turns image by image
+                for name, predict in per_image_systems.items():
+                    t = time.perf_counter()
+                    preds[name].update(predict([path]))
+                    times[name].append(time.perf_counter() - t)
+                print(f"\r{set_name} {i + 1}/{len(images)}", end="", file=sys.stderr)
+            print(file=sys.stderr)
+        t = time.perf_counter()
+        preds["ours, 8 images a call"] = eight(images)
+        eight_seconds = (time.perf_counter() - t) / len(images)
         n = len(images)
-        per = {k: v / (n * args.repeats) for k, v in ours_stages.items()}
-        total = statistics.fmean(times["ours"]) / n
-        stage_rows.append(
-            f"| {set_name} ({n}) | {total:.3f} | {per['detect']:.3f} "
-            f"| {per['detector network']:.3f} | {per['detect'] - per['detector network']:.3f} "
-            f"| {per['recognise']:.3f} | {total - per['detect'] - per['recognise']:.3f} |"
-        )
-        rapid_warm = statistics.median(times["RapidOCR"]) / n
-        for name in systems:
-            warm = statistics.median(times[name]) / n
-            fresh, cached = cold.get(name, (None, None))
+        peer = statistics.median(times[PEER])
+        for name in per_image_systems:
+            med = statistics.median(times[name])
             lines = sum(len(v) for v in preds[name].values()) / n
             speed_rows.append(
-                f"| {set_name} ({n}) | {name} | {lines:.1f} | {warm:.3f} "
-                f"| {min(times[name]) / n:.3f}-{max(times[name]) / n:.3f} "
-                f"| {rapid_warm / warm:.2f}x | {first[name] / n:.3f} "
-                f"| {per_image(fresh, n)} | {per_image(cached, n)} |"
+                f"| {set_name} ({n}) | {name} | {lines:.1f} | {med:.3f} "
+                f"| {statistics.fmean(times[name]):.3f} | {med / peer:.2f}x "
+                f"| {first[name]:.3f} |"
             )
-        for name in systems:
+        speed_rows.append(
+            f"| {set_name} ({n}) | ours, 8 images a call | - | - | {eight_seconds:.3f} | - "
+            f"| {first['ours, 8 images a call']:.3f} |"
+        )
+        for name in preds:
             r = score(preds[name], gt, work, name, args.evaluator)
             norm, strict = r["e2e_norm"], r["e2e_strict"]
             acc_rows.append(
@@ -324,23 +321,23 @@ def main() -> None:
             )
 
     print(
-        f"\nSeconds per image (warm: median of {args.repeats} passes; cold: a fresh process "
-        f"for the whole set, divided by its images)\n"
+        f"\nWarm seconds per image ({args.repeats} pass(es), the systems taking turns image by "
+        "image; ratio: median against the peer's)\n"
     )
     print(
-        "| images | system | lines found / image | warm s/image | min-max "
-        "| warm speed vs RapidOCR | first pass in process s/image | cold s/image "
-        "| cold, filled JAX cache s/image |"
+        "| images | system | lines found / image | median s/image | mean s/image "
+        f"| median vs {PEER} | first pass in process s/image |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|")
     print("\n".join(speed_rows))
-    print("\nOur warm seconds per image by stage, one image a call (means over the warm passes)\n")
-    print(
-        "| images | total | detect | of which network | of which post-processing "
-        "| recognise | other (read, crop, order) |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    print("\n".join(stage_rows))
+    if cold_rows:
+        print("\nA fresh process reading one image, seconds (median of 3)\n")
+        print(
+            "| image | ours, empty JAX cache | ours, filled cache "
+            f"| {PEER} | ours filled / {PEER} |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        print("\n".join(cold_rows))
     print(f"\nAccuracy ({args.evaluator.name} e2e, IoU 0.5; predictions in {args.out})\n")
     print(
         "| images | system | gt lines | det P | det R | det H | CER | CER strict | exact lines "

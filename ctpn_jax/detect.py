@@ -102,6 +102,8 @@ class TextDetector:
             (0 = none; e.g. 0.5 = shorter side ``short_side / 2``).
         coarse_min_height: the second pass's lines at least this tall, in pixels of the
             main scale, replace the main pass's lines they cover (``merge_coarse_lines``).
+        max_upscale: most enlargement of a small image (both passes; the coarse one at most
+            ``max_upscale * coarse_scale``). Infinite: always resize to ``short_side``.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class TextDetector:
         bucket_sizes: Sequence[int] = (912, 1200, 1504),
         coarse_scale: float = 0.0,
         coarse_min_height: float = 120.0,
+        max_upscale: float = np.inf,
     ):
         if not 0.0 <= coarse_scale < 1.0:
             raise ValueError(f"coarse_scale must be 0 (off) or in (0, 1), got {coarse_scale}")
@@ -123,6 +126,9 @@ class TextDetector:
         self.short_side, self.long_side = short_side, long_side
         self.bucket_sizes = tuple(bucket_sizes)
         self.coarse_scale, self.coarse_min_height = float(coarse_scale), float(coarse_min_height)
+        if not max_upscale > 0:
+            raise ValueError(f"max_upscale must be positive, got {max_upscale}")
+        self.max_upscale = float(max_upscale)
         self.coarse_side = round(short_side * coarse_scale)
         self.coarse_long_side = round(long_side * coarse_scale)
         self.coarse_buckets = (
@@ -177,12 +183,17 @@ class TextDetector:
             raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
         if coarse and not self.coarse_scale:
             raise ValueError("this detector has no coarse pass (coarse_scale=0)")
-        short, long, buckets = (
-            (self.coarse_side, self.coarse_long_side, self.coarse_buckets)
+        short, long, buckets, most = (
+            (
+                self.coarse_side,
+                self.coarse_long_side,
+                self.coarse_buckets,
+                self.max_upscale * self.coarse_scale,
+            )
             if coarse
-            else (self.short_side, self.long_side, self.bucket_sizes)
+            else (self.short_side, self.long_side, self.bucket_sizes, self.max_upscale)
         )
-        resized, scale = resize_image(image.astype(np.uint8), short, long)
+        resized, scale = resize_image(image.astype(np.uint8), short, long, most)
         h, w = resized.shape[:2]
         hb, wb = bucket_size(h, buckets), bucket_size(w, buckets)
         batch = pad_to(resized, hb, wb)[None]

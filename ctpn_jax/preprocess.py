@@ -22,16 +22,19 @@ from ctpn_jax.model import PIXEL_MEAN
 PAD_VALUE: tuple[int, int, int] = tuple(int(round(v)) for v in PIXEL_MEAN)
 
 
-def resize_scale(height: int, width: int, short_side: float, long_side: float) -> float:
-    """The original's scale: shorter side to ``short_side``, longer side at most ``long_side``."""
+def resize_scale(
+    height: int, width: int, short_side: float, long_side: float, max_scale: float = np.inf
+) -> float:
+    """The original's scale: shorter side to ``short_side``, longer side at most
+    ``long_side``; and at most ``max_scale`` (1: never enlarge a small image)."""
     s = float(short_side) / min(height, width)
     if s * max(height, width) > long_side:
         s = float(long_side) / max(height, width)
-    return s
+    return min(s, float(max_scale))
 
 
 def resize_image(
-    image: np.ndarray, short_side: float, long_side: float
+    image: np.ndarray, short_side: float, long_side: float, max_scale: float = np.inf
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Resize ``(H, W, 3) uint8`` as ``resize_scale`` says.
 
@@ -39,7 +42,7 @@ def resize_image(
         The resized image and the exact ``(scale_y, scale_x)`` of the rounded size.
     """
     h, w = image.shape[:2]
-    s = resize_scale(h, w, short_side, long_side)
+    s = resize_scale(h, w, short_side, long_side, max_scale)
     nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
     if (nh, nw) != (h, w):
         interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR

@@ -12,6 +12,10 @@ def test_resize_scale_hand_values():
     assert resize_scale(300, 2000, 600, 1000) == 0.5  # long side capped: 150 x 1000
     assert resize_scale(1200, 900, 900, 1500) == 1.0
     assert resize_scale(2000, 1000, 900, 1500) == 0.75
+    # max_scale caps enlargement only.
+    assert resize_scale(480, 640, 600, 1000, max_scale=1.0) == 1.0
+    assert resize_scale(480, 640, 600, 1000, max_scale=1.1) == 1.1
+    assert resize_scale(2000, 1000, 900, 1500, max_scale=1.0) == 0.75
 
 
 def test_resize_image_reports_exact_scales():
@@ -19,6 +23,12 @@ def test_resize_image_reports_exact_scales():
     out, (sy, sx) = resize_image(img, 600, 1000)
     assert out.shape == (600, 901, 3)
     assert sy == 600 / 333 and sx == 901 / 500
+
+
+def test_resize_image_never_enlarges_past_max_scale():
+    img = np.zeros((333, 500, 3), np.uint8)
+    out, scale = resize_image(img, 600, 1000, max_scale=1.0)
+    assert out.shape == img.shape and scale == (1.0, 1.0)
 
 
 def test_bucket_size():

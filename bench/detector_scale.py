@@ -1,0 +1,117 @@
+"""Detector test scale against accuracy and time: several `TextDetector` settings read the
+same images in turn, image by image, with one recogniser.
+
+    python bench/detector_scale.py --sets dev real --every 2 \
+        --setting default --setting max_upscale=1.0 --setting short_side=720,long_side=1200
+
+A setting is `default` (the shipped file's test scale) or comma-separated `key=value`
+overrides of `TextDetector.from_weights` (`short_side`, `long_side`, `max_upscale`,
+`coarse_scale`, ...). For each set and setting: warm seconds per image (median over the
+images; an image that compiled a new shape is read again), and `../shared/dev/ocr_eval.py e2e`:
+detection P / R / H at IoU 0.5, normalised CER, exact lines, character-bag F.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared"
+SETS = {
+    "examples": (REPO / "examples", REPO / "examples" / "gt"),
+    "dev": (SHARED / "dev" / "images", SHARED / "dev" / "gt"),
+    "real": (SHARED / "real" / "images", SHARED / "real" / "gt"),
+}
+
+
+def parse_setting(text: str) -> dict:
+    if text == "default":
+        return {}
+    out = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        out[key] = float(value) if key in ("max_upscale", "coarse_scale") else int(value)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sets", nargs="+", choices=tuple(SETS), default=["dev"])
+    p.add_argument("--every", type=int, default=1, help="take every N-th image of 'real'")
+    p.add_argument("--setting", action="append", required=True)
+    p.add_argument("--weights-det", default=None)
+    p.add_argument("--weights-rec", default=None)
+    p.add_argument("--out", type=Path, default=Path("/tmp/detector_scale"))
+    args = p.parse_args()
+
+    from ctpn_jax.detect import TextDetector
+    from infer import OCR, require_weights
+
+    base = OCR(args.weights_det, args.weights_rec, compilation_cache=False)
+    det_path = require_weights(args.weights_det, "det")
+    systems = {
+        s: OCR(
+            detector=TextDetector.from_weights(det_path, post={"mode": "H"}, **parse_setting(s)),
+            recognizer=base.recognizer,
+            compilation_cache=False,
+        )
+        for s in args.setting
+    }
+    rows = []
+    for set_name in args.sets:
+        folder, gt = SETS[set_name]
+        images = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".jpg", ".png"))
+        images = images[:: args.every] if set_name == "real" else images
+        times = {s: [] for s in systems}
+        preds = {s: {} for s in systems}
+        for i, path in enumerate(images):
+            for name, ocr in systems.items():
+                for _ in range(2):  # again when this image compiled a new shape
+                    compiled = ocr.recognizer._predict_probs._cache_size()
+                    t = time.perf_counter()
+                    found = ocr(path)
+                    seconds = time.perf_counter() - t
+                    compiled = compiled != ocr.recognizer._predict_probs._cache_size()
+                    if not (compiled or ocr.detector._last_compiled):
+                        break
+                times[name].append(seconds)
+                preds[name][path.name] = [
+                    {"box": r["box"], "text": r["text"], "score": r["score"]} for r in found
+                ]
+            print(f"\r{set_name} {i + 1}/{len(images)}", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        work = args.out / set_name
+        work.mkdir(parents=True, exist_ok=True)
+        base_time = statistics.median(times[args.setting[0]])
+        for k, (name, found) in enumerate(preds.items()):
+            pred_file, metrics = work / f"{k}.json", work / f"{k}.metrics.json"
+            pred_file.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
+            cmd = [sys.executable, str(SHARED / "dev" / "ocr_eval.py"), "e2e"]
+            cmd += ["--pred", str(pred_file), "--gt", str(gt), "--json", str(metrics)]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            r = json.loads(metrics.read_text(encoding="utf-8"))
+            norm = r["e2e_norm"]
+            med = statistics.median(times[name])
+            rows.append(
+                f"| {set_name} ({len(images)}) | {name} | {r['det_precision']:.3f} "
+                f"| {r['det_recall']:.3f} | {r['det_hmean']:.3f} | {norm['cer']:.3f} "
+                f"| {norm['exact_line_frac']:.3f} | {norm['charbag_f']:.3f} | {med:.3f} "
+                f"| {med / base_time:.2f} |"
+            )
+    print(
+        "\n| images | setting | det P | det R | det H | CER | exact | char-bag F "
+        "| warm s/image (median) | vs first setting |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
