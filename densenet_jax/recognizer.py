@@ -67,6 +67,16 @@ def parse_reread_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
+def _batches(idx: list[int], batch_size: int) -> list[list[int]]:
+    """`idx` (at most `batch_size` lines of one width bucket) as batches padded to one of
+    three sizes (1, 8, `batch_size`: few shapes to compile): one batch, or batches of 8
+    where they pad fewer rows (20 lines: 3 x 8 = 24 rows, not 32)."""
+    whole = next(s for s in (1, 8, max(8, batch_size)) if len(idx) <= s)
+    if -(-len(idx) // 8) * 8 < whole:
+        return [idx[k : k + 8] for k in range(0, len(idx), 8)]
+    return [idx]
+
+
 class Recognizer:
     """A DenseNet-CTC model with its variables and charset, ready to read line images."""
 
@@ -212,10 +222,9 @@ class Recognizer:
                 and bucket_width(lines[order[j]].shape[1], self.width_buckets) == w
             ):
                 j += 1
-            groups.append((w, order[i:j]))
+            groups += [(w, chunk) for chunk in _batches(order[i:j], batch_size)]
             i = j
         for w, idx in groups:
-            # Pad the batch to one of three sizes: few shapes to compile, little waste.
             n = next(s for s in (1, 8, max(8, batch_size)) if len(idx) <= s)
             batch, widths = pad_lines(
                 [lines[k] for k in idx] + [lines[idx[-1]]] * (n - len(idx)), w

@@ -303,3 +303,19 @@ def test_vertical_crops_are_read_as_their_best_stacked_or_turned_reading(tiny_we
             if r.text and (not best.text or r.score > best.score):
                 best = r
         assert got[k].ids == best.ids and got[k].score == pytest.approx(best.score, rel=1e-4)
+
+
+def test_lines_of_a_bucket_are_batched_with_few_padded_rows(tiny_weights):
+    from densenet_jax.recognizer import _batches
+
+    sizes = {m: [len(b) for b in _batches(list(range(m)), 32)] for m in (1, 5, 8, 9, 20, 25, 32)}
+    assert sizes == {1: [1], 5: [5], 8: [8], 9: [8, 1], 20: [8, 8, 4], 25: [25], 32: [32]}
+    assert [len(b) for b in _batches(list(range(6)), 4)] == [6]  # batch_size under 8: one
+    # The batches read as one line at a time does.
+    rec = Recognizer.from_file(tiny_weights, reread_scales=())
+    rng = np.random.default_rng(11)
+    lines = [rng.integers(0, 255, (32, int(w)), dtype=np.uint8) for w in rng.integers(90, 128, 20)]
+    together = rec.recognize(lines, batch_size=32)
+    for line, r in zip(lines, together, strict=True):
+        alone = rec.recognize([line])[0]
+        assert r.ids == alone.ids and r.score == pytest.approx(alone.score, rel=1e-4)
