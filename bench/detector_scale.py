@@ -14,15 +14,16 @@ detection P / R / H at IoU 0.5, normalised CER, exact lines, character-bag F.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from e2e import ACCURACY_HEADER, accuracy_cells, score  # noqa: E402
+
 SHARED = REPO.parent / "shared"
 SETS = {
     "examples": (REPO / "examples", REPO / "examples" / "gt"),
@@ -90,26 +91,15 @@ def main() -> None:
         work = args.out / set_name
         work.mkdir(parents=True, exist_ok=True)
         base_time = statistics.median(times[args.setting[0]])
-        for k, (name, found) in enumerate(preds.items()):
-            pred_file, metrics = work / f"{k}.json", work / f"{k}.metrics.json"
-            pred_file.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
-            cmd = [sys.executable, str(SHARED / "dev" / "ocr_eval.py"), "e2e"]
-            cmd += ["--pred", str(pred_file), "--gt", str(gt), "--json", str(metrics)]
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            r = json.loads(metrics.read_text(encoding="utf-8"))
-            norm = r["e2e_norm"]
+        for name, found in preds.items():
+            r = score(found, gt, work, name, SHARED / "dev" / "ocr_eval.py")
             med = statistics.median(times[name])
             rows.append(
-                f"| {set_name} ({len(images)}) | {name} | {r['det_precision']:.3f} "
-                f"| {r['det_recall']:.3f} | {r['det_hmean']:.3f} | {norm['cer']:.3f} "
-                f"| {norm['exact_line_frac']:.3f} | {norm['charbag_f']:.3f} | {med:.3f} "
+                f"| {set_name} ({len(images)}) | {name} {accuracy_cells(r)} {med:.3f} "
                 f"| {med / base_time:.2f} |"
             )
-    print(
-        "\n| images | setting | det P | det R | det H | CER | exact | char-bag F "
-        "| warm s/image (median) | vs first setting |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\n| images | setting {ACCURACY_HEADER} warm s/image (median) | vs first setting |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 
 

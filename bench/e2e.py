@@ -228,6 +228,21 @@ def score(preds: dict[str, list[dict]], gt: Path, work: Path, name: str, evaluat
     return json.loads(metrics_file.read_text(encoding="utf-8"))
 
 
+ACCURACY_HEADER = (
+    "| gt lines | det P | det R | det H | CER | CER strict | exact lines | char-bag F |"
+)
+
+
+def accuracy_cells(r: dict) -> str:
+    """The `ACCURACY_HEADER` cells of one `score` result."""
+    norm, strict = r["e2e_norm"], r["e2e_strict"]
+    return (
+        f"| {r['n_gt']} | {r['det_precision']:.3f} | {r['det_recall']:.3f} "
+        f"| {r['det_hmean']:.3f} | {norm['cer']:.3f} | {strict['cer']:.3f} "
+        f"| {norm['exact_line_frac']:.3f} | {norm['charbag_f']:.3f} |"
+    )
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -312,13 +327,7 @@ def main() -> None:
         )
         for name in preds:
             r = score(preds[name], gt, work, name, args.evaluator)
-            norm, strict = r["e2e_norm"], r["e2e_strict"]
-            acc_rows.append(
-                f"| {set_name} ({n}) | {name} | {r['n_gt']} | {r['det_precision']:.3f} "
-                f"| {r['det_recall']:.3f} | {r['det_hmean']:.3f} | {norm['cer']:.3f} "
-                f"| {strict['cer']:.3f} | {norm['exact_line_frac']:.3f} "
-                f"| {norm['charbag_f']:.3f} |"
-            )
+            acc_rows.append(f"| {set_name} ({n}) | {name} {accuracy_cells(r)}")
 
     print(
         f"\nWarm seconds per image ({args.repeats} pass(es), the systems taking turns image by "
@@ -339,10 +348,7 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|")
         print("\n".join(cold_rows))
     print(f"\nAccuracy ({args.evaluator.name} e2e, IoU 0.5; predictions in {args.out})\n")
-    print(
-        "| images | system | gt lines | det P | det R | det H | CER | CER strict | exact lines "
-        "| char-bag F |"
-    )
+    print(f"| images | system {ACCURACY_HEADER}")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(acc_rows))
 
