@@ -220,6 +220,17 @@ def cold_seconds(image: Path, work: Path, runs: int = 3) -> dict[str, float]:
 
 
 def score(preds: dict[str, list[dict]], gt: Path, work: Path, name: str, evaluator: Path) -> dict:
+    """`evaluator e2e` on the images of `preds` only (a subset of `gt` is linked into
+    `work/gt` so that the images not read do not count as missed)."""
+    stems = {Path(k).stem for k in preds}
+    if any(f.stem not in stems for f in gt.glob("*.json")):
+        subset = work / "gt"
+        if subset.exists():
+            shutil.rmtree(subset)
+        subset.mkdir(parents=True)
+        for stem in stems:
+            (subset / f"{stem}.json").symlink_to((gt / f"{stem}.json").resolve())
+        gt = subset
     safe = name.replace(" ", "_").replace(",", "")
     pred_file, metrics_file = work / f"{safe}.json", work / f"{safe}.metrics.json"
     pred_file.write_text(json.dumps(preds, ensure_ascii=False, indent=0), encoding="utf-8")
