@@ -89,8 +89,8 @@ def stack_vertical(image: np.ndarray, height: int = LINE_HEIGHT) -> np.ndarray:
     border) are cut into characters: CJK characters follow one another at a regular pitch,
     so the pitch (between half and 1.4 times the width) whose cuts cross the least ink,
     near the width of the ink, is taken, each cut at the least-inked row near where it is
-    expected. The cells are laid
-    side by side, each in a `height`-square cell, with gaps of `height // 8` px.
+    expected. The cells are laid side by side, each in a `height`-square cell, with gaps
+    of `height // 8` px.
 
     `(h, w)` or `(h, w, 3)` -> `(height, W) uint8` gray.
     """
@@ -103,13 +103,14 @@ def stack_vertical(image: np.ndarray, height: int = LINE_HEIGHT) -> np.ndarray:
     border = np.concatenate([col[0], col[-1], col[:, 0], col[:, -1]])
     bg = float(np.median(border))
     diff = np.abs(col.astype(np.float32) - bg)
-    profile = (diff > max(40.0, 0.5 * float(diff.max()))).mean(axis=1)
+    ink = diff > max(40.0, 0.5 * float(diff.max()))
+    profile = ink.mean(axis=1)
     rows = np.nonzero(profile > 0.02)[0]
     first, last = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, new_h)
     # A character's size: the width of the ink (a square character), at least half the
     # crop's. Cuts through little ink at a pitch near that size win (cutting every other
     # gap also crosses no ink).
-    cols = np.nonzero((diff > max(40.0, 0.5 * float(diff.max()))).mean(axis=0) > 0.02)[0]
+    cols = np.nonzero(ink.mean(axis=0) > 0.02)[0]
     size = float(np.clip(cols[-1] + 1 - cols[0] if cols.size else height, height / 2, height))
     pitches = np.arange(0.5, 1.41, 0.05) * height
     # Cuts go to wide gaps: the ink per row averaged over 5 rows (a glyph's inner gaps of a

@@ -67,12 +67,17 @@ def parse_reread_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
+def _padded_size(lines: int, batch_size: int) -> int:
+    """The batch size `lines` lines are padded to: one of three (1, 8, `batch_size`), so
+    that few shapes are compiled."""
+    return next(s for s in (1, 8, max(8, batch_size)) if lines <= s)
+
+
 def _batches(idx: list[int], batch_size: int) -> list[list[int]]:
-    """`idx` (at most `batch_size` lines of one width bucket) as batches padded to one of
-    three sizes (1, 8, `batch_size`: few shapes to compile): one batch, or batches of 8
-    where they pad fewer rows (20 lines: 3 x 8 = 24 rows, not 32)."""
-    whole = next(s for s in (1, 8, max(8, batch_size)) if len(idx) <= s)
-    if -(-len(idx) // 8) * 8 < whole:
+    """`idx` (at most `batch_size` lines of one width bucket) as batches padded by
+    `_padded_size`: one batch, or batches of 8 where they pad fewer rows (20 lines:
+    3 x 8 = 24 rows, not 32)."""
+    if -(-len(idx) // 8) * 8 < _padded_size(len(idx), batch_size):
         return [idx[k : k + 8] for k in range(0, len(idx), 8)]
     return [idx]
 
@@ -225,7 +230,7 @@ class Recognizer:
             groups += [(w, chunk) for chunk in _batches(order[i:j], batch_size)]
             i = j
         for w, idx in groups:
-            n = next(s for s in (1, 8, max(8, batch_size)) if len(idx) <= s)
+            n = _padded_size(len(idx), batch_size)
             batch, widths = pad_lines(
                 [lines[k] for k in idx] + [lines[idx[-1]]] * (n - len(idx)), w
             )
