@@ -32,6 +32,7 @@ from ctpn_jax.postprocess import (
 )
 from ctpn_jax.preprocess import bucket_size, pad_to, resize_image
 from ctpn_jax.weights import load_detector, postprocess_from_meta
+from ocr_common.exported import ExportedJit
 
 
 def default_buckets(short_side: int, long_side: int) -> tuple[int, int, int]:
@@ -138,7 +139,7 @@ class TextDetector:
         def forward(v, images, valid_width):
             return model.apply(v, images, valid_width=valid_width)
 
-        self._forward = jax.jit(forward)
+        self._forward = ExportedJit(jax.jit(forward), f"ctpn_jax forward {model!r}")
         self._shapes: set[tuple[int, int]] = set()
         self._last_compiled = False
 

@@ -37,6 +37,7 @@ import jax
 import numpy as np
 
 from ctpn_jax.anchors import ANCHOR_HEIGHTS, ANCHOR_WIDTH, FEATURE_STRIDE
+from ocr_common.exported import ExportedJit
 
 Mode = Literal["H", "O"]
 
@@ -133,11 +134,12 @@ def decode_proposals(
     return boxes.astype(np.float32), scores.astype(np.float32), side_x.astype(np.float32)
 
 
-@functools.partial(jax.jit, static_argnums=(3,))
-def _nms_jit(boxes: jax.Array, scores: jax.Array, iou: jax.Array, size: int):
+@functools.cache
+def _nms_jit(size: int) -> ExportedJit:
+    """``kernels.nms`` keeping at most ``size`` boxes, jitted (its programs kept on disk)."""
     from kernels import nms
 
-    return nms(boxes, scores, iou, size)
+    return ExportedJit(jax.jit(functools.partial(nms, max_output_size=size)), f"nms {size}")
 
 
 def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -154,7 +156,7 @@ def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np
     b[:n] = boxes
     s = np.full((size,), -np.inf, np.float32)
     s[:n] = scores
-    keep, num = _nms_jit(b, s, np.float32(iou_threshold), size)
+    keep, num = _nms_jit(size)(b, s, np.float32(iou_threshold))
     keep = np.asarray(keep)[: int(num)]
     return keep[(keep >= 0) & (keep < n)].astype(np.int64)
 

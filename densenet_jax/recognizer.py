@@ -33,6 +33,7 @@ from densenet_jax.preprocess import (
     to_line_image,
     vertical_lines,
 )
+from ocr_common.exported import ExportedJit
 
 WIDTH_BUCKETS = (128, 256, 384, 512, 768, 1024)
 LOOKALIKE_WEIGHT = 3.0
@@ -44,14 +45,15 @@ REREAD_DENSITY = 0.4
 
 def make_predict(model: DenseNet, probabilities: bool = False) -> Callable:
     """A jitted `(variables, (B, 32, W, 1) uint8) -> (B, T, C)` in inference mode: logits,
-    or softmax probabilities when `probabilities` (computed inside the same jit)."""
+    or softmax probabilities when `probabilities` (computed inside the same jit). Its
+    programs are kept on disk beside the compilation cache (`ocr_common.exported`)."""
 
-    @jax.jit
     def predict(variables, images):
         logits = model.apply(variables, normalize(images), train=False)
         return jax.nn.softmax(logits, axis=-1) if probabilities else logits
 
-    return predict
+    output = "probabilities" if probabilities else "logits"
+    return ExportedJit(jax.jit(predict), f"densenet_jax {output} {model!r}")
 
 
 def parse_reread_scales(text: str) -> tuple[float, ...]:
