@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the freely licensed CJK and Latin faces that Debian ships, for training data.
+# Installs the freely licensed CJK and Latin faces that Debian ships, for training data, and
+# the Chinese manual pages and Chromium that the engine pages use.
 # Inference and the tests need none of them (they use the fonts pip installs: mplfonts,
 # matplotlib's DejaVu). Run as root (or with sudo) on a Debian or Ubuntu machine:
 #
@@ -22,7 +23,10 @@ LATIN=(
   fonts-noto-core fonts-noto-mono fonts-open-sans fonts-lato fonts-cantarell
   fonts-inconsolata fonts-firacode fonts-jetbrains-mono fonts-league-mono fonts-dseg
 )
+# Training text and the layout engine of ctpn_jax.data.engine: Debian's Chinese manual pages
+# (real prose, ocr_common.prose) and headless Chromium.
+EXTRA=(manpages-zh chromium)
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "${CJK[@]}" "${LATIN[@]}"
+  "${CJK[@]}" "${LATIN[@]}" "${EXTRA[@]}"

@@ -433,8 +433,22 @@ class PageRenderer:
         canvas = layout(rng)
         canvas.distractors(int(rng.integers(0, 8)))
         image, lines = np.asarray(canvas.im.convert("RGB")), canvas.lines
+        return self.finish(rng, image, lines, kind, canvas.scale)
+
+    def finish(
+        self,
+        rng: np.random.Generator,
+        image: np.ndarray,
+        lines: list[TextLine],
+        kind: str,
+        scale: float = 1.0,
+    ) -> Page:
+        """A laid-out page photographed: on a surface, cropped, rotated, blurred, noisy,
+        JPEG-compressed, each at random (also for pages laid out elsewhere, e.g.
+        ``ctpn_jax.data.engine``). ``scale``: the layout's text scale (``min_text_px`` is
+        divided by it for the surface's shrink)."""
         if kind != "card" and rng.random() < self.cfg.surface_prob:
-            min_height = 0.75 * self.cfg.min_text_px / canvas.scale
+            min_height = 0.75 * self.cfg.min_text_px / scale
             image, lines = _on_surface(rng, image, lines, min_height)
         h, w = image.shape[:2]
         window = (0, 0, w, h)
