@@ -65,6 +65,11 @@ class LineDataConfig:
     long_lines: float = 0.0
     long_chars: tuple[int, int] = (13, 28)
     long_width: int = 800
+    # Line crops from disk mixed into the training lines (a `path<TAB>text` label file, e.g.
+    # the engine pages' `labels.tsv`, `ctpn_jax.data.engine`): `pool_share` of the lines,
+    # short or long as their group; lines with characters outside the charset are left out.
+    pool: str = ""
+    pool_share: float = 0.0
     workers: int = 1  # grain worker processes (0 = threads only)
     render: LineRenderConfig = field(default_factory=LineRenderConfig)
 
@@ -98,6 +103,9 @@ class SynthLines:
         )
         # Characters per pixel of width: ~1 char per `height` px, so the widest bucket fits.
         self.max_width = max(cfg.widths)
+        self.pool = ([], [])  # (short, long) crops
+        if cfg.pool and cfg.pool_share > 0 and stream == TRAIN_STREAM:
+            self.pool = pool_lines(cfg.pool, charset, cfg.max_chars)
 
     def __len__(self) -> int:
         return 2**62
@@ -105,6 +113,9 @@ class SynthLines:
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, self.stream, index))
         long = self.is_long(index)
+        pooled = self._pool_line(index, long)
+        if pooled is not None:
+            return pooled
         if self._holds_no_text(index):
             text, line = "", self.renderer.non_text(rng)
         else:
@@ -126,6 +137,21 @@ class SynthLines:
         draw = np.random.default_rng((self.seed, self.stream, group, 2)).random()
         return bool(draw < self.cfg.long_lines)
 
+    def _pool_line(self, index: int, long: bool) -> dict | None:
+        """Training line `index` from the pool (`cfg.pool_share` of them, their own draw, so
+        that the rendered lines stay those of `pool_share = 0`), or None."""
+        short_pool, long_pool = self.pool
+        if not (short_pool or long_pool):
+            return None
+        draw = np.random.default_rng((self.seed, self.stream, index, 3)).random(2)
+        if draw[0] >= self.cfg.pool_share:
+            return None
+        records = (long_pool if long else short_pool) or short_pool or long_pool
+        r = records[int(draw[1] * len(records))]
+        max_width = self.cfg.long_width if long else self.max_width
+        line = to_line_image(read_image(r.path), max_width=max_width)
+        return {"image": line, "labels": list(r.labels), "text": r.text}
+
     def _holds_no_text(self, index: int) -> bool:
         """Whether training line `index` is a non-text crop (never in other streams). Its
         own draw, so that the text lines stay those of `non_text = 0`."""
@@ -133,6 +159,25 @@ class SynthLines:
             return False
         draw = np.random.default_rng((self.seed, self.stream, index, 1)).random()
         return bool(draw < self.cfg.non_text)
+
+
+def pool_lines(
+    label_file: str | Path, charset: Charset, max_chars: int
+) -> tuple[list[LabeledLine], list[LabeledLine]]:
+    """The lines of `label_file` that `charset` can encode, split into those of at most
+    `max_chars` characters and the longer ones."""
+    from densenet_jax.data.labels import read_tsv_labels
+
+    short, long = [], []
+    for r in read_tsv_labels(Path(label_file), None, check_images=False):
+        if charset.unknown_chars(r.text):
+            continue
+        labels = tuple(charset.encode(r.text))
+        record = LabeledLine(r.path, r.text, labels)
+        (short if len(labels) <= max_chars else long).append(record)
+    if not (short or long):
+        raise ValueError(f"{label_file}: no line the charset can encode")
+    return short, long
 
 
 class LabeledLines:

@@ -15,6 +15,7 @@ from densenet_jax.data.pipeline import (
     LineDataConfig,
     SynthLines,
     collate,
+    pool_lines,
     train_batches,
     widen_for_ctc,
     write_line_set,
@@ -524,6 +525,46 @@ def test_non_text_lines_read_as_empty_in_training_only(small_charset, pip_fonts)
     # Empty labels batch like the others.
     batch = collate([every[0], never[0]], (280,), 48)
     assert batch["label_length"].tolist() == [0, len(never[0]["labels"])]
+
+
+def test_pool_lines_mix_into_training_lines_by_their_own_draw(tmp_path, small_charset, pip_fonts):
+    """`pool_share` of the training lines come from a label file of crops (short lines in
+    short groups, long in long ones, lines the charset cannot encode left out); the
+    rendered lines of the mix are those of a stream without the pool; eval never pools."""
+    (tmp_path / "lines").mkdir()
+    texts = {"a.png": "的一是", "b.png": "中国" * 10, "c.png": "的Z一"}  # Z: not in the charset
+    for k, name in enumerate(texts):
+        cv2.imwrite(str(tmp_path / "lines" / name), np.full((40, 90 + 200 * k), 60, np.uint8))
+    label_file = tmp_path / "labels.tsv"
+    label_file.write_text("".join(f"lines/{n}\t{t}\n" for n, t in texts.items()), "utf-8")
+    short, long = pool_lines(label_file, small_charset, max_chars=12)
+    assert [r.text for r in short] == ["的一是"] and [r.text for r in long] == ["中国" * 10]
+    assert long[0].labels == tuple(small_charset.encode("中国" * 10))
+
+    def source(share, stream=TRAIN_STREAM):
+        cfg = LineDataConfig(
+            widths=(280,), system_fonts=False, pool=str(label_file), pool_share=share,
+            long_lines=0.5, long_width=800,
+        )  # fmt: skip
+        return SynthLines(cfg, small_charset, seed=0, stream=stream, fonts=pip_fonts, group_size=4)
+
+    half, never = source(0.5), source(0.0)
+    pooled = 0
+    for i in range(32):
+        ex = half[i]
+        if ex["text"] in ("的一是", "中国" * 10):
+            pooled += 1
+            assert ex["text"] == ("中国" * 10 if half.is_long(i) else "的一是")
+            assert ex["image"].shape[0] == 32 and ex["labels"] == small_charset.encode(ex["text"])
+        else:
+            assert ex["text"] == never[i]["text"]
+            np.testing.assert_array_equal(ex["image"], never[i]["image"])
+    assert 4 <= pooled <= 28
+    assert not any(source(1.0, EVAL_STREAM)[i]["text"] == "的一是" for i in range(4))
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("lines/c.png\t的Z一\n", "utf-8")
+    with pytest.raises(ValueError, match="no line the charset can encode"):
+        pool_lines(bad, small_charset, 12)
 
 
 def test_non_text_crops_vary_in_width_and_texture(pip_fonts):
