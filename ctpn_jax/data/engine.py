@@ -444,9 +444,25 @@ class EnginePages:
         ]
 
 
-def write_crops(page: Page, out_dir: Path, stem: str) -> list[str]:
-    """Line crops of ``page`` (``crop_quad`` of each labelled line) as ``lines/<stem>_k.png``,
-    their ``labels.tsv`` rows in ``lines/<stem>.tsv``; returns the rows."""
+def pad_quad(quad: np.ndarray, along: float, across: float) -> np.ndarray:
+    """``quad`` (``(4, 2)``, clockwise from the text's top-left) grown by ``along`` line
+    heights at both ends and ``across`` line heights above and below, tilt kept."""
+    q = np.asarray(quad, np.float64).reshape(4, 2).copy()
+    height = 0.5 * (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1]))
+    right = q[1] - q[0]
+    right /= max(float(np.linalg.norm(right)), 1e-9)
+    down = np.array([-right[1], right[0]])  # image y points down: a quarter turn clockwise
+    outwards = np.array([-1.0, 1.0, 1.0, -1.0])[:, None]  # left corners left, right right
+    downwards = np.array([-1.0, -1.0, 1.0, 1.0])[:, None]  # top corners up, bottom down
+    return q + (outwards * right * along + downwards * down * across) * height
+
+
+def write_crops(
+    page: Page, out_dir: Path, stem: str, rng: np.random.Generator, margin=(0.0, 0.3)
+) -> list[str]:
+    """Line crops of ``page`` as ``lines/<stem>_k.png`` and their ``labels.tsv`` rows in
+    ``lines/<stem>.tsv``; returns the rows. Each labelled line's quad is grown by a random
+    ``margin`` (line heights, at each side; a detector's boxes are not tight to the ink)."""
     from ocr_common.geometry import crop_quad
     from ocr_common.io import atomic_write_bytes, atomic_write_text
 
@@ -454,7 +470,8 @@ def write_crops(page: Page, out_dir: Path, stem: str) -> list[str]:
     for k, line in enumerate(page.lines):
         if line.ignore or not line.text.strip():
             continue
-        crop = crop_quad(page.image, line.quad)
+        quad = pad_quad(line.quad, *rng.uniform(*margin, size=2))
+        crop = crop_quad(page.image, quad)
         if min(crop.shape[:2]) < 4:
             continue
         ok, enc = cv2.imencode(".png", crop[..., ::-1])
@@ -466,36 +483,45 @@ def write_crops(page: Page, out_dir: Path, stem: str) -> list[str]:
     return rows
 
 
-def write_pool(
-    out_dir: str | Path, count: int, seed: int = 0, crops: bool = False, progress: bool = True
-) -> int:
-    """Writes ``count`` engine pages (and their line crops) under ``out_dir``; returns the
+def write_pool(out_dir: str | Path, count: int, seed: int = 0, progress: bool = True) -> int:
+    """Writes ``count`` engine pages under ``out_dir`` (``images/``, ``gt/``); returns the
     number of pages. Pages already written (an earlier, interrupted call) are kept."""
     from tqdm import tqdm
-
-    from ocr_common.io import atomic_write_text
 
     out = Path(out_dir)
     engine = EnginePages()
     bar = tqdm(total=count, desc="engine pages", unit="page", disable=not progress)
     for start in range(0, count, engine.cfg.batch):
-        idx = [
+        stop = min(count, start + engine.cfg.batch)
+        todo = [
             i
-            for i in range(start, min(count, start + engine.cfg.batch))
+            for i in range(start, stop)
             if not (out / "images" / f"engine_{seed}_{i:05d}.jpg").is_file()
         ]
-        if idx:
-            for i, page in zip(idx, engine.pages([page_rng(seed, i) for i in idx]), strict=True):
-                stem = f"engine_{seed}_{i:05d}"
-                write_page(page, out, stem)
-                if crops:
-                    write_crops(page, out, stem)
-        bar.update(min(count, start + engine.cfg.batch) - start)
+        if todo:
+            for i, page in zip(todo, engine.pages([page_rng(seed, i) for i in todo]), strict=True):
+                write_page(page, out, f"engine_{seed}_{i:05d}")
+        bar.update(stop - start)
     bar.close()
-    if crops:  # every page's rows, this call's and an interrupted one's
-        parts = sorted((out / "lines").glob("engine_*.tsv"))
-        atomic_write_text(out / "labels.tsv", "".join(p.read_text("utf-8") for p in parts))
     return count
+
+
+def write_pool_crops(out_dir: str | Path, seed: int = 0, progress: bool = True) -> int:
+    """Line crops of every page under ``out_dir`` (``write_crops``) and ``labels.tsv`` of
+    them all, for the recogniser's ``pool``; returns the number of crops."""
+    from tqdm import tqdm
+
+    from ctpn_jax.data.labels import find_samples, read_labels
+    from ocr_common.io import atomic_write_text, read_image
+
+    out = Path(out_dir)
+    rows = []
+    for k, sample in enumerate(tqdm(find_samples(out), desc="crops", disable=not progress)):
+        page = Page(read_image(sample.image), read_labels(sample.label), "engine")
+        rng = np.random.default_rng([seed, k, 7])
+        rows += write_crops(page, out, sample.image.stem, rng)
+    atomic_write_text(out / "labels.tsv", "".join(r + "\n" for r in rows))
+    return len(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -506,13 +532,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="output folder (images/, gt/; lines/)")
     ap.add_argument("--count", type=int, default=100, help="pages to write")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--crops", action="store_true", help="also write line crops + labels.tsv")
+    ap.add_argument(
+        "--crops",
+        action="store_true",
+        help="also write the pages' line crops and labels.tsv (the recogniser's pool)",
+    )
     args = ap.parse_args(argv)
     try:
-        n = write_pool(args.out, args.count, args.seed, args.crops)
+        n = write_pool(args.out, args.count, args.seed)
     except EngineError as e:
         raise SystemExit(f"error: {e}") from None
-    print(f"wrote {n} pages to {args.out}")
+    print(f"{n} pages in {args.out}")
+    if args.crops:
+        print(f"{write_pool_crops(args.out, args.seed)} line crops in {args.out}/labels.tsv")
 
 
 if __name__ == "__main__":

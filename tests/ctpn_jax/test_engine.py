@@ -180,22 +180,39 @@ def test_engine_boxes_cover_the_ink(pages):
         assert ink[~inside].sum() <= 0.002 * ink.sum()
 
 
-def test_engine_pages_finish_and_write(tmp_path, pages):
-    """Pages go through the renderer's photo steps and are written in the detector's folder
-    format with line crops for the recogniser."""
+def test_pad_quad_grows_a_tilted_line_by_line_heights():
+    angle = np.deg2rad(30)
+    right, down = (
+        np.array([np.cos(angle), np.sin(angle)]),
+        np.array([-np.sin(angle), np.cos(angle)]),
+    )
+    corners = np.array([[0, 0], [100, 0], [100, 20], [0, 20]], np.float64)
+    quad = corners[:, :1] * right + corners[:, 1:] * down + [50, 60]
+    grown = engine.pad_quad(quad, along=0.5, across=0.25)
+    expect = np.array([[-10, -5], [110, -5], [110, 25], [-10, 25]], np.float64)
+    np.testing.assert_allclose(grown, expect[:, :1] * right + expect[:, 1:] * down + [50, 60])
+
+
+def test_engine_pages_finish_and_write_with_crops(tmp_path, pages):
+    """Pages go through the renderer's photo steps, are written in the detector's folder
+    format, and their line crops (a margin around each line) are labelled for the
+    recogniser's pool."""
     from ctpn_jax.data.labels import find_samples, read_labels
     from ctpn_jax.data.render import PageRenderer, write_page
+    from densenet_jax.data.labels import read_tsv_labels
 
     renderer = PageRenderer()
-    page = pages[0]
-    finished = renderer.finish(page_rng(1, 0), page.image, page.lines, page.kind)
-    write_page(finished, tmp_path, "engine_0_00000")
-    rows = engine.write_crops(finished, tmp_path, "engine_0_00000")
-    (sample,) = find_samples(tmp_path)
-    labels = read_labels(sample.label)
-    assert len(labels) == len(finished.lines)
-    assert rows and all((tmp_path / r.split("\t")[0]).is_file() for r in rows)
-    assert (tmp_path / "lines" / "engine_0_00000.tsv").read_text("utf-8").splitlines() == rows
+    for k, page in enumerate(pages[:2]):
+        finished = renderer.finish(page_rng(1, k), page.image, page.lines, page.kind)
+        write_page(finished, tmp_path, f"engine_0_{k:05d}")
+        labels = read_labels(find_samples(tmp_path)[k].label)
+        assert [t.text for t in labels] == [t.text for t in finished.lines]
+    count = engine.write_pool_crops(tmp_path, progress=False)
+    records = read_tsv_labels(tmp_path / "labels.tsv", None)
+    texts = [t.text for p in pages[:2] for t in p.lines if not t.ignore]
+    assert count == len(records) > 0 and {r.text for r in records} <= set(texts)
+    first = engine.write_pool_crops(tmp_path, progress=False)  # again: the same crops
+    assert first == count
 
 
 def test_missing_chromium_is_a_clear_error(monkeypatch):
