@@ -169,7 +169,7 @@ def pool_lines(
     from densenet_jax.data.labels import read_tsv_labels
 
     short, long = [], []
-    for r in read_tsv_labels(Path(label_file), None, check_images=False):
+    for r in read_tsv_labels(Path(label_file).expanduser(), None, check_images=False):
         if charset.unknown_chars(r.text):
             continue
         labels = tuple(charset.encode(r.text))
