@@ -9,9 +9,10 @@ line (one ``Range`` per character, grouped into lines where the engine broke the
 Chromium takes a screenshot. The boxes are then tightened to the ink in the screenshot, and
 the page goes through the renderer's photo steps (surface, crop, rotation, blur, noise, JPEG).
 
-Chromium starts in about a second, so a call lays out a batch of pages stacked in one tall
-window. Slow next to our renderer (about 0.3 s a page here), so training reads a pool made
-beforehand::
+One Chromium call lays out a batch of pages stacked in one tall window and logs their lines
+on the console. About 0.4 s a page on this project's 2-core CPU (most of it Chromium loading
+the CJK font files and encoding the screenshot), slow next to our renderer, so training
+reads a pool made beforehand::
 
     python -m ctpn_jax.data.engine --out ~/pools/engine --count 2000 [--crops]
 
@@ -40,10 +41,11 @@ from ctpn_jax.data.render import Page, PageRenderer, page_rng, write_page
 
 KINDS = ("document", "table", "screen")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+LINES_MARK = "ENGINE-LINES:"
 
 # Reads every visual line of the text nodes under each page <div class="pg">: one Range a
 # character, a new line where the engine moved down or back. Whitespace ends no line and
-# extends no box. Writes JSON into <script id="lines"> ('<' escaped), which --dump-dom prints.
+# extends no box. Logs the JSON on the console, which Chromium's log (stderr) prints.
 LINES_JS = r"""
 <script>
 function pageLines(pg) {
@@ -74,10 +76,10 @@ function pageLines(pg) {
   }
   return out.map(l => ({t: l.t.trim(), b: l.b}));
 }
+const MARK = "ENGINE-LINES:";
 window.addEventListener("load", () => {
   const pages = Array.from(document.querySelectorAll(".pg")).map(pageLines);
-  document.getElementById("lines").textContent =
-    JSON.stringify(pages).replace(/</g, "\\u003c");
+  console.log(MARK + JSON.stringify(pages));
 });
 </script>
 """
@@ -280,11 +282,7 @@ def _document_html(pages: Sequence[str]) -> str:
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><style>"
         "body { margin: 0; background: #fff } .pg { position: relative; margin: 0 }"
-        "</style></head><body>"
-        + "".join(pages)
-        + "<script type='application/json' id='lines'></script>"
-        + LINES_JS
-        + "</body></html>"
+        "</style></head><body>" + "".join(pages) + LINES_JS + "</body></html>"
     )
 
 
@@ -302,7 +300,7 @@ def _run(cmd: list[str], timeout: float) -> str:
         raise EngineError(f"{cmd[0]} failed: {e}") from e
     if done.returncode != 0:
         raise EngineError(f"{cmd[0]} exited with {done.returncode}: {done.stderr[-500:]}")
-    return done.stdout
+    return done.stderr
 
 
 def lay_out(
@@ -326,14 +324,18 @@ def lay_out(
         "--force-device-scale-factor=1",
         f"--window-size={width},{height}",
         "--virtual-time-budget=5000",
+        "--enable-logging=stderr",
+        "--v=0",
     ]
-    dom = _run([chromium, *flags, "--dump-dom", path.as_uri()], timeout=120)
+    # One call: the screenshot, and the page's console (the lines) in Chromium's log.
     shot = workdir / "pages.png"
-    _run([chromium, *flags, f"--screenshot={shot}", path.as_uri()], timeout=120)
-    match = re.search(r"<script type=\"application/json\" id=\"lines\">(.*?)</script>", dom, re.S)
-    if not match or not match.group(1).strip():
-        raise EngineError("the page's line script wrote nothing (JavaScript disabled?)")
-    lines = json.loads(html.unescape(match.group(1)))
+    log = _run([chromium, *flags, f"--screenshot={shot}", path.as_uri()], timeout=120)
+    start = log.find(LINES_MARK)
+    if start < 0:
+        raise EngineError("the page's line script logged nothing (JavaScript disabled?)")
+    end = log.find("\n", start)
+    message = log[start + len(LINES_MARK) : end if end >= 0 else len(log)]
+    lines = json.loads(message[: message.rindex('", source:')])
     image = cv2.imread(str(shot), cv2.IMREAD_COLOR)
     if image is None:
         raise EngineError(f"Chromium wrote no screenshot {shot}")
