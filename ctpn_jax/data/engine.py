@@ -10,9 +10,9 @@ Chromium takes a screenshot. The boxes are then tightened to the ink in the scre
 the page goes through the renderer's photo steps (surface, crop, rotation, blur, noise, JPEG).
 
 One Chromium call lays out a batch of pages stacked in one tall window and logs their lines
-on the console. About 0.4 s a page on this project's 2-core CPU (most of it Chromium loading
-the CJK font files and encoding the screenshot), slow next to our renderer, so training
-reads a pool made beforehand::
+on the console. About 0.45 s a page on this project's 2-core CPU (the ink tightening 0.02
+s of it, the rest Chromium), slow next to our renderer, so training reads a pool made
+beforehand::
 
     python -m ctpn_jax.data.engine --out ~/pools/engine --count 2000 [--crops]
 
