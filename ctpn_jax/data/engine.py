@@ -76,13 +76,13 @@ function pageLines(pg) {
   }
   return out.map(l => ({t: l.t.trim(), b: l.b}));
 }
-const MARK = "ENGINE-LINES:";
+const MARK = "__LINES_MARK__";
 window.addEventListener("load", () => {
   const pages = Array.from(document.querySelectorAll(".pg")).map(pageLines);
   console.log(MARK + JSON.stringify(pages));
 });
 </script>
-"""
+""".replace("__LINES_MARK__", LINES_MARK)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,15 +167,15 @@ def _colour(rng: np.random.Generator, lo: int, hi: int) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def _style(rng: np.random.Generator, font: Path, cfg: EngineConfig) -> str:
-    """The page's CSS (selector ``__PAGE__``): ``font`` (a file, through ``@font-face``) at a
-    random size, spacing, weight and colours; Chromium falls back to its own faces for
-    glyphs ``font`` lacks."""
+def _style(rng: np.random.Generator, font: Path, cfg: EngineConfig, key: str) -> str:
+    """The CSS of page ``#key``: ``font`` (a file, through ``@font-face``) at a random size,
+    spacing, weight and colours; Chromium falls back to its own faces for glyphs ``font``
+    lacks."""
     size = rng.uniform(*cfg.font_px)
     return (
-        f"<style>@font-face {{ font-family: '__PAGE__-face';"
+        f"<style>@font-face {{ font-family: '{key}-face';"
         f" src: url('{font.resolve().as_uri()}') }}"
-        f"__PAGE__ {{ font-family: '__PAGE__-face', sans-serif; font-size: {size:.1f}px;"
+        f"#{key} {{ font-family: '{key}-face', sans-serif; font-size: {size:.1f}px;"
         f" line-height: {rng.uniform(1.35, 2.0):.2f}; color: {_colour(rng, 0, 90)};"
         f" letter-spacing: {rng.choice([0, 0, 0.03, 0.08]):.2f}em;"
         f" background: {_colour(rng, 215, 256)};"
@@ -183,7 +183,7 @@ def _style(rng: np.random.Generator, font: Path, cfg: EngineConfig) -> str:
     )
 
 
-def _document(rng, text: Text, cfg: EngineConfig) -> str:
+def _document(rng: np.random.Generator, text: Text, sel: str) -> str:
     e = html.escape
     level = int(rng.integers(1, 4))
     parts = [f"<h{level}>{e(text.label(rng, 14))}</h{level}>"]
@@ -199,13 +199,13 @@ def _document(rng, text: Text, cfg: EngineConfig) -> str:
     indent = "2em" if rng.random() < 0.5 else "0"
     return (
         f"<div style='column-count: {columns}; column-gap: 3em; text-align: {align}'>"
-        f"<style>__PAGE__ p {{ text-indent: {indent}; margin: 0.5em 0 }}</style>"
+        f"<style>{sel} p {{ text-indent: {indent}; margin: 0.5em 0 }}</style>"
         + "".join(parts)
         + "</div>"
     )
 
 
-def _table(rng, text: Text, cfg: EngineConfig) -> str:
+def _table(rng: np.random.Generator, text: Text, sel: str) -> str:
     e = html.escape
     cols, rows = int(rng.integers(2, 7)), int(rng.integers(5, 25))
     numeric = rng.random(cols) < 0.45
@@ -219,15 +219,15 @@ def _table(rng, text: Text, cfg: EngineConfig) -> str:
         cells = (_number(rng) if numeric[c] else text.label(rng, 9) for c in range(cols))
         body.append(f"<tr{shade}>" + "".join(f"<td>{e(v)}</td>" for v in cells) + "</tr>")
     return (
-        "<style>__PAGE__ table { border-collapse: collapse }"
-        f" __PAGE__ td, __PAGE__ th {{ border: {border};"
+        f"<style>{sel} table {{ border-collapse: collapse }}"
+        f" {sel} td, {sel} th {{ border: {border};"
         f" padding: {pad}px {2 * pad}px; text-align: left }}</style>"
         f"<p>{e(text.label(rng, 16))}</p><table><tr>{head}</tr>{''.join(body)}</table>"
         + (f"<p>{e(text.sentence(rng))}</p>" if rng.random() < 0.5 else "")
     )
 
 
-def _screen(rng, text: Text, cfg: EngineConfig) -> str:
+def _screen(rng: np.random.Generator, text: Text, sel: str) -> str:
     e = html.escape
     bar = _colour(rng, 0, 120)
     accent = _colour(rng, 0, 200)
@@ -268,14 +268,14 @@ def page_html(
 ) -> str:
     """The ``<div class="pg" id="{key}">`` of one page of ``kind`` in ``font`` (a font file),
     ``size = (width, height)`` px; its CSS applies to this page only (``#key``)."""
-    content = {"document": _document, "table": _table, "screen": _screen}[kind](rng, text, cfg)
+    layout = {"document": _document, "table": _table, "screen": _screen}[kind]
+    content = layout(rng, text, f"#{key}")
     w, h = size
     pad = int(rng.integers(16, 70))
-    page = (
+    return (
         f"<div class='pg' id='{key}' style='width: {w}px; height: {h}px; overflow: hidden;"
-        f" box-sizing: border-box; padding: {pad}px'>{_style(rng, font, cfg)}{content}</div>"
+        f" box-sizing: border-box; padding: {pad}px'>{_style(rng, font, cfg, key)}{content}</div>"
     )
-    return page.replace("__PAGE__-face", f"{key}-face").replace("__PAGE__", f"#{key}")
 
 
 def _document_html(pages: Sequence[str]) -> str:

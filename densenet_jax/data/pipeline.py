@@ -148,9 +148,7 @@ class SynthLines:
             return None
         records = (long_pool if long else short_pool) or short_pool or long_pool
         r = records[int(draw[1] * len(records))]
-        max_width = self.cfg.long_width if long else self.max_width
-        line = to_line_image(read_image(r.path), max_width=max_width)
-        return {"image": line, "labels": list(r.labels), "text": r.text}
+        return labeled_example(r, self.cfg.long_width if long else self.max_width)
 
     def _holds_no_text(self, index: int) -> bool:
         """Whether training line `index` is a non-text crop (never in other streams). Its
@@ -159,6 +157,13 @@ class SynthLines:
             return False
         draw = np.random.default_rng((self.seed, self.stream, index, 1)).random()
         return bool(draw < self.cfg.non_text)
+
+
+def labeled_example(record: LabeledLine, max_width: int) -> dict:
+    """A training example of a labelled line image read from disk (at most `max_width` px
+    wide once `to_line_image` has scaled it to the line height)."""
+    line = to_line_image(read_image(record.path), max_width=max_width)
+    return {"image": line, "labels": list(record.labels), "text": record.text}
 
 
 def pool_lines(
@@ -190,9 +195,7 @@ class LabeledLines:
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict:
-        r = self.records[index]
-        line = to_line_image(read_image(r.path), max_width=self.max_width)
-        return {"image": line, "labels": list(r.labels), "text": r.text}
+        return labeled_example(self.records[index], self.max_width)
 
 
 def widen_for_ctc(line: np.ndarray, labels: Sequence[int], px_per_step: int = 8) -> np.ndarray:
