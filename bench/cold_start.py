@@ -14,9 +14,9 @@ the filled-cache time as a multiple of RapidOCR's (issue 37's target: at most 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
 from e2e import PEER, RAPIDOCR_SCRIPT, fresh_process_seconds, progress  # noqa: E402
+from worktree import checkout  # noqa: E402
 
 
 def ours_seconds(tree: Path, image: Path, cache: Path, out: Path) -> float:
@@ -41,57 +42,38 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5, help="rounds (medians are reported)")
     args = p.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         tmp = Path(tmp)
         trees = {"this tree": REPO}
         if args.compare:
-            rev = subprocess.run(
-                ["git", "-C", str(REPO), "rev-parse", "--short", args.compare],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tmp / rev), rev],
-                check=True,
-                capture_output=True,
-            )
-            trees[rev] = tmp / rev
-        try:
-            rows = []
-            for image in args.images:
-                times: dict[str, list[float]] = {PEER: []}
-                for k in range(args.runs):
-                    for name, tree in trees.items():
-                        cache = tmp / f"cache-{k}-{name.replace(' ', '-')}" / "jax"
-                        out = tmp / "out"
-                        times.setdefault(f"{name}, empty cache", []).append(
-                            ours_seconds(tree, image, cache, out)
-                        )
-                        times.setdefault(f"{name}, filled cache", []).append(
-                            ours_seconds(tree, image, cache, out)
-                        )
-                    times[PEER].append(
-                        fresh_process_seconds([sys.executable, "-c", RAPIDOCR_SCRIPT, str(image)])
+            rev, tree = stack.enter_context(checkout(args.compare, tmp))
+            trees[rev] = tree
+        rows = []
+        for image in args.images:
+            times: dict[str, list[float]] = {PEER: []}
+            for k in range(args.runs):
+                for name, tree in trees.items():
+                    cache = tmp / f"cache-{k}-{name.replace(' ', '-')}" / "jax"
+                    out = tmp / "out"
+                    times.setdefault(f"{name}, empty cache", []).append(
+                        ours_seconds(tree, image, cache, out)
                     )
-                    progress(
-                        f"{image.name} round {k + 1}: "
-                        + ", ".join(f"{n} {v[-1]:.2f}" for n, v in times.items())
+                    times.setdefault(f"{name}, filled cache", []).append(
+                        ours_seconds(tree, image, cache, out)
                     )
-                peer = statistics.median(times[PEER])
-                for name, values in times.items():
-                    med = statistics.median(values)
-                    rows.append(
-                        f"| {image.name} | {name} | {med:.2f} | {min(values):.2f} "
-                        f"| {med / peer:.2f}x |"
-                    )
-        finally:
-            for tree in trees.values():
-                if tree != REPO:
-                    subprocess.run(
-                        ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
-                        check=False,
-                    )
+                times[PEER].append(
+                    fresh_process_seconds([sys.executable, "-c", RAPIDOCR_SCRIPT, str(image)])
+                )
+                progress(
+                    f"{image.name} round {k + 1}: "
+                    + ", ".join(f"{n} {v[-1]:.2f}" for n, v in times.items())
+                )
+            peer = statistics.median(times[PEER])
+            for name, values in times.items():
+                med = statistics.median(values)
+                rows.append(
+                    f"| {image.name} | {name} | {med:.2f} | {min(values):.2f} | {med / peer:.2f}x |"
+                )
     print(f"Fresh one-image processes, median of {args.runs} rounds (seconds)\n")
     print("| image | system | median s | best s | / " + PEER + " |")
     print("|---|---|---|---|---|")

@@ -81,10 +81,11 @@ class TrainSetup:
     state: train.TrainState
 
 
-def train_setup(width: int) -> TrainSetup:
+def train_setup(width: int, implementation: str = "fast") -> TrainSetup:
     """The default task (the original 5990-class `DenseNet()`) at lines of `width` pixels,
-    its optimizer and its initial state (seed 0), as `train.train_and_evaluate` makes them."""
-    cfg = task.Config()
+    its optimizer and its initial state (seed 0), as `train.train_and_evaluate` makes them;
+    `implementation` of the dense blocks ("fast" or "reference": the same function)."""
+    cfg = task.Config(implementation=implementation)
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, widths=(width,)))
     model = task.build_model(cfg)
     tx, schedule = train.make_optimizer(TRAIN_CONFIG)
@@ -241,10 +242,11 @@ def breakdown(batch: dict[str, np.ndarray], setup: TrainSetup, repeats: int, pea
     params = variables_of(setup.state)["params"]
     key = jax.random.key(1)
     rng = np.random.default_rng(1)
-    trunk = DenseNet(num_classes=8)
-    trunk_vars = trunk.init(jax.random.key(0), jnp.zeros((1, 32, W, 1)))
+    trunk_vars = DenseNet(num_classes=8).init(jax.random.key(0), jnp.zeros((1, 32, W, 1)))
 
-    def trunk_grad(p):
+    def trunk_grad(p, implementation):
+        trunk = DenseNet(num_classes=8, implementation=implementation)
+
         def loss(p):
             y, _ = trunk.apply(
                 {"params": p, "batch_stats": trunk_vars["batch_stats"]},
@@ -264,7 +266,14 @@ def breakdown(batch: dict[str, np.ndarray], setup: TrainSetup, repeats: int, pea
     opt = tx.init(params)
     grads = jax.tree.map(jnp.ones_like, params)
     parts = {
-        "trunk forward + backward (8-class output)": (trunk_grad, (trunk_vars["params"],)),
+        "trunk forward + backward (8-class output)": (
+            lambda p: trunk_grad(p, "fast"),
+            (trunk_vars["params"],),
+        ),
+        "trunk forward + backward, reference dense blocks": (
+            lambda p: trunk_grad(p, "reference"),
+            (trunk_vars["params"],),
+        ),
         "output layer 768 -> 5990 forward + backward": (
             lambda x, k: jax.grad(lambda x, k: jnp.sum((x @ k) ** 2), argnums=(0, 1))(x, k),
             (features, params["out"]["kernel"]),
@@ -345,7 +354,12 @@ def main() -> None:
             raise SystemExit("the two implementations disagree: not benchmarking")
 
     jax_run, compile_s, flops = jax_train_step(batch, setup)
-    runs = {"JAX (ours)": jax_run, "PyTorch eager": torch_train_step(batch, variables, False)}
+    ref_run, ref_compile_s, _ = jax_train_step(batch, train_setup(W, "reference"))
+    runs = {
+        "JAX (ours, fast dense blocks)": jax_run,
+        "JAX, reference dense blocks (the previous code)": ref_run,
+        "PyTorch eager": torch_train_step(batch, variables, False),
+    }
     if args.torch_compile:
         runs["PyTorch torch.compile"] = torch_train_step(batch, variables, True)
     first = {}
@@ -353,7 +367,8 @@ def main() -> None:
         t = time.perf_counter()
         run()
         first[name] = time.perf_counter() - t
-    first["JAX (ours)"] = compile_s
+    first["JAX (ours, fast dense blocks)"] = compile_s
+    first["JAX, reference dense blocks (the previous code)"] = ref_compile_s
     times = interleaved_times(runs, args.repeats)
     peak_jax, peak_torch = matmul_peak_jax(), matmul_peak_torch()
     peak = max(peak_jax, peak_torch)

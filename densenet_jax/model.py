@@ -13,6 +13,11 @@ Layer list of the original Keras model (BatchNorm epsilon 1.1e-5, he-normal conv
   dense to num_classes                                         (B, W/8, num_classes)
 
 The model returns logits (the original's softmax is left to the loss and the decoders).
+
+The dense blocks have two formulations of one function with the same variables, chosen by
+`DenseNet(implementation=...)`: "fast" (the default; `dense_block.py`: batch statistics once
+per channel and a hand-written backward pass, which trains faster on a CPU) and "reference"
+(`DenseBlock`, flax's BatchNorm and Conv layers as listed above). Tests hold them equal.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
+
+from densenet_jax import dense_block
 
 BN_EPSILON = 1.1e-5
 he_normal = nn.initializers.he_normal()
@@ -53,7 +60,11 @@ class DenseNetConfig:
 
 
 class DenseBlock(nn.Module):
-    """`depth` x [BN, ReLU, 3x3 conv with `growth` outputs], each concatenated to its input."""
+    """`depth` x [BN, ReLU, 3x3 conv with `growth` outputs], each concatenated to its input.
+
+    The readable reference (`implementation="reference"` of `DenseNet`); `DenseBlockFast` is
+    the same function with the same variables, faster to train.
+    """
 
     depth: int
     growth: int
@@ -69,6 +80,77 @@ class DenseBlock(nn.Module):
             )(y)
             x = jnp.concatenate([x, y], axis=-1)
         return x
+
+
+class _BatchNormVariables(nn.Module):
+    """The variables of `nn.BatchNorm(features)` (same names, shapes and initial values)
+    and its running-average update, without its computation."""
+
+    features: int
+    momentum: float = 0.99  # nn.BatchNorm's default, as in the reference
+
+    def setup(self) -> None:
+        shape = (self.features,)
+        self.scale = self.param("scale", nn.initializers.ones, shape, jnp.float32)
+        self.bias = self.param("bias", nn.initializers.zeros, shape, jnp.float32)
+        self.mean = self.variable("batch_stats", "mean", jnp.zeros, shape, jnp.float32)
+        self.var = self.variable("batch_stats", "var", jnp.ones, shape, jnp.float32)
+
+    def __call__(self) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """`(scale, bias)`, `(features,)` float32 each."""
+        return self.scale, self.bias
+
+    def update(self, mean: jnp.ndarray, var: jnp.ndarray) -> None:
+        """Moves the running averages towards the batch's `mean` and `var`."""
+        if not self.is_initializing():
+            m = self.momentum
+            self.mean.value = m * self.mean.value + (1 - m) * mean
+            self.var.value = m * self.var.value + (1 - m) * var
+
+
+class _ConvVariables(nn.Module):
+    """The variables of `nn.Conv(features, (3, 3))` over `in_features` channels."""
+
+    in_features: int
+    features: int
+
+    @nn.compact
+    def __call__(self) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """`(kernel, bias)`: `(3, 3, in_features, features)` and `(features,)` float32."""
+        kernel = self.param("kernel", he_normal, (3, 3, self.in_features, self.features))
+        return kernel, self.param("bias", nn.initializers.zeros, (self.features,))
+
+
+class DenseBlockFast(nn.Module):
+    """`DenseBlock`'s function and variables, computed by `dense_block.py`
+    (`implementation="fast"`): batch statistics once per channel and a hand-written
+    backward pass, which trains faster on a CPU (bench/RESULTS.md, issue 38). Same results up
+    to float rounding.
+    """
+
+    depth: int
+    growth: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+        c0 = x.shape[-1]
+        norms = [
+            _BatchNormVariables(c0 + i * self.growth, name=f"BatchNorm_{i}")
+            for i in range(self.depth)
+        ]
+        convs = [
+            _ConvVariables(c0 + i * self.growth, self.growth, name=f"Conv_{i}")
+            for i in range(self.depth)
+        ]
+        layers = [(*norm(), *conv()) for norm, conv in zip(norms, convs, strict=True)]
+        if not train:
+            stats = [(norm.mean.value, norm.var.value) for norm in norms]
+            return dense_block.dense_block_inference(x, layers, stats, BN_EPSILON)
+        out, (mean, var) = dense_block.dense_block_train(x, layers, BN_EPSILON)
+        for norm in norms:
+            norm.update(mean[: norm.features], var[: norm.features])
+        return out
 
 
 class Transition(nn.Module):
@@ -99,6 +181,10 @@ class Transition(nn.Module):
         raise ValueError(f"pooltype must be 1 or 2, got {self.pooltype}")
 
 
+#: The dense block of each `DenseNet.implementation`: one function, two formulations.
+DENSE_BLOCKS = {"reference": DenseBlock, "fast": DenseBlockFast}
+
+
 class DenseNet(nn.Module):
     """The DenseNet-CTC recogniser. `DenseNet()` is the original 5990-class model.
 
@@ -107,6 +193,9 @@ class DenseNet(nn.Module):
       growth, depth, first_features, transition_features, dropout_rate, pooltype: the
         layer sizes, as `DenseNetConfig` describes them.
       dtype: computation dtype (parameters stay float32).
+      implementation: how the dense blocks compute, the same function and variables either
+        way: "fast" (`DenseBlockFast`, the default) or "reference" (`DenseBlock`, flax's
+        layers).
     """
 
     num_classes: int = 5990
@@ -118,6 +207,7 @@ class DenseNet(nn.Module):
     dropout_rate: float = DenseNetConfig.dropout_rate
     pooltype: int = DenseNetConfig.pooltype
     dtype: Any = jnp.float32
+    implementation: str = "fast"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -140,15 +230,17 @@ class DenseNet(nn.Module):
             kernel_init=he_normal,
             dtype=self.dtype,
         )(x)
-        x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
-        x = Transition(self.transition_features, self.dropout_rate, self.pooltype, self.dtype)(
-            x, train
-        )
-        x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
-        x = Transition(self.transition_features, self.dropout_rate, self.pooltype, self.dtype)(
-            x, train
-        )
-        x = DenseBlock(self.depth, self.growth, self.dtype)(x, train)
+        if self.implementation not in DENSE_BLOCKS:
+            raise ValueError(
+                f"implementation must be one of {sorted(DENSE_BLOCKS)}, got {self.implementation!r}"
+            )
+        block = DENSE_BLOCKS[self.implementation]
+        for i in range(3):
+            if i:
+                x = Transition(
+                    self.transition_features, self.dropout_rate, self.pooltype, self.dtype
+                )(x, train)
+            x = block(self.depth, self.growth, self.dtype, name=f"DenseBlock_{i}")(x, train)
         x = nn.BatchNorm(use_running_average=not train, epsilon=BN_EPSILON, dtype=self.dtype)(x)
         x = nn.relu(x)
         b, h, w, c = x.shape
@@ -164,12 +256,16 @@ class DenseNet(nn.Module):
 
     @classmethod
     def from_config(
-        cls, config: DenseNetConfig, num_classes: int, dtype: Any = jnp.float32
+        cls,
+        config: DenseNetConfig,
+        num_classes: int,
+        dtype: Any = jnp.float32,
+        implementation: str = "fast",
     ) -> DenseNet:
         """The network of `config`'s layer sizes (any object with `DenseNetConfig`'s fields,
         e.g. the training config) with `num_classes` outputs."""
         sizes = {f.name: getattr(config, f.name) for f in dataclasses.fields(DenseNetConfig)}
-        return cls(num_classes=num_classes, dtype=dtype, **sizes)
+        return cls(num_classes=num_classes, dtype=dtype, implementation=implementation, **sizes)
 
     def to_config(self) -> DenseNetConfig:
         """This network's layer sizes (all but `num_classes` and `dtype`)."""

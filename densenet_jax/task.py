@@ -61,6 +61,9 @@ class Config(DenseNetConfig):
     # precision: parameters, their updates, BatchNorm statistics, logits and the CTC loss
     # stay float32). bench/RESULTS.md "Optimisations" says when bfloat16 pays.
     compute_dtype: str = "float32"
+    # How the dense blocks compute, the same function either way (`DenseNet.implementation`):
+    # "fast" (hand-written backward pass) or "reference" (flax's layers).
+    implementation: str = "fast"
 
 
 def charset_of(cfg: Config) -> Charset:
@@ -69,7 +72,9 @@ def charset_of(cfg: Config) -> Charset:
 
 
 def build_model(cfg: Config) -> DenseNet:
-    return DenseNet.from_config(cfg, charset_of(cfg).num_classes, compute_dtype(cfg.compute_dtype))
+    return DenseNet.from_config(
+        cfg, charset_of(cfg).num_classes, compute_dtype(cfg.compute_dtype), cfg.implementation
+    )
 
 
 def init_variables(model: DenseNet, cfg: Config, key: jax.Array) -> dict:

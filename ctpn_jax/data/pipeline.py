@@ -48,6 +48,9 @@ class DetDataConfig:
         max_rotation: largest page rotation in degrees.
         min_text_px, max_text_px: range of rendered body-text sizes at the training scale.
         eval_pages: held-out synthetic pages for the in-training evaluation.
+        pool: a folder of pre-rendered labelled pages (e.g. the engine pages of
+            ``ctpn_jax.data.engine``) mixed into the synthetic training stream; "" for none.
+        pool_share: fraction of the training pages taken from ``pool``.
     """
 
     short_side: int = 600
@@ -65,6 +68,8 @@ class DetDataConfig:
     min_text_px: float = 12.0
     max_text_px: float = 48.0
     eval_pages: int = 16
+    pool: str = ""
+    pool_share: float = 0.0
 
 
 def prepare_example(
@@ -142,6 +147,11 @@ class SynthPages:
     ):
         self.cfg, self.seed, self.stream, self.train = cfg, int(seed), int(stream), train
         self._renderer = None
+        self.pool: list[Sample] = []
+        if cfg.pool and cfg.pool_share > 0 and train and stream == TRAIN_STREAM:
+            from ctpn_jax.data.labels import find_samples
+
+            self.pool = find_samples(Path(cfg.pool).expanduser())  # raises if none
 
     @property
     def renderer(self):
@@ -174,11 +184,24 @@ class SynthPages:
         return self.renderer.render(rng), rng
 
     def __getitem__(self, index: int) -> dict:
+        pooled = self._pool_page(index)
+        if pooled is not None:
+            return pooled
         page, rng = self.page(index)
         short = _short_side(self.cfg, rng) if self.train else self.cfg.short_side
         return prepare_example(
             page.image, page.lines, short, self.cfg.long_side, self.cfg.max_boxes
         )
+
+    def _pool_page(self, index: int) -> dict | None:
+        """Training page `index` from the pool (`cfg.pool_share` of them, their own draw, so
+        that the rendered pages stay those of `pool_share = 0`), or None."""
+        if not self.pool:
+            return None
+        rng = np.random.default_rng((self.seed, self.stream, int(index), 2))
+        if rng.random() >= self.cfg.pool_share:
+            return None
+        return labeled_page(self.pool[int(rng.integers(len(self.pool)))], self.cfg, rng)
 
 
 class LabeledPages:
@@ -191,17 +214,21 @@ class LabeledPages:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
-        from ocr_common.io import read_image
-
-        s = self.samples[index]
         rng = np.random.default_rng((self.seed, int(index)))
-        return prepare_example(
-            read_image(s.image),
-            read_labels(s.label),
-            _short_side(self.cfg, rng),
-            self.cfg.long_side,
-            self.cfg.max_boxes,
-        )
+        return labeled_page(self.samples[index], self.cfg, rng)
+
+
+def labeled_page(sample: Sample, cfg: DetDataConfig, rng: np.random.Generator) -> dict:
+    """A training example of a labelled page read from disk, resized to a drawn scale."""
+    from ocr_common.io import read_image
+
+    return prepare_example(
+        read_image(sample.image),
+        read_labels(sample.label),
+        _short_side(cfg, rng),
+        cfg.long_side,
+        cfg.max_boxes,
+    )
 
 
 def train_batches(

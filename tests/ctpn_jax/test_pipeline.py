@@ -59,3 +59,42 @@ def test_prepare_and_collate():
     np.testing.assert_array_equal(b["image"][1, 0, 700], PAD_VALUE)
     np.testing.assert_array_equal(b["image"][0, 605, 0], PAD_VALUE)
     assert list(b)[0] == "image"
+
+
+def test_pool_pages_mix_into_training_pages_by_their_own_draw(tmp_path):
+    """`pool_share` of the training pages come from a folder of labelled pages (resized to
+    the drawn scale, with their boxes); the rendered pages of the mix are those of a stream
+    without the pool, and the evaluation stream never pools."""
+    import cv2
+
+    from ctpn_jax.data.pipeline import DetDataConfig, SynthPages
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "gt").mkdir()
+    for name, color in (("p0", 40), ("p1", 200)):
+        page = np.full((400, 700, 3), color, np.uint8)
+        cv2.rectangle(page, (100, 50), (500, 90), (255 - color,) * 3, -1)
+        cv2.imwrite(str(tmp_path / "images" / f"{name}.png"), page)
+        (tmp_path / "gt" / f"gt_{name}.txt").write_text("100,50,500,50,500,90,100,90,abc\n")
+    plain = DetDataConfig(kinds=("document",))
+    mixed = DetDataConfig(kinds=("document",), pool=str(tmp_path), pool_share=0.5)
+    synth, pooled = SynthPages(plain, seed=3), SynthPages(mixed, seed=3)
+    from_pool = 0
+    for i in range(8):
+        got = pooled[i]
+        draw = np.random.default_rng((3, 0, i, 2)).random()
+        if draw < 0.5:
+            from_pool += 1
+            # 400 x 700 resized to the short side 600, the long side capped at 1000.
+            assert tuple(got["image_hw"]) == (571, 1000)
+            assert got["valid"].sum() == 1
+            scale = got["image_hw"][1] / 700
+            np.testing.assert_allclose(got["quads"][0, 0], [100 * scale, 50 * scale], rtol=1e-3)
+            assert got["image"][0, 0, 0] in (40, 200)
+        else:
+            want = synth[i]
+            np.testing.assert_array_equal(got["image"], want["image"])
+            np.testing.assert_array_equal(got["quads"], want["quads"])
+    assert 0 < from_pool < 8
+    held_out = SynthPages(mixed, seed=3, train=False)
+    assert held_out.pool == []

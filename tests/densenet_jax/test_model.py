@@ -95,11 +95,14 @@ def test_config_and_module_list_the_same_layer_sizes():
     module_fields = {
         f.name: f.default
         for f in dataclasses.fields(DenseNet)
-        if f.name not in ("parent", "name", "num_classes", "dtype")
+        if f.name not in ("parent", "name", "num_classes", "dtype", "implementation")
     }
     assert module_fields == dataclasses.asdict(DenseNetConfig())
     m = DenseNet(num_classes=11, growth=4, pooltype=1, dtype=jnp.bfloat16)
     assert m.to_config() == DenseNetConfig(growth=4, pooltype=1)
     assert DenseNet.from_config(m.to_config(), 11, jnp.bfloat16) == m
+    # How the blocks compute is not part of the architecture (the same function).
+    ref = DenseNet.from_config(m.to_config(), 11, jnp.bfloat16, "reference")
+    assert ref.implementation == "reference" and ref.architecture() == m.architecture()
     assert DenseNet(**m.architecture()) == m.clone(dtype=jnp.float32)
     assert DenseNet().architecture() == {"num_classes": 5990, **module_fields}
