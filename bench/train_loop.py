@@ -6,9 +6,10 @@ commit, the two taking turns.
 Each run is a fresh `python train.py --model M --steps N` in a temporary run directory, with
 the model's default recipe and data (rendered on the fly by its worker processes), no
 evaluation and no checkpoints, logging every 5 steps. Samples per second are read from the
-run's `metrics.jsonl` in the steady state: the steps after `--skip` (compilation, the first
-batches and the workers' start-up excluded), from the wall-clock times of the log lines.
-`data_wait_frac` is the fraction of that time the step waited for data. The table gives
+run's `metrics.jsonl` in the steady state: the median over the log windows after step
+`--skip` (compilation, the first batches and the workers' start-up excluded; the median
+also leaves out a later window that compiled a new line width). `data_wait_frac` is the
+fraction of a window's time the loop waited for data. The table gives
 medians over the rounds and each tree's speed as a multiple of the compared commit's.
 `--compare REV` checks REV out with `git worktree` into a temporary folder and runs its
 `train.py` there.
@@ -35,20 +36,15 @@ from worktree import checkout  # noqa: E402
 LOG_EVERY = 5
 
 
-def steady_rate(metrics: Path, skip: int) -> tuple[float, float, int]:
-    """`(samples/s, mean data_wait_frac, batch size)` over the logged steps after `skip`."""
+def steady_rate(metrics: Path, skip: int) -> tuple[float, float]:
+    """`(samples/s, data_wait_frac)`: medians over the log windows (5 steps each) after
+    step `skip` (the median leaves out a window that compiled a new line width)."""
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "samples_per_s" in r]
-    late = [r for r in rows if r["step"] >= skip]
-    if len(late) < 2:
-        raise SystemExit(f"{metrics}: fewer than two log lines after step {skip}")
-    first, last = late[0], late[-1]
-    config = json.loads((metrics.parent / "config.json").read_text())
-    batch = config["train"]["batch_size"]
-    seconds = last["time"] - first["time"]
-    rate = batch * (last["step"] - first["step"]) / seconds
-    wait = statistics.mean(r["data_wait_frac"] for r in late[1:])
-    return rate, wait, batch
+    late = [r for r in rows if "samples_per_s" in r and r["step"] > skip]
+    if not late:
+        raise SystemExit(f"{metrics}: no log line after step {skip}")
+    rate = statistics.median(r["samples_per_s"] for r in late)
+    return rate, statistics.median(r["data_wait_frac"] for r in late)
 
 
 def run_loop(tree: Path, model: str, steps: int, run_dir: Path, extra: list[str]) -> Path:
@@ -86,7 +82,7 @@ def main() -> None:
                 for name, tree in trees.items():
                     run_dir = tmp / f"run-{model}-{k}-{name.replace(' ', '-')}"
                     metrics = run_loop(tree, model, args.steps, run_dir, extra)
-                    rate, wait, batch = steady_rate(metrics, args.skip)
+                    rate, wait = steady_rate(metrics, args.skip)
                     results.setdefault((model, name), []).append((rate, wait))
                     print(f"  {name} {model} round {k + 1}: {rate:.1f} samples/s", file=sys.stderr)
 
