@@ -29,24 +29,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from timing import time_jitted  # noqa: E402
+
 import train  # noqa: E402
 from ctpn_jax import task  # noqa: E402
 from ctpn_jax.losses import ctpn_loss  # noqa: E402
 from ctpn_jax.model import VGG16Features, normalize_images  # noqa: E402
-
-
-def time_jitted(f, *args, repeats: int) -> tuple[float, float]:
-    """`(median seconds, GFLOP)` of `jax.jit(f)(*args)` after one warm-up call."""
-    compiled = jax.jit(f).lower(*args).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), float(cost.get("flops", float("nan"))) / 1e9
 
 
 def main() -> None:

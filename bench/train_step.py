@@ -51,8 +51,10 @@ from densenet_jax.preprocess import normalize
 
 try:  # run as `python bench/train_step.py` (bench/ on the path) or as a module
     import torch_densenet
+    from timing import time_jitted
 except ImportError:
     from bench import torch_densenet
+    from bench.timing import time_jitted
 
 # The loop's settings with the recogniser's defaults: learning rate, clipping, EMA decay.
 TRAIN_CONFIG = dataclasses.replace(train.TrainConfig(), **task.TRAIN_DEFAULTS)
@@ -203,20 +205,6 @@ def matmul_peak_torch(n: int = 2048, repeats: int = 7) -> float:
         a @ a
         times.append(time.perf_counter() - t)
     return 2 * n**3 / statistics.median(times) / 1e9
-
-
-def time_jitted(f: Callable, *args, repeats: int) -> tuple[float, float]:
-    """`(median seconds, GFLOP)` of `jax.jit(f)(*args)` after one warm-up call."""
-    compiled = jax.jit(f).lower(*args).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), float(cost.get("flops", float("nan"))) / 1e9
 
 
 def time_train_step(
