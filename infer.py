@@ -97,6 +97,21 @@ def keeps_line(text: str, text_score: float, min_text_score: float | None) -> bo
     return min_text_score is None or (bool(text.strip()) and text_score >= min_text_score)
 
 
+#: A page whose lines read with a mean character confidence under this is read again
+#: turned half a turn (``OCR.read_upside_down``) ...
+UPSIDE_DOWN_BELOW = 0.8
+#: ... and the turned reading is kept when its mean confidence reaches that bar and is
+#: higher than the upright one's by this.
+UPSIDE_DOWN_MARGIN = 0.1
+
+
+def page_confidence(readings: Sequence[Any]) -> float:
+    """Mean character confidence of a page's ``Decoded`` lines, each weighted by its length
+    (at least 1, so that lines read as empty count with their blank confidence)."""
+    weights = [max(1, len(r.text)) for r in readings]
+    return float(np.dot(weights, [r.score for r in readings]) / max(1, sum(weights)))
+
+
 def make_records(
     quads: np.ndarray, scores: np.ndarray, texts: Sequence[Any], min_text_score: float | None = None
 ) -> list[dict]:
@@ -173,6 +188,8 @@ class OCR:
         (``make_records``); ``None`` keeps every detected line.
       crop_margin: crop each line this many line heights wider at both ends
         (``widen_quad``); the records keep the detected boxes.
+      upside_down: also read an image whose lines read poorly turned half a turn (a page
+        photographed or scanned upside down; ``read_upside_down``).
 
     Raises:
       WeightsError: a weights file is missing or unusable (the message says what to do).
@@ -193,6 +210,7 @@ class OCR:
         compilation_cache: bool = True,
         min_text_score: float | None = DEFAULT_MIN_TEXT_SCORE,
         crop_margin: float = DEFAULT_CROP_MARGIN,
+        upside_down: bool = True,
     ):
         if mode not in ("H", "O"):
             raise ValueError(f"mode must be 'H' or 'O', got {mode!r}")
@@ -208,6 +226,7 @@ class OCR:
             enable_compilation_cache()
         self.batch_size, self.decoder = batch_size, decoder
         self.min_text_score, self.crop_margin = min_text_score, crop_margin
+        self.upside_down = upside_down
         if detector is None:
             from ctpn_jax.detect import TextDetector
 
@@ -335,19 +354,67 @@ class OCR:
                 p.lines, p.detection = [], None
                 yield p
             return
+        per_page, k = [], 0
+        for p in pages:
+            per_page.append(texts[k : k + len(p.lines)])
+            k += len(p.lines)
+        turned = [False] * len(pages)
+        if self.upside_down:
+            per_page, turned = self.read_upside_down([p.lines for p in pages], per_page)
         seconds = time.perf_counter() - t0
         total = sum(len(p.lines) for p in pages)
         ok = sum(p.error is None for p in pages)
-        k = 0
-        for p in pages:
-            mine, k = texts[k : k + len(p.lines)], k + len(p.lines)
+        for p, mine, flip in zip(pages, per_page, turned, strict=True):
             if p.error is None:
                 p.records = make_records(
                     p.detection.quads, p.detection.scores, mine, self.min_text_score
                 )
+                if flip:  # an upside-down page reads from the bottom right
+                    p.records.reverse()
                 p.seconds["recognise"] = seconds * (len(p.lines) / total if total else 1 / ok)
             p.lines, p.detection = [], None  # done with them: free the memory
             yield p
+
+    def read_upside_down(
+        self, pages: Sequence[Sequence[np.ndarray]], readings: Sequence[Sequence[Any]]
+    ) -> tuple[list[list[Any]], list[bool]]:
+        """Reads again, turned half a turn, the lines of each page that reads poorly, and
+        keeps the turned reading where it is clearly more confident.
+
+        A page is read again when the mean character confidence of its lines (weighted by
+        their lengths) is under ``UPSIDE_DOWN_BELOW``; the turned reading wins when it reads
+        well itself (a mean of at least ``UPSIDE_DOWN_BELOW``) and its mean is higher by
+        ``UPSIDE_DOWN_MARGIN`` (a photo or texture read as garbage either way stays). The
+        decision is per page: a single line's confidence does not tell upright from
+        upside-down text (rendered lines turned half a turn often read with 0.6-0.8
+        confidence), a page's lines together do.
+
+        Args:
+          pages: each page's recogniser inputs ``(32, w) uint8``.
+          readings: each page's ``Decoded`` of those lines.
+
+        Returns:
+          ``(readings, turned)``: the readings kept per page, and whether they are the
+          turned ones.
+        """
+        readings = [list(r) for r in readings]
+        poor = [i for i, r in enumerate(readings) if r and page_confidence(r) < UPSIDE_DOWN_BELOW]
+        turned = [False] * len(readings)
+        if not poor:
+            return readings, turned
+        again = self.recognize_lines(
+            [np.ascontiguousarray(ln[::-1, ::-1]) for i in poor for ln in pages[i]]
+        )
+        k = 0
+        for i in poor:
+            mine, k = again[k : k + len(pages[i])], k + len(pages[i])
+            confidence = page_confidence(mine)
+            if (
+                confidence >= UPSIDE_DOWN_BELOW
+                and confidence > page_confidence(readings[i]) + UPSIDE_DOWN_MARGIN
+            ):
+                readings[i], turned[i] = mine, True
+        return readings, turned
 
     def read_many(self, images: Sequence[ImageInput]) -> list[list[dict]]:
         """Line records of several images; their lines are recognised in shared batches.

@@ -208,6 +208,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "before reading it (default: %(default)s)",
     )
     p.add_argument(
+        "--no-upside-down",
+        dest="upside_down",
+        action="store_false",
+        help="do not read a page whose lines read poorly again turned half a turn "
+        "(for pages photographed or scanned upside down)",
+    )
+    p.add_argument(
         "--reread-scales",
         metavar="F[,F...]",
         help="read dense lines (condensed Latin type) again stretched by these "
@@ -280,6 +287,7 @@ def make_ocr(args: argparse.Namespace) -> OCR:
         batch_size=args.batch_size,
         min_text_score=None if args.min_text_score < 0 else args.min_text_score,
         crop_margin=args.crop_margin,
+        upside_down=args.upside_down,
         recognizer_options=None
         if args.reread_scales is None
         else {"reread_scales": args.reread_scales},

@@ -656,3 +656,61 @@ def test_import_loads_no_model_and_starts_no_backend():
         "assert 'densenet_jax.recognizer' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)
+
+
+class _HalfTurnAwareReader:
+    """A stand-in recogniser: a line whose dark part is on its left reads as that part's
+    gray level (confidence 0.95), one turned half a turn (dark part on the right) as "?"
+    (confidence 0.5), as a real recogniser reads upside-down text: poorly."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def recognize_lines(self, lines, decoder="greedy", batch_size=32):
+        from densenet_jax.ctc import Decoded
+
+        self.calls += 1
+        out = []
+        for ln in lines:
+            third = ln.shape[1] // 3
+            left, right = ln[:, :third].mean(), ln[:, -third:].mean()
+            if left < right:
+                out.append(Decoded(str(int(round(left / 10)) * 10), [1], [0.95], 0.95))
+            else:
+                out.append(Decoded("?", [1], [0.5], 0.5))
+        return out
+
+
+def test_upside_down_pages_are_read_turned_in_reading_order():
+    """A page turned half a turn reads like the upright page, lines in the same order; an
+    upright page is read once; `upside_down=False` keeps the poor reading."""
+    from ctpn_jax.detect import Detection
+
+    image = np.full((200, 300, 3), 255, np.uint8)
+    rows = [(20, 50), (85, 115), (150, 180)]  # symmetric: a half turn maps rows onto rows
+    for (y0, y1), gray in zip(rows, (20, 60, 100), strict=True):
+        image[y0:y1, :120] = gray
+    quads = np.asarray([rect(0, y0, 300, y1) for y0, y1 in rows], np.float32)
+
+    def detector(rgb):
+        return Detection(quads=quads, scores=np.ones(len(quads), np.float32))
+
+    def read(img, **options):
+        reader = _HalfTurnAwareReader()
+        ocr = infer.OCR(
+            detector=detector,
+            recognizer=reader,
+            compilation_cache=False,
+            min_text_score=None,
+            crop_margin=0.0,
+            **options,
+        )
+        return [r["text"] for r in ocr(img)], reader.calls
+
+    assert read(image) == (["20", "60", "100"], 1)
+    turned = np.ascontiguousarray(image[::-1, ::-1])
+    assert read(turned) == (["20", "60", "100"], 2)
+    assert read(turned, upside_down=False) == (["?", "?", "?"], 1)
+    assert infer.page_confidence([]) == 0.0
+    assert cli.parse_args(["a.png", "--no-upside-down"]).upside_down is False
+    assert cli.parse_args(["a.png"]).upside_down is True
