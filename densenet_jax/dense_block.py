@@ -47,6 +47,12 @@ def _stats_dtype(x: jnp.ndarray) -> jnp.dtype:
     return jnp.promote_types(x.dtype, jnp.float32)
 
 
+def _affine(scale, bias, mean, var, eps) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Per-channel `(a, b)` with `BatchNorm(x) = a * x + b` for statistics `mean`, `var`."""
+    a = scale * jax.lax.rsqrt(var + eps)
+    return a, bias - mean * a
+
+
 def _conv3x3(z: jnp.ndarray, kernel: jnp.ndarray, conv_bias: jnp.ndarray) -> jnp.ndarray:
     """SAME 3x3 convolution, `(B, H, W, C)` -> `(B, H, W, F)` in `z`'s dtype."""
     kernel, conv_bias = kernel.astype(z.dtype), conv_bias.astype(z.dtype)
@@ -72,8 +78,7 @@ def dense_block_inference(
       `(B, H, W, C_0 + depth * growth)` in `x`'s dtype.
     """
     for (scale, bias, kernel, conv_bias), (mean, var) in zip(layers, stats, strict=True):
-        a = scale * jax.lax.rsqrt(var + eps)
-        b = bias - mean * a
+        a, b = _affine(scale, bias, mean, var, eps)
         z = jax.nn.relu(x * a.astype(x.dtype) + b.astype(x.dtype))
         x = jnp.concatenate([x, _conv3x3(z, kernel, conv_bias)], axis=-1)
     return x
@@ -103,8 +108,7 @@ def _forward(x, layers, eps):
     groups = [x]
     for scale, bias, kernel, conv_bias in layers:
         mean, var = (jnp.concatenate(s) for s in zip(*stats, strict=True))
-        a = scale * jax.lax.rsqrt(var + eps)
-        b = bias - mean * a
+        a, b = _affine(scale, bias, mean, var, eps)
         z = jax.nn.relu(jnp.concatenate(groups, axis=-1) * a.astype(x.dtype) + b.astype(x.dtype))
         y = _conv3x3(z, kernel, conv_bias)
         groups.append(y)
@@ -164,8 +168,8 @@ def _block_bwd(eps, residuals, cotangents):
         dy = complete(c, c + f)
         # Recompute this layer's normalised input from the block output.
         x = out[..., :c].astype(acc)
-        a = scale * rstd[:c]
-        z = jax.nn.relu(x * a + (bias - mean[:c] * a))
+        a, offset = _affine(scale, bias, mean[:c], var[:c], eps)
+        z = jax.nn.relu(x * a + offset)
         taps = _shifted_taps(dy).reshape(n, 9 * f)
         kernel_matrix = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(c, 9 * f)
         d_kernel = (z.reshape(n, c).T @ taps).reshape(c, 3, 3, f).transpose(1, 2, 0, 3)
