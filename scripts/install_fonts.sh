@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the freely licensed CJK and Latin faces that Debian ships, for training data, and
-# the Chinese manual pages and Chromium that the engine pages use.
+# the Chinese manual pages and Chromium that the engine pages use, and free photographs.
 # Inference and the tests need none of them (they use the fonts pip installs: mplfonts,
 # matplotlib's DejaVu). Run as root (or with sudo) on a Debian or Ubuntu machine:
 #
@@ -26,7 +26,10 @@ LATIN=(
 # Training text and the layout engine of ctpn_jax.data.engine: Debian's Chinese manual pages
 # (real prose, ocr_common.prose) and headless Chromium.
 EXTRA=(manpages-zh chromium)
+# Real photographs (free desktop wallpapers: landscapes, plants, water, cups, wood) for the
+# backgrounds and clutter of the training data (ocr_common.photos, data.photo_prob).
+PHOTOS=(gnome-backgrounds mate-backgrounds plasma-workspace-wallpapers ukui-wallpapers)
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "${CJK[@]}" "${LATIN[@]}" "${EXTRA[@]}"
+  "${CJK[@]}" "${LATIN[@]}" "${EXTRA[@]}" "${PHOTOS[@]}"

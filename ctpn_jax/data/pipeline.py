@@ -51,6 +51,8 @@ class DetDataConfig:
         pool: a folder of pre-rendered labelled pages (e.g. the engine pages of
             ``ctpn_jax.data.engine``) mixed into the synthetic training stream; "" for none.
         pool_share: fraction of the training pages taken from ``pool``.
+        photo_prob: share of surfaces, clutter photos and (a third of it) page backgrounds
+            cut from real photographs (``PageRenderConfig.photo_prob``; 0: none).
     """
 
     short_side: int = 600
@@ -70,6 +72,7 @@ class DetDataConfig:
     eval_pages: int = 16
     pool: str = ""
     pool_share: float = 0.0
+    photo_prob: float = 0.0
 
 
 def prepare_example(
@@ -168,6 +171,7 @@ class SynthPages:
                     max_text_px=c.max_text_px,
                     reference_side=c.short_side,
                     reference_long=c.long_side,
+                    photo_prob=c.photo_prob,
                 )
             )
         return self._renderer

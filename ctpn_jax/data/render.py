@@ -45,6 +45,7 @@ from ctpn_jax.data.labels import (
     label_name,
 )
 from ocr_common import degrade
+from ocr_common.photos import photo_patch
 from ocr_common.textures import (
     background,
     contrasting,
@@ -86,6 +87,10 @@ class PageRenderConfig:
         tracking_prob: probability that a sign or card label is drawn letter-spaced.
         latin_font_prob: probability that a line of ASCII text (English words, codes,
             numbers) is drawn in a Latin font rather than in the CJK one it was laid out with.
+        photo_prob: probability that a surface, a photo among the clutter or (at a third of
+            it) a page's background is cut from a real photograph (``ocr_common.photos``;
+            nothing changes where none are installed). 0 keeps the procedural imagery and the
+            random stream of earlier recipes.
     """
 
     kinds: tuple[str, ...] = KINDS
@@ -104,6 +109,7 @@ class PageRenderConfig:
     surface_prob: float = 0.2
     tracking_prob: float = 0.3
     latin_font_prob: float = 0.5
+    photo_prob: float = 0.0
 
 
 @dataclasses.dataclass
@@ -365,7 +371,9 @@ class _Canvas:
                 x += bw
         elif kind == "photo":
             pw, ph = max(4, int(x1 - x0)), max(4, int(y1 - y0))
-            self.im.paste(Image.fromarray(portrait(rng, ph, pw)), (int(x0), int(y0)))
+            patch = self.r.photo(rng, ph, pw)
+            patch = portrait(rng, ph, pw) if patch is None else patch
+            self.im.paste(Image.fromarray(patch), (int(x0), int(y0)))
         elif kind == "hatch":
             step = float(rng.uniform(4, 12))
             for t in np.arange(-(y1 - y0), x1 - x0, step):
@@ -449,7 +457,7 @@ class PageRenderer:
         divided by it for the surface's shrink)."""
         if kind != "card" and rng.random() < self.cfg.surface_prob:
             min_height = 0.75 * self.cfg.min_text_px / scale
-            image, lines = _on_surface(rng, image, lines, min_height)
+            image, lines = _on_surface(rng, image, lines, min_height, self.surface)
         h, w = image.shape[:2]
         window = (0, 0, w, h)
         if rng.random() < self.cfg.crop_prob:  # zoom in: larger text once resized
@@ -473,7 +481,28 @@ class PageRenderer:
         if base is None:
             lo = 215 if rng.random() < 0.85 else 150
             base = random_colour(rng, lo, 256)
-        return _Canvas(background(rng, h, w, base), self, rng)
+        image = background(rng, h, w, base)
+        photo = self.photo(rng, h, w, share=1 / 3)
+        if photo is not None:  # a picture behind the text, faded towards the base colour
+            a = float(rng.uniform(0.1, 0.4))
+            image = (image * (1 - a) + photo * a).astype(np.uint8)
+        return _Canvas(image, self, rng)
+
+    # -- real photographs (ocr_common.photos) ---------------------------------------------
+    def photo(
+        self, rng: np.random.Generator, h: int, w: int, share: float = 1.0
+    ) -> np.ndarray | None:
+        """A ``(h, w, 3) uint8`` patch of a real photograph with probability ``photo_prob *
+        share`` (and photographs installed), else ``None``. Draws nothing from ``rng`` when
+        ``photo_prob`` is 0."""
+        if not self.cfg.photo_prob or rng.random() >= self.cfg.photo_prob * share:
+            return None
+        return photo_patch(rng, h, w)
+
+    def surface(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+        """What a sheet or a card lies on: a photograph (``photo``) or a procedural surface."""
+        patch = self.photo(rng, h, w)
+        return surface(rng, h, w) if patch is None else patch
 
     def _document(self, rng: np.random.Generator) -> _Canvas:
         w, h = int(rng.integers(500, 1300)), int(rng.integers(500, 1300))
@@ -738,7 +767,7 @@ class PageRenderer:
     def _card(self, rng: np.random.Generator) -> _Canvas:
         w = int(rng.integers(700, 1400))
         h = int(w * rng.uniform(0.5, 0.8))
-        c = _Canvas(surface(rng, h, w), self, rng)
+        c = _Canvas(self.surface(rng, h, w), self, rng)
         cw = w * rng.uniform(0.7, 0.97)
         ch = min(h * 0.97, cw / rng.uniform(1.45, 1.75))
         x0, y0 = float(rng.uniform(0, w - cw)), float(rng.uniform(0, h - ch))
@@ -829,7 +858,11 @@ def _card_value(rng: np.random.Generator, sampler) -> str:
 
 
 def _on_surface(
-    rng: np.random.Generator, image: np.ndarray, lines: Sequence[TextLine], min_height: float
+    rng: np.random.Generator,
+    image: np.ndarray,
+    lines: Sequence[TextLine],
+    min_height: float,
+    make_surface=surface,
 ) -> tuple[np.ndarray, list[TextLine]]:
     """Shrink the page and lay it on a busy surface of the same size (a sheet on a desk).
 
@@ -838,7 +871,7 @@ def _on_surface(
     f = float(rng.uniform(0.6, 0.92))
     nw, nh = max(8, int(w * f)), max(8, int(h * f))
     page = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-    out = surface(rng, h, w)
+    out = make_surface(rng, h, w)
     ox, oy = int(rng.integers(0, w - nw + 1)), int(rng.integers(0, h - nh + 1))
     if rng.random() < 0.5:  # shadow
         d = int(rng.integers(2, 12))
