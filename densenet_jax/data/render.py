@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw
 
 from ocr_common import degrade
 from ocr_common.fonts import font_charset, is_monospace, load_font, sampling_weights
+from ocr_common.photos import photo_patch
 from ocr_common.textures import (
     background,
     contrasting,
@@ -87,6 +88,10 @@ class LineRenderConfig:
     # Probability that a line prints the ASCII marks of FULL_WIDTH_FORMS that follow a
     # non-ASCII character in their full-width form, as Chinese text does (label unchanged).
     full_width_marks: float = 0.8
+    # Real photographs (`ocr_common.photos`), off by default: probability that the busy
+    # ground of poster lettering and of a non-text crop is cut from a photograph (where
+    # installed) rather than drawn; 0 draws nothing from the random stream.
+    photo: float = 0.0
 
     def clean(self) -> LineRenderConfig:
         """These settings without the degradations (colour, rules and neighbour lines, low
@@ -106,6 +111,7 @@ class LineRenderConfig:
             poster=0.0,
             dot_matrix=0.0,
             faded_print=0.0,
+            photo=0.0,
         )
 
 
@@ -154,14 +160,24 @@ def _saturated_colour(rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
 
-def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator):
+def _busy_ground(rng: np.random.Generator, h: int, w: int, photo: float) -> np.ndarray:
+    """`(h, w, 3) uint8`: a patch of a real photograph with probability `photo` (where
+    installed; no draw when 0), else a procedural surface (`surface`)."""
+    if photo and rng.random() < photo:
+        patch = photo_patch(rng, h, w)
+        if patch is not None:
+            return patch
+    return surface(rng, h, w)
+
+
+def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator, photo: float = 0.0):
     """Lettering as e-commerce images, posters and signs set it, around the glyph mask
     `mask (h, w) float32` of text drawn at `size` px.
 
-    The ground is a busy surface (fabric, wood, stone, tiles, a blurred scene) or a
-    saturated band (flat or graded); the letters are emboldened (a weight heavier than the
-    face's), drop-shadowed, outlined in a contrasting colour and/or filled with a vertical
-    gradient, each with its probability.
+    The ground is a busy surface (fabric, wood, stone, tiles, a blurred scene, or with
+    probability `photo` a real photograph) or a saturated band (flat or graded); the
+    letters are emboldened (a weight heavier than the face's), drop-shadowed, outlined in a
+    contrasting colour and/or filled with a vertical gradient, each with its probability.
 
     Returns `(ground (h, w, 3) float32, layers, ink (h, w) float32)`: `layers` are
     `(alpha (h, w), colour (3,) or (h, 1, 3))` pairs to composite over the ground, bottom to
@@ -171,7 +187,7 @@ def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator):
     h, w = mask.shape
     r = rng.random()
     if r < 0.4:
-        ground = surface(rng, h, w).astype(np.float32)
+        ground = _busy_ground(rng, h, w, photo).astype(np.float32)
     else:
         ground = np.empty((h, w, 3), np.float32)
         ground[:] = _saturated_colour(rng)
@@ -367,7 +383,7 @@ class LineRenderer:
         if cfg.faded_print and rng.random() < cfg.faded_print:
             mask = faded_print(mask, rng)
         if cfg.poster and rng.random() < cfg.poster:
-            img, layers, ink = poster_lettering(mask, size, rng)
+            img, layers, ink = poster_lettering(mask, size, rng, cfg.photo)
             fg_col = tuple(float(c) for c in np.reshape(layers[-1][1], (-1, 3))[0])
         else:
             bg_col, fg_col = _contrasting_colours(rng, cfg)
@@ -425,7 +441,7 @@ class LineRenderer:
         w = max(8, int(h * rng.uniform(0.5, 10.0)))
         kind = rng.choice(["surface", "print", "photo", "marks"], p=[0.35, 0.25, 0.15, 0.25])
         if kind == "surface":
-            img = surface(rng, h, w)
+            img = _busy_ground(rng, h, w, cfg.photo)
             if rng.random() < 0.3:  # the edge of a sheet or card lying on it
                 y = int(rng.integers(0, h))
                 img[y:] = background(rng, h - y, w, random_colour(rng, 150, 256))

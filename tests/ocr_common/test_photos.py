@@ -106,3 +106,28 @@ def test_photo_prob_zero_draws_nothing_from_the_stream(photo_dir, monkeypatch):
     monkeypatch.setenv("CHINESE_OCR_JAX_PHOTOS", str(photo_dir / "none-here"))
     assert photos_gone.photo(np.random.default_rng(0), 40, 40) is None
     assert len(photos_gone.render(page_rng(1, 5)).lines) >= 1
+
+
+def test_line_renderer_grounds_from_photos_only_when_asked(photo_dir):
+    from densenet_jax.data.render import LineRenderConfig, LineRenderer, _busy_ground
+    from ocr_common.fonts import list_fonts
+
+    pip_fonts = list_fonts(system=False)  # what CI has
+
+    rng = np.random.default_rng(3)
+    state = rng.bit_generator.state
+    procedural = _busy_ground(rng, 32, 90, 0.0)
+    rng.bit_generator.state = state
+    assert np.array_equal(procedural, _busy_ground(rng, 32, 90, 0.0))  # no extra draw
+    rng = np.random.default_rng(3)
+    ground = _busy_ground(rng, 32, 90, 1.0)
+    rng = np.random.default_rng(3)
+    rng.random()
+    np.testing.assert_array_equal(ground, photos.photo_patch(rng, 32, 90))
+    # Non-text crops: the default recipe unchanged, photo=1 changes the busy ones.
+    plain = LineRenderer(pip_fonts[:1], LineRenderConfig())
+    with_photos = LineRenderer(pip_fonts[:1], LineRenderConfig(photo=1.0))
+    a = [plain.non_text(np.random.default_rng(s)) for s in range(20)]
+    b = [with_photos.non_text(np.random.default_rng(s)) for s in range(20)]
+    assert all(x.shape[0] == 32 and x.dtype == np.uint8 for x in b)
+    assert 0 < sum(not np.array_equal(x, y) for x, y in zip(a, b, strict=True)) < 20
