@@ -21,6 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ocr_common.textures import surface
+
 #: Where Debian's wallpaper packages put their pictures.
 SYSTEM_PHOTO_DIRS = ("/usr/share/backgrounds", "/usr/share/wallpapers")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -136,3 +138,19 @@ def photo_patch(
     gain = rng.uniform(0.7, 1.25) * rng.uniform(0.9, 1.1, size=3)
     patch = (patch - 128.0) * rng.uniform(0.7, 1.2) + 128.0 + rng.uniform(-30, 30)
     return np.clip(patch * gain, 0, 255).astype(np.uint8)
+
+
+def maybe_photo(rng: np.random.Generator, h: int, w: int, prob: float) -> np.ndarray | None:
+    """``photo_patch`` with probability ``prob`` (and photographs installed), else ``None``.
+    Draws nothing from ``rng`` when ``prob`` is 0, so recipes without photographs keep
+    their random stream."""
+    if not prob or rng.random() >= prob:
+        return None
+    return photo_patch(rng, h, w)
+
+
+def photo_or_surface(rng: np.random.Generator, h: int, w: int, prob: float) -> np.ndarray:
+    """A busy ``(h, w, 3) uint8`` ground: a photograph (``maybe_photo``) or a procedural
+    surface (``ocr_common.textures.surface``)."""
+    patch = maybe_photo(rng, h, w, prob)
+    return surface(rng, h, w) if patch is None else patch

@@ -45,7 +45,7 @@ from ctpn_jax.data.labels import (
     label_name,
 )
 from ocr_common import degrade
-from ocr_common.photos import photo_patch
+from ocr_common.photos import maybe_photo, photo_or_surface
 from ocr_common.textures import (
     background,
     contrasting,
@@ -495,14 +495,11 @@ class PageRenderer:
         """A ``(h, w, 3) uint8`` patch of a real photograph with probability ``photo_prob *
         share`` (and photographs installed), else ``None``. Draws nothing from ``rng`` when
         ``photo_prob`` is 0."""
-        if not self.cfg.photo_prob or rng.random() >= self.cfg.photo_prob * share:
-            return None
-        return photo_patch(rng, h, w)
+        return maybe_photo(rng, h, w, self.cfg.photo_prob * share)
 
     def surface(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         """What a sheet or a card lies on: a photograph (``photo``) or a procedural surface."""
-        patch = self.photo(rng, h, w)
-        return surface(rng, h, w) if patch is None else patch
+        return photo_or_surface(rng, h, w, self.cfg.photo_prob)
 
     def _document(self, rng: np.random.Generator) -> _Canvas:
         w, h = int(rng.integers(500, 1300)), int(rng.integers(500, 1300))

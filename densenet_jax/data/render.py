@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 
 from ocr_common import degrade
 from ocr_common.fonts import font_charset, is_monospace, load_font, sampling_weights
-from ocr_common.photos import photo_patch
+from ocr_common.photos import photo_or_surface
 from ocr_common.textures import (
     background,
     contrasting,
@@ -38,7 +38,6 @@ from ocr_common.textures import (
     portrait,
     random_colour,
     smooth_noise,
-    surface,
 )
 
 LINE_HEIGHT = 32
@@ -160,16 +159,6 @@ def _saturated_colour(rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
 
-def _busy_ground(rng: np.random.Generator, h: int, w: int, photo: float) -> np.ndarray:
-    """`(h, w, 3) uint8`: a patch of a real photograph with probability `photo` (where
-    installed; no draw when 0), else a procedural surface (`surface`)."""
-    if photo and rng.random() < photo:
-        patch = photo_patch(rng, h, w)
-        if patch is not None:
-            return patch
-    return surface(rng, h, w)
-
-
 def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator, photo: float = 0.0):
     """Lettering as e-commerce images, posters and signs set it, around the glyph mask
     `mask (h, w) float32` of text drawn at `size` px.
@@ -187,7 +176,7 @@ def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator, phot
     h, w = mask.shape
     r = rng.random()
     if r < 0.4:
-        ground = _busy_ground(rng, h, w, photo).astype(np.float32)
+        ground = photo_or_surface(rng, h, w, photo).astype(np.float32)
     else:
         ground = np.empty((h, w, 3), np.float32)
         ground[:] = _saturated_colour(rng)
@@ -441,7 +430,7 @@ class LineRenderer:
         w = max(8, int(h * rng.uniform(0.5, 10.0)))
         kind = rng.choice(["surface", "print", "photo", "marks"], p=[0.35, 0.25, 0.15, 0.25])
         if kind == "surface":
-            img = _busy_ground(rng, h, w, cfg.photo)
+            img = photo_or_surface(rng, h, w, cfg.photo)
             if rng.random() < 0.3:  # the edge of a sheet or card lying on it
                 y = int(rng.integers(0, h))
                 img[y:] = background(rng, h - y, w, random_colour(rng, 150, 256))

@@ -109,18 +109,18 @@ def test_photo_prob_zero_draws_nothing_from_the_stream(photo_dir, monkeypatch):
 
 
 def test_line_renderer_grounds_from_photos_only_when_asked(photo_dir):
-    from densenet_jax.data.render import LineRenderConfig, LineRenderer, _busy_ground
+    from densenet_jax.data.render import LineRenderConfig, LineRenderer
     from ocr_common.fonts import list_fonts
 
     pip_fonts = list_fonts(system=False)  # what CI has
 
     rng = np.random.default_rng(3)
     state = rng.bit_generator.state
-    procedural = _busy_ground(rng, 32, 90, 0.0)
+    procedural = photos.photo_or_surface(rng, 32, 90, 0.0)
     rng.bit_generator.state = state
-    assert np.array_equal(procedural, _busy_ground(rng, 32, 90, 0.0))  # no extra draw
+    assert np.array_equal(procedural, photos.photo_or_surface(rng, 32, 90, 0.0))  # no extra draw
     rng = np.random.default_rng(3)
-    ground = _busy_ground(rng, 32, 90, 1.0)
+    ground = photos.photo_or_surface(rng, 32, 90, 1.0)
     rng = np.random.default_rng(3)
     rng.random()
     np.testing.assert_array_equal(ground, photos.photo_patch(rng, 32, 90))
