@@ -75,6 +75,10 @@ class LineRenderConfig:
     # Poster lettering, off by default: probability that a line is set as e-commerce
     # images, posters and signs set it (`poster_lettering`).
     poster: float = 0.0
+    # Of the poster lines, the share drawn as outline (hollow) lettering and as letters
+    # with a solid 3-D side, as shop signs are; both 0 by default.
+    poster_hollow: float = 0.0
+    poster_extrude: float = 0.0
     low_res_scale: tuple[float, float] = (0.4, 0.8)  # factor of the low-resolution pass
     # Receipt print, off by default: probability that a line's Latin face is a monospace
     # one (when a Latin face is drawn), that the glyphs are printed as dot-matrix dots
@@ -159,7 +163,14 @@ def _saturated_colour(rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
 
-def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator, photo: float = 0.0):
+def poster_lettering(
+    mask: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    photo: float = 0.0,
+    hollow: float = 0.0,
+    extrude: float = 0.0,
+):
     """Lettering as e-commerce images, posters and signs set it, around the glyph mask
     `mask (h, w) float32` of text drawn at `size` px.
 
@@ -167,6 +178,10 @@ def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator, phot
     probability `photo` a real photograph) or a saturated band (flat or graded); the
     letters are emboldened (a weight heavier than the face's), drop-shadowed, outlined in a
     contrasting colour and/or filled with a vertical gradient, each with its probability.
+    With probability `extrude` they stand out of the ground as sign letters do (a solid
+    side of 3-12% of the size in a darker colour), with probability `hollow` only their
+    contour is drawn (outline lettering, the ground showing through the strokes). Both 0
+    draw nothing from `rng`.
 
     Returns `(ground (h, w, 3) float32, layers, ink (h, w) float32)`: `layers` are
     `(alpha (h, w), colour (3,) or (h, 1, 3))` pairs to composite over the ground, bottom to
@@ -198,14 +213,26 @@ def poster_lettering(mask: np.ndarray, size: int, rng: np.random.Generator, phot
         if sigma > 0.5:
             shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
         layers.append((shadow * rng.uniform(0.5, 1.0), np.float32(random_colour(rng, 0, 80))))
+    if extrude and rng.random() < extrude:  # the letters' solid side, as on 3-D signs
+        angle, depth = rng.uniform(0, 2 * np.pi), size * rng.uniform(0.03, 0.12)
+        side, steps = np.zeros_like(letters), max(2, int(np.ceil(depth)))
+        for d in np.linspace(depth / steps, depth, steps):  # a copy every pixel of depth
+            shift = np.float32([[1, 0, d * np.cos(angle)], [0, 1, d * np.sin(angle)]])
+            side = np.maximum(side, cv2.warpAffine(letters, shift, (w, h)))
+        layers.append((side, fill * np.float32(rng.uniform(0.25, 0.6))))
+        ink = np.maximum(ink, side)
     if rng.random() < 0.45:  # outline
-        ink = cv2.dilate(letters, _disc(max(1, round(size * rng.uniform(0.04, 0.12)))))
+        rim = cv2.dilate(letters, _disc(max(1, round(size * rng.uniform(0.04, 0.12)))))
         edge = contrasting(rng, tuple(float(c) for c in fill), min_diff=70.0)
-        layers.append((ink, np.asarray(edge, np.float32)))
+        layers.append((rim, np.asarray(edge, np.float32)))
+        ink = np.maximum(ink, rim)
     if rng.random() < 0.3:  # vertical gradient fill
         other = np.clip(fill + rng.normal(0, 70, 3), 0, 255).astype(np.float32)
         t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
         fill = fill * (1 - t) + other * t
+    if hollow and rng.random() < hollow:  # the contour alone, 3-7% of the size thick
+        inner = cv2.erode(letters, _disc(max(1, round(size * rng.uniform(0.03, 0.07)))))
+        letters = np.clip(letters - inner, 0.0, 1.0)
     layers.append((letters, fill))
     return ground, layers, ink
 
@@ -372,7 +399,9 @@ class LineRenderer:
         if cfg.faded_print and rng.random() < cfg.faded_print:
             mask = faded_print(mask, rng)
         if cfg.poster and rng.random() < cfg.poster:
-            img, layers, ink = poster_lettering(mask, size, rng, cfg.photo)
+            img, layers, ink = poster_lettering(
+                mask, size, rng, cfg.photo, cfg.poster_hollow, cfg.poster_extrude
+            )
             fg_col = tuple(float(c) for c in np.reshape(layers[-1][1], (-1, 3))[0])
         else:
             bg_col, fg_col = _contrasting_colours(rng, cfg)

@@ -723,3 +723,44 @@ def test_long_line_batches_are_whole_and_leave_the_short_stream_as_it_was(small_
         cfg, small_charset, seed=0, stream=EVAL_STREAM, fonts=pip_fonts, group_size=4
     )
     assert not any(evaluation.is_long(i) for i in range(64))
+
+
+def test_poster_hollow_and_extruded_lettering():
+    """Hollow letters keep only a contour inside the glyphs (thick strokes lose their
+    middle); extruded letters gain a darker solid side on one side of them, which the ink
+    covers; both off draw the same letters from the same generator state."""
+    mask = np.zeros((80, 200), np.float32)
+    mask[20:60, 30:170:20] = 1.0
+    for x in range(30, 170, 20):
+        mask[20:60, x : x + 12] = 1.0  # strokes 12 px wide
+    for seed in range(20):
+        plain = poster_lettering(mask, 40, np.random.default_rng(seed))
+        off = poster_lettering(mask, 40, np.random.default_rng(seed), hollow=0.0, extrude=0.0)
+        np.testing.assert_array_equal(plain[0], off[0])
+        for (a, _), (b, _) in zip(plain[1], off[1], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+        _, layers, ink = poster_lettering(mask, 40, np.random.default_rng(seed), hollow=1.0)
+        contour = layers[-1][0]
+        bold = plain[1][-1][0]  # the same letters before hollowing (same draws up to here)
+        assert (contour <= bold + 1e-6).all() and 0 < contour.sum() < 0.8 * bold.sum()
+        assert contour[40, 36] == 0.0 and bold[40, 36] == 1.0  # a stroke's middle is open
+        assert (ink >= bold).all()  # the ink still spans the whole letters
+
+        _, layers, ink = poster_lettering(mask, 40, np.random.default_rng(seed), extrude=1.0)
+        letters, fill = layers[-1]
+        top = np.reshape(fill, (-1, 3))[0]  # the fill before any gradient (t = 0 at the top)
+        if top.sum() < 30:
+            continue  # a black fill: its darker side is black too, nothing to tell apart
+        # The side: the layer in the fill's colour darkened by 0.25-0.6.
+        side = [
+            a
+            for a, c in layers[:-1]
+            if np.shape(c) == (3,)
+            and 0.25 - 1e-3 <= c.sum() / top.sum() <= 0.6 + 1e-3
+            and np.allclose(c, top * c.sum() / top.sum(), atol=1e-3)
+        ]
+        assert side, "an extruded side in the fill's darker colour"
+        outside = side[0] * (1 - letters)
+        assert outside.sum() >= 0.03 * 40 * 40  # at least (1.2 px of depth) x (40 px strokes)
+        assert (ink >= np.maximum(letters, side[0]) - 1e-6).all()

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -188,8 +189,6 @@ def test_cli_help_and_overrides(capsys):
 
 def test_shipped_recipe_loads(tmp_path):
     """The recipe in configs/ is valid input for --config and gives the documented settings."""
-    from pathlib import Path
-
     recipe = Path(train.__file__).parent / "configs" / "densenet-v1.json"
     args = train.parse_args(
         [
@@ -390,3 +389,21 @@ def test_config_holds_the_layer_sizes_once():
     old = meta["task_config"]  # the shipped file's run: a config.json from before
     assert "growth" in old
     assert DenseNet.from_config(train.config_from_dict(task.Config, old), 5990) == DenseNet()
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    sorted((Path(train.__file__).parent / "configs").glob("densenet-*.json")),
+    ids=lambda p: p.name,
+)
+def test_every_recipe_builds_with_its_render_settings(recipe, tmp_path):
+    """Each densenet recipe in configs/ is valid --config input, and every render setting
+    it names reaches the line renderer's config with its value."""
+    args = train.parse_args(
+        ["--model", "densenet", "--config", str(recipe), "--run-dir", str(tmp_path / "r")]
+    )
+    cfg, _ = train.build_configs(task, args)
+    render = json.loads(recipe.read_text())["task"].get("data", {}).get("render", {})
+    for key, value in render.items():
+        got = getattr(cfg.data.render, key)
+        assert got == (tuple(value) if isinstance(value, list) else value), key
