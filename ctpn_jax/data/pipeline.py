@@ -45,6 +45,8 @@ class DetDataConfig:
         workers: grain worker processes rendering / reading (0 = threads only).
         fonts: extra font files or folders for the renderer.
         kinds: page kinds the renderer draws.
+        kind_weights: their probabilities, one per kind (empty: the renderer's default mix
+            of its six default kinds, ``PageRenderConfig.kind_weights``).
         max_rotation: largest page rotation in degrees.
         min_text_px, max_text_px: range of rendered body-text sizes at the training scale.
         eval_pages: held-out synthetic pages for the in-training evaluation.
@@ -66,6 +68,7 @@ class DetDataConfig:
     workers: int = 1
     fonts: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ("document", "form", "receipt", "sign", "screenshot", "card")
+    kind_weights: tuple[float, ...] = ()
     max_rotation: float = 3.0
     min_text_px: float = 12.0
     max_text_px: float = 48.0
@@ -162,9 +165,11 @@ class SynthPages:
             from ctpn_jax.data.render import PageRenderConfig, PageRenderer
 
             c = self.cfg
+            weights = {"kind_weights": tuple(c.kind_weights)} if c.kind_weights else {}
             self._renderer = PageRenderer(
                 PageRenderConfig(
                     kinds=c.kinds,
+                    **weights,
                     max_rotation=c.max_rotation,
                     fonts=c.fonts,
                     min_text_px=c.min_text_px,

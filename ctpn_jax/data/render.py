@@ -1,6 +1,6 @@
 """Synthetic pages with line-level ground truth for training and testing the detector.
 
-Six kinds of page, each a plain layout routine over one canvas:
+Seven kinds of page, each a plain layout routine over one canvas:
 
 - ``document``: title, paragraphs in one or two columns, headings, page numbers;
 - ``form``: a ruled table of short fields plus "label: value" lines with underlines;
@@ -8,7 +8,10 @@ Six kinds of page, each a plain layout routine over one canvas:
 - ``sign``: a few lines of large text on a coloured panel, stronger rotation;
 - ``screenshot``: a title bar, a sidebar menu, list rows with icons, buttons, input boxes;
 - ``card``: an ID / bank / member card photographed on a busy surface: security line
-  patterns, a portrait, "label value" rows, a long number.
+  patterns, a portrait, "label value" rows, a long number;
+- ``web`` (only where ``kinds`` names it): an e-commerce product picture: a photograph or
+  colour field, a product, a large headline over tightly stacked lines of other sizes,
+  text on bands, outlined or shadowed, a price and round badges.
 
 Every page gets a background texture (paper noise, gradients, ruled paper, blotches,
 security line patterns), text in several sizes and colours, distractors that are not text
@@ -57,6 +60,9 @@ from ocr_common.textures import (
 )
 
 KINDS = ("document", "form", "receipt", "sign", "screenshot", "card")
+#: Every layout; ``web`` pages are drawn only where a config names them (``kinds``), so
+#: the default mix and its random stream stay those of the recipes trained before it.
+ALL_KINDS = (*KINDS, "web")
 #: Tallest line (px at the training scale) a zoom-in crop may make: under CTPN's tallest
 #: anchor (``ctpn_jax.anchors.ANCHOR_HEIGHTS[-1]``, 283 px), with room for the box padding.
 MAX_ZOOMED_LINE_PX = 250.0
@@ -184,11 +190,14 @@ class _Canvas:
         fill: Sequence[int],
         label: bool = True,
         tracking: float = 0.0,
+        stroke: int = 0,
+        stroke_fill: Sequence[int] | None = None,
     ) -> tuple[float, float, float, float] | None:
         """Draw ``text`` with its top-left at ``xy``; label it (split at wide spaces).
 
         ``tracking`` > 0 spaces the characters that many pixels apart (s i g n s): the
-        whole text is then one box.
+        whole text is then one box. ``stroke`` > 0 outlines the letters that many pixels
+        wide in ``stroke_fill`` (poster lettering); the box holds the outline.
 
         Returns the union box ``(x0, y0, x1, y1)`` of the ink, or None for empty text.
         """
@@ -212,14 +221,15 @@ class _Canvas:
         for g0, g1 in groups:
             seg_text = text[g0:g1]
             gx0 = x + (font.getlength(text[:g0]) if g0 else 0.0)
-            self.draw.text((gx0, y), seg_text, font=font, fill=fill)
-            bb = self.draw.textbbox((gx0, y), seg_text, font=font)
+            outline = {"stroke_width": stroke, "stroke_fill": stroke_fill} if stroke else {}
+            self.draw.text((gx0, y), seg_text, font=font, fill=fill, **outline)
+            bb = self.draw.textbbox((gx0, y), seg_text, font=font, stroke_width=stroke)
             if bb[2] <= bb[0]:
                 continue
             pad = self.r.cfg.box_pad * font.size
             x0, x1 = bb[0] - pad * 0.5, bb[2] + pad * 0.5
-            y0 = min(bb[1], y + ref[1]) - pad
-            y1 = max(bb[3], y + ref[3]) + pad
+            y0 = min(bb[1], y + ref[1] - stroke) - pad
+            y1 = max(bb[3], y + ref[3] + stroke) + pad
             boxes.append((x0, y0, x1, y1))
             if label:
                 quad = np.asarray([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
@@ -428,11 +438,16 @@ class PageRenderer:
         self.latin_fonts = [Path(f) for f in latin_fonts]
         if not self.fonts:
             raise ValueError("PageRenderer needs at least one font")
+        for k in self.cfg.kinds:
+            if k not in ALL_KINDS:
+                raise ValueError(f"unknown page kind {k!r}; expected one of {ALL_KINDS}")
+        if len(self.cfg.kind_weights) < len(self.cfg.kinds):
+            raise ValueError(
+                f"{len(self.cfg.kinds)} page kinds {self.cfg.kinds} need as many kind_weights, "
+                f"got {self.cfg.kind_weights}"
+            )
         p = np.asarray(self.cfg.kind_weights[: len(self.cfg.kinds)], np.float64)
         self.kind_p = p / p.sum()
-        for k in self.cfg.kinds:
-            if k not in KINDS:
-                raise ValueError(f"unknown page kind {k!r}; expected one of {KINDS}")
 
     def render(self, rng: np.random.Generator, kind: str | None = None) -> Page:
         """One page of ``kind`` (random when None)."""
@@ -839,6 +854,95 @@ class PageRenderer:
             if nx + (num_font.getlength("0") + track) * len(digits) < x0 + cw * 0.97:
                 c.text((nx, ny), digits, num_font, ink, tracking=track)
         return c
+
+    def _web(self, rng: np.random.Generator) -> _Canvas:
+        w = int(rng.integers(600, 1100))
+        h = int(w * rng.uniform(0.4, 1.3))  # banners to square product pictures
+        photo = self.photo(rng, h, w)
+        if photo is not None:
+            c = _Canvas(photo, self, rng)
+        else:
+            c = self._new_canvas(rng, w, h, base=random_colour(rng, 0, 256))
+        xa, xb = w * rng.uniform(0.03, 0.08), w * (1 - rng.uniform(0.03, 0.08))
+        if rng.random() < 0.6:  # the product, on one side; the lettering beside it
+            pw, ph = w * rng.uniform(0.25, 0.5), h * rng.uniform(0.35, 0.8)
+            left = rng.random() < 0.5
+            px = w * rng.uniform(0.0, 0.05) if left else w - pw - w * rng.uniform(0.0, 0.05)
+            py = float(rng.uniform(0, h - ph))
+            c._shape("photo", (px, py, px + pw, py + ph))
+            c.occupied.append((px, py, px + pw, py + ph))
+            xa, xb = (px + pw + w * 0.03, xb) if left else (xa, px - w * 0.03)
+        top = 200 / c.scale  # CTPN's tallest anchor is 283 px at the training scale
+        y = h * rng.uniform(0.03, 0.12)
+        for _block in range(int(rng.integers(2, 6))):
+            head = float(np.clip((xb - xa) / rng.uniform(3, 12), c.min_size * 2, top))
+            y = self._web_block(c, rng, xa, xb, y, head)
+            y += head * rng.uniform(0.2, 0.8)
+            if y > h * 0.85:
+                break
+        for _badge in range(int(rng.integers(0, 3))):  # round badges: 包邮, 新品, 热卖
+            r = float(np.clip(min(w, h) * rng.uniform(0.06, 0.12), c.min_size * 1.5, top))
+            cx, cy = float(rng.uniform(r, w - r)), float(rng.uniform(r, h - r))
+            if not c.free((cx - r, cy - r, cx + r, cy + r)):
+                continue
+            disc = _saturated(rng)
+            c.draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=disc)
+            f = c.font(r * 0.6)
+            t = c.fit(f, 1.5 * r, n=int(rng.integers(2, 4)))
+            tw = f.getlength(t)
+            c.text((cx - tw / 2, cy - f.size * 0.55), t, f, contrasting(rng, disc, 100))
+        return c
+
+    def _web_block(self, c: _Canvas, rng, xa: float, xb: float, y: float, head: float) -> float:
+        """A headline of size ``head`` and up to five lines under it in other sizes, set
+        tightly (leading 1.1-1.4 em) between ``xa`` and ``xb`` from ``y``; each line plain,
+        on a band, outlined or drop-shadowed. Returns the y under the block."""
+        centred = rng.random() < 0.5
+        fpath = self.fonts[int(rng.integers(len(self.fonts)))]
+        for i in range(int(rng.integers(1, 7))):
+            size = head if i == 0 else head * float(rng.uniform(0.2, 0.9))
+            f = c.font(size, fpath if rng.random() < 0.7 else None)
+            if y + f.size * 1.5 > c.h:
+                break
+            if rng.random() < 0.15:  # a price: ￥ and an amount
+                t = f"￥{int(rng.integers(9, 2000))}" + (".9" if rng.random() < 0.3 else "")
+            else:
+                t = c.fit(f, xb - xa, n=int(rng.integers(2, 12)))
+            tw = f.getlength(t)
+            if not t.strip() or tw > xb - xa:
+                continue
+            x = xa + (xb - xa - tw) / 2 if centred else xa
+            style = rng.random()
+            if style < 0.3:  # a coloured band behind the line
+                band = _saturated(rng)
+                m = f.size * rng.uniform(0.15, 0.5)
+                box = (x - m, y - 0.1 * f.size, x + tw + m, y + 1.25 * f.size)
+                c.draw.rounded_rectangle(box, radius=float(rng.uniform(0, f.size / 2)), fill=band)
+                c.text((x, y), t, f, contrasting(rng, band, 110))
+            else:
+                ground = np.asarray(
+                    c.im.crop((int(x), int(y), int(x + tw) + 1, int(y + f.size) + 1))
+                ).reshape(-1, 3)
+                mean = tuple(float(v) for v in ground.mean(axis=0))
+                ink = contrasting(rng, mean, 100)
+                if style < 0.6:  # outlined, the outline contrasting with the letters
+                    k = max(1, int(round(f.size * rng.uniform(0.03, 0.08))))
+                    c.text((x, y), t, f, ink, stroke=k, stroke_fill=contrasting(rng, ink, 100))
+                else:
+                    if style < 0.8 and not t.isascii():  # a hard drop shadow (same face)
+                        d = max(1.0, f.size * float(rng.uniform(0.03, 0.08)))
+                        shadow = contrasting(rng, ink, 80)
+                        c.text((x + d, y + d), t, f, shadow, label=False)
+                        c.occupied.pop()
+                    c.text((x, y), t, f, ink)
+            y += f.size * float(rng.uniform(1.1, 1.4))
+        return y
+
+
+def _saturated(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A strong colour of any hue (bands, badges, promotional panels)."""
+    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(140, 256), rng.integers(120, 256)]]])
+    return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
 
 
 # ----------------------------------------------------------------------------- whole-page effects

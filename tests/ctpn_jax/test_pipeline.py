@@ -1,9 +1,17 @@
 """Resizing as the original, shape buckets and batches."""
 
-import numpy as np
+import dataclasses
+import json
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+import train
+from ctpn_jax import task
 from ctpn_jax.data.labels import TextLine
-from ctpn_jax.data.pipeline import collate, prepare_example
+from ctpn_jax.data.pipeline import DetDataConfig, SynthPages, collate, prepare_example
+from ctpn_jax.data.render import PageRenderConfig
 from ctpn_jax.preprocess import PAD_VALUE, bucket_size, resize_image, resize_scale
 
 
@@ -98,3 +106,23 @@ def test_pool_pages_mix_into_training_pages_by_their_own_draw(tmp_path):
     assert 0 < from_pool < 8
     held_out = SynthPages(mixed, seed=3, train=False)
     assert held_out.pool == []
+
+
+def test_recipe_kind_weights_reach_the_renderer():
+    """A recipe that names the web kind with its weights draws web pages in that share;
+    one without weights keeps the renderer's default mix; too few weights are refused."""
+    recipe = Path(train.__file__).parent / "configs" / "ctpn-v5.json"
+    d = json.loads(recipe.read_text())["task"]
+    cfg = train.config_from_dict(task.Config, {**train.config_to_dict(task.Config()), **d})
+    assert "web" in cfg.data.kinds and len(cfg.data.kind_weights) == len(cfg.data.kinds)
+    r = SynthPages(cfg.data, seed=0).renderer
+    w = np.asarray(cfg.data.kind_weights)
+    np.testing.assert_allclose(r.kind_p, w / w.sum())
+    assert r.cfg.photo_prob == cfg.data.photo_prob == 0.5
+    assert r.kind_p[r.cfg.kinds.index("web")] > 0.15
+    default = SynthPages(DetDataConfig(), seed=0).renderer
+    assert "web" not in default.cfg.kinds
+    assert default.cfg.kind_weights == PageRenderConfig().kind_weights
+    bad = dataclasses.replace(DetDataConfig(), kinds=(*DetDataConfig().kinds, "web"))
+    with pytest.raises(ValueError, match="7 page kinds"):
+        _ = SynthPages(bad, seed=0).renderer
