@@ -106,6 +106,17 @@ def load_gt(gt_dir: Path, image: str) -> tuple[list[Rect], list[bool]]:
     return [rect(t["box"]) for t in lines], [t["text"] != "###" for t in lines]
 
 
+def print_table(what: str, keys: list[str], rows: list[tuple[str, int | None, Counter]]) -> None:
+    """A markdown table: a row per prediction file, each category's count and share."""
+    images = rows[0][1] is not None
+    print(f"| predictions |{' images |' if images else ''} {what} | " + " | ".join(keys) + " |")
+    print("|---|" + "---:|" * (len(keys) + 1 + images))
+    for name, n, counts in rows:
+        total = sum(counts.values())
+        cells = " | ".join(f"{counts[k]} ({counts[k] / max(total, 1):.1%})" for k in keys)
+        print(f"| {name} |{f' {n} |' if images else ''} {total} | {cells} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--gt", type=Path, required=True, help="folder of <stem>.json labels")
@@ -123,19 +134,9 @@ def main(argv: list[str] | None = None) -> None:
             lines += a
             boxes += b
         rows.append((path.name, len(preds), lines, boxes))
-    print("| predictions | images | gt lines | " + " | ".join(line_keys) + " |")
-    print("|---|---:|---:|" + "---:|" * len(line_keys))
-    for name, n, lines, _ in rows:
-        total = sum(lines.values())
-        cells = " | ".join(f"{lines[k]} ({lines[k] / max(total, 1):.1%})" for k in line_keys)
-        print(f"| {name} | {n} | {total} | {cells} |")
+    print_table("gt lines", line_keys, [(name, n, lines) for name, n, lines, _ in rows])
     print()
-    print("| predictions | boxes | " + " | ".join(box_keys) + " |")
-    print("|---|---:|" + "---:|" * len(box_keys))
-    for name, _, _, boxes in rows:
-        total = sum(boxes.values())
-        cells = " | ".join(f"{boxes[k]} ({boxes[k] / max(total, 1):.1%})" for k in box_keys)
-        print(f"| {name} | {total} | {cells} |")
+    print_table("boxes", box_keys, [(name, None, boxes) for name, _, _, boxes in rows])
 
 
 if __name__ == "__main__":
