@@ -192,3 +192,51 @@ def test_command_reports_bad_inputs(tmp_path, tiny_weights, capsys):
     assert rc == 2 and "gt_a.txt:1:" in err
     rc = main(["--weights", str(tmp_path / "missing.npz"), "--data", str(tmp_path)])
     assert rc == 2 and "missing.npz" in capsys.readouterr().err
+
+
+def test_det_errors_script_sorts_unmatched_lines_worked_by_hand(tmp_path):
+    """bench/det_errors.py on one page built by hand: a side-by-side pair read as one box,
+    a stacked pair read as one box, a line split in two, a line half covered, a line
+    missed, a line matched, a don't-care line under a box and a box on nothing."""
+
+    def quad(x0, y0, x1, y1):
+        return [x0, y0, x1, y0, x1, y1, x0, y1]
+
+    gt = {
+        "side a": (0, 0, 100, 20),
+        "side b": (120, 0, 200, 20),
+        "stack a": (0, 60, 100, 80),
+        "stack b": (0, 82, 100, 102),
+        "split": (0, 140, 200, 160),
+        "misfit": (0, 200, 100, 220),
+        "missed": (300, 300, 350, 320),
+        "matched": (0, 400, 100, 420),
+    }
+    lines = [{"box": quad(*b), "text": t} for t, b in gt.items()]
+    lines.append({"box": quad(600, 0, 700, 20), "text": "###"})
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "gt" / "page.json").write_text(json.dumps({"lines": lines}))
+    preds = [
+        (0, 0, 210, 20),  # side a + side b (IoU 0.48 and 0.38)
+        (0, 60, 100, 102),  # stack a + stack b
+        (0, 140, 90, 160),  # split, left
+        (110, 140, 200, 160),  # split, right
+        (0, 200, 40, 220),  # misfit (IoU 0.4)
+        (0, 401, 100, 421),  # matched
+        (600, 0, 690, 20),  # on the don't-care line
+        (500, 500, 520, 520),  # spurious
+    ]
+    (tmp_path / "p.json").write_text(json.dumps({"page.jpg": [{"box": quad(*b)} for b in preds]}))
+    script = Path(__file__).resolve().parents[2] / "bench" / "det_errors.py"
+    out = subprocess.run(
+        [sys.executable, script, "--gt", tmp_path / "gt", tmp_path / "p.json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [r for r in out.splitlines() if r.startswith("| p.json")]
+    counts = [[int(c.split()[0]) for c in r.strip("|").split("|")[1:]] for r in rows]
+    # images, gt lines | matched, merged H, merged V, split, misfit, missed
+    assert counts[0] == [1, 8, 1, 2, 2, 1, 1, 1]
+    # boxes | matched, merge, fragment, partial overlap, on don't-care, spurious
+    assert counts[1] == [8, 1, 2, 3, 0, 1, 1]
