@@ -21,6 +21,17 @@ def random_colour(rng: np.random.Generator, lo: int = 0, hi: int = 256) -> tuple
     return tuple(int(v) for v in rng.integers(lo, hi, size=3))
 
 
+def saturated_colour(
+    rng: np.random.Generator, min_saturation: int = 128, min_value: int = 115
+) -> tuple[int, int, int]:
+    """A strong RGB colour of any hue (poster grounds, bands, badges): HSV saturation and
+    value drawn from ``[min_saturation, 256)`` and ``[min_value, 256)``."""
+    hsv = np.uint8(
+        [[[rng.integers(0, 180), rng.integers(min_saturation, 256), rng.integers(min_value, 256)]]]
+    )
+    return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+
+
 def contrasting(rng: np.random.Generator, bg: Sequence[int], min_diff: float = 90.0):
     """A colour whose luminance differs from ``bg``'s by at least ``min_diff``."""
     for _ in range(20):

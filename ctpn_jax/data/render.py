@@ -56,6 +56,7 @@ from ocr_common.textures import (
     luminance,
     portrait,
     random_colour,
+    saturated_colour,
     surface,
 )
 
@@ -885,7 +886,7 @@ class PageRenderer:
             cx, cy = float(rng.uniform(r, w - r)), float(rng.uniform(r, h - r))
             if not c.free((cx - r, cy - r, cx + r, cy + r)):
                 continue
-            disc = _saturated(rng)
+            disc = saturated_colour(rng, 140, 120)
             c.draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=disc)
             f = c.font(r * 0.6)
             t = c.fit(f, 1.5 * r, n=int(rng.integers(2, 4)))
@@ -914,7 +915,7 @@ class PageRenderer:
             x = xa + (xb - xa - tw) / 2 if centred else xa
             style = rng.random()
             if style < 0.3:  # a coloured band behind the line
-                band = _saturated(rng)
+                band = saturated_colour(rng, 140, 120)
                 m = f.size * rng.uniform(0.15, 0.5)
                 box = (x - m, y - 0.1 * f.size, x + tw + m, y + 1.25 * f.size)
                 c.draw.rounded_rectangle(box, radius=float(rng.uniform(0, f.size / 2)), fill=band)
@@ -937,12 +938,6 @@ class PageRenderer:
                     c.text((x, y), t, f, ink)
             y += f.size * float(rng.uniform(1.1, 1.4))
         return y
-
-
-def _saturated(rng: np.random.Generator) -> tuple[int, int, int]:
-    """A strong colour of any hue (bands, badges, promotional panels)."""
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(140, 256), rng.integers(120, 256)]]])
-    return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
 
 
 # ----------------------------------------------------------------------------- whole-page effects

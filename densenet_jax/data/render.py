@@ -37,6 +37,7 @@ from ocr_common.textures import (
     guilloche,
     portrait,
     random_colour,
+    saturated_colour,
     smooth_noise,
 )
 
@@ -157,12 +158,6 @@ def _disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def _saturated_colour(rng: np.random.Generator) -> np.ndarray:
-    """A strong colour (any hue, saturation 0.5-1, value 0.45-1), `(3,) float32` RGB."""
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(128, 256), rng.integers(115, 256)]]])
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
-
-
 def poster_lettering(
     mask: np.ndarray,
     size: int,
@@ -194,11 +189,11 @@ def poster_lettering(
         ground = photo_or_surface(rng, h, w, photo).astype(np.float32)
     else:
         ground = np.empty((h, w, 3), np.float32)
-        ground[:] = _saturated_colour(rng)
+        ground[:] = np.float32(saturated_colour(rng))
         if rng.random() < 0.5:  # graded band
             t = np.linspace(0.0, 1.0, w if rng.random() < 0.5 else h, dtype=np.float32)
             t = t[None, :, None] if t.size == w else t[:, None, None]
-            ground = ground * (1 - t) + _saturated_colour(rng) * t
+            ground = ground * (1 - t) + np.float32(saturated_colour(rng)) * t
     mean = tuple(float(c) for c in ground.mean(axis=(0, 1)))
     fill = np.asarray(contrasting(rng, mean, min_diff=70.0), np.float32)
     letters = mask
