@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from densenet_jax.preprocess import LINE_HEIGHT, to_line_image
 from ocr_common import degrade
 from ocr_common.fonts import font_charset, is_monospace, load_font, sampling_weights
 from ocr_common.photos import photo_or_surface
@@ -40,8 +41,6 @@ from ocr_common.textures import (
     saturated_colour,
     smooth_noise,
 )
-
-LINE_HEIGHT = 32
 
 
 @dataclass(frozen=True)
@@ -96,6 +95,14 @@ class LineRenderConfig:
     # ground of poster lettering and of a non-text crop is cut from a photograph (where
     # installed) rather than drawn; 0 draws nothing from the random stream.
     photo: float = 0.0
+    # Small print set natively, off by default: probability that a line is drawn at a small
+    # font size (`small_font_size`, canvas pixels), cropped at about its own height, degraded
+    # there (noise and JPEG at the small size, as in web images and screenshots) and only
+    # then enlarged to `height` by `preprocess.to_line_image`, the reader's own path for a
+    # small crop. The default lines are drawn large and shrunk, so their small print is
+    # never hinted to the pixel grid, nor compressed before it is enlarged.
+    small_text: float = 0.0
+    small_font_size: tuple[int, int] = (10, 18)
 
     def clean(self) -> LineRenderConfig:
         """These settings without the degradations (colour, rules and neighbour lines, low
@@ -351,12 +358,13 @@ class LineRenderer:
         # No single font has every glyph: take the one missing the fewest.
         return min(self.fonts, key=lambda f: len(needed - font_charset(f)))
 
-    def _draw_text(self, text: str, rng: np.random.Generator):
-        """Draws `text` (its printed forms) on a canvas; returns the ink mask `(h, w)
-        float32`, the text box `(x0, y0, x1, y1)` of the line box and the font size."""
+    def _draw_text(self, text: str, rng: np.random.Generator, sizes: tuple[int, int]):
+        """Draws `text` (its printed forms) at a font size drawn from `sizes` on a canvas;
+        returns the ink mask `(h, w) float32`, the text box `(x0, y0, x1, y1)` of the line
+        box and the font size."""
         cfg = self.cfg
         text = printed_forms(text, rng, cfg.full_width_marks)
-        size = int(rng.integers(cfg.font_size[0], cfg.font_size[1] + 1))
+        size = int(rng.integers(sizes[0], sizes[1] + 1))
         font = load_font(self._pick_font(text, rng), size)
         latin_path = self._pick_latin_font(text, rng)
         fonts = [font] * len(text)
@@ -385,7 +393,9 @@ class LineRenderer:
     def __call__(self, text: str, rng: np.random.Generator) -> np.ndarray:
         """Renders `text`. Returns `(height, W) uint8`, dark or light text on any ground."""
         cfg = self.cfg
-        mask, (x0, y0, x1, y1), size = self._draw_text(text, rng)
+        small = bool(cfg.small_text) and rng.random() < cfg.small_text
+        sizes = cfg.small_font_size if small else cfg.font_size
+        mask, (x0, y0, x1, y1), size = self._draw_text(text, rng, sizes)
         h, w = mask.shape
         # Receipt print and poster lettering draw only when switched on, so that the data
         # of a recipe without them stays as it was.
@@ -425,6 +435,8 @@ class LineRenderer:
         src_w = src[1, 0] - src[0, 0]
         src_h = src[3, 1] - src[0, 1]
         out_h = cfg.height
+        if small:  # about the crop's own height: no resampling of the small glyphs
+            out_h = int(np.clip(round(src_h * rng.uniform(0.85, 1.0)), 8, cfg.height))
         out_w = max(4, int(round(src_w * out_h / src_h * rng.uniform(*cfg.stretch))))
         jitter = rng.normal(0, cfg.perspective * src_h, size=(4, 2)).astype(np.float32)
         shear = rng.uniform(-cfg.max_shear, cfg.max_shear) if rng.random() < 0.3 else 0.0
@@ -443,6 +455,8 @@ class LineRenderer:
             borderMode=cv2.BORDER_REPLICATE,
         )
         gray = cv2.cvtColor(np.clip(line, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+        if small:  # already low resolution: no second shrink
+            return to_line_image(self._degrade(gray, rng, low_res=False), cfg.height)
         return self._degrade(gray, rng)
 
     def non_text(self, rng: np.random.Generator) -> np.ndarray:
@@ -543,9 +557,12 @@ class LineRenderer:
             ghost = ghost[..., None] * rng.uniform(0.5, 1.0)
             img[:] = img * (1 - ghost) + np.asarray(col, np.float32) * ghost
 
-    def _degrade(self, gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Uneven light, motion blur, low resolution, blur, noise and JPEG
-        (`ocr_common.degrade`), each with its probability in `cfg`. `(h, w) uint8` -> same."""
+    def _degrade(
+        self, gray: np.ndarray, rng: np.random.Generator, low_res: bool = True
+    ) -> np.ndarray:
+        """Uneven light, motion blur, low resolution (unless `low_res` is false), blur, noise
+        and JPEG (`ocr_common.degrade`), each with its probability in `cfg`. `(h, w) uint8`
+        -> same."""
         cfg = self.cfg
         # The camera effects draw only when switched on, so the data of a recipe without
         # them stays as it was.
@@ -554,7 +571,7 @@ class LineRenderer:
             gray = degrade.uneven_light(gray, gains[0], gains[1], rng.uniform(0.0, 0.5))
         if cfg.motion_blur and rng.random() < cfg.motion_blur:
             gray = degrade.motion_blur(gray, rng.uniform(1.5, 5), rng.uniform(-20, 20))
-        if rng.random() < cfg.low_res:
+        if low_res and rng.random() < cfg.low_res:
             gray = degrade.downscale(gray, rng.uniform(*cfg.low_res_scale))
         if rng.random() < cfg.blur:
             gray = degrade.gaussian_blur(gray, rng.uniform(0.3, 1.2))

@@ -400,7 +400,9 @@ def test_renderer_draws_ascii_in_a_latin_font_on_the_same_baseline(pip_fonts):
 
     # Both faces stand on the CJK font's baseline: "HxH" has no descender, so on the canvas
     # (size 40, before the crop) its last ink row is the baseline, pad + ascent.
-    mask, (x0, y0, x1, y1), size = with_latin._draw_text("HxH", np.random.default_rng(0))
+    mask, (x0, y0, x1, y1), size = with_latin._draw_text(
+        "HxH", np.random.default_rng(0), with_latin.cfg.font_size
+    )
     ascent, _ = load_font(pip_fonts[0], size).getmetrics()
     rows = np.nonzero((mask > 0.5).any(axis=1))[0]
     assert abs(rows[-1] + 1 - (y0 + ascent)) <= 1
@@ -764,3 +766,33 @@ def test_poster_hollow_and_extruded_lettering():
         outside = side[0] * (1 - letters)
         assert outside.sum() >= 0.03 * 40 * 40  # at least (1.2 px of depth) x (40 px strokes)
         assert (ink >= np.maximum(letters, side[0]) - 1e-6).all()
+
+
+def test_small_text_is_drawn_small_and_enlarged_by_the_readers_path(pip_fonts):
+    """Off (the default) nothing is drawn from the generator. On, a line is set at a small
+    font size and enlarged to 32 rows only at the end, so it holds no detail finer than its
+    small grid: shrunk to 16 rows and enlarged again by `to_line_image` it hardly changes,
+    while a line drawn large loses its fine strokes that way."""
+    assert LineRenderConfig().small_text == 0.0
+    texts = ["的一是在不了", "有和人这中大", "贵州省遵义市", "0123abcXYZ"]
+    off = dataclasses.replace(CLEAN, small_font_size=(11, 11))
+    on = dataclasses.replace(CLEAN, small_text=1.0, small_font_size=(11, 13))
+
+    def lines(cfg, seed=5):
+        r, rng = LineRenderer(pip_fonts[:1], cfg), np.random.default_rng(seed)
+        return [r(t, rng) for t in texts]
+
+    for a, b in zip(lines(CLEAN), lines(off), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    def lost_detail(line):
+        w16 = max(8, line.shape[1] // 2)
+        small = cv2.resize(line, (w16, 16), interpolation=cv2.INTER_AREA)
+        again = cv2.resize(to_line_image(small), (line.shape[1], 32))
+        return np.abs(again.astype(float) - line).mean()
+
+    large, small = lines(CLEAN), lines(on)
+    for text, a, b in zip(texts, large, small, strict=True):
+        assert b.shape[0] == 32 and b.dtype == np.uint8
+        assert _ink_columns(b).sum() > 0.4 * _ink_columns(a).sum(), text  # the text is there
+        assert lost_detail(b) < 0.6 * lost_detail(a), text
