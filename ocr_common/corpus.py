@@ -125,6 +125,11 @@ class TextSampler:
       receipt_lines: probability that a line is a till receipt's (`_receipt`): item names,
         quantities, amounts with tax codes, totals, dates, times, registration numbers,
         mostly in capitals. 0 (the default) draws nothing extra.
+      capital_lines: probability that a Latin line is set wholly in capitals, as slogans,
+        brand names and pinyin are on product images and signs ("FIFTH GENERATION"): a
+        line's words otherwise take their case one by one, so that a capital S, C, O or W
+        is almost never told from a small one by its neighbours. 0 (the default) draws
+        nothing extra.
     """
 
     KINDS = ("zh", "zh_mixed", "numeric", "latin")
@@ -136,6 +141,7 @@ class TextSampler:
         coverage_per_sample: int = 1,
         printed_marks: float = 0.0,
         receipt_lines: float = 0.0,
+        capital_lines: float = 0.0,
     ):
         self.alphabet = "".join(dict.fromkeys(c for c in alphabet if not c.isspace()))
         self._allowed = set(self.alphabet)
@@ -153,6 +159,7 @@ class TextSampler:
         self.coverage_per_sample = coverage_per_sample
         self.printed_marks = printed_marks
         self.receipt_lines = receipt_lines
+        self.capital_lines = capital_lines
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
         # A mark outside the alphabet is labelled by its compatibility form when that is in
         # it: the 5990 charset has ':' but not '：' (renderers print it full width).
@@ -338,6 +345,8 @@ class TextSampler:
                 if self._ascii_punct and rng.random() < 0.15:
                     words[-1] += self._ascii_punct[rng.integers(len(self._ascii_punct))]
             text = " ".join(words)
+            if self.capital_lines and rng.random() < self.capital_lines:
+                text = "".join(_capital(c, self._allowed) for c in text)
         text = "".join(c for c in text if c in self._allowed or c == " ")
         chars = list(_cut_non_space(text.strip(), length))
         # Fill up if the kind produced too little (e.g. an alphabet without Latin letters).
@@ -361,6 +370,12 @@ def _draw_words(words: list[str], cdf: np.ndarray, rng: np.random.Generator, k: 
     probabilities of the Chinese dictionary on every call)."""
     idx = np.searchsorted(cdf, rng.random(k) * cdf[-1], side="right")
     return [words[min(i, len(words) - 1)] for i in idx]
+
+
+def _capital(c: str, allowed: set[str]) -> str:
+    """`c` as a capital where that is one character of `allowed` ("ß" and the like stay)."""
+    up = c.upper()
+    return up if len(up) == 1 and up in allowed else c
 
 
 def _cut_non_space(text: str, n: int) -> str:

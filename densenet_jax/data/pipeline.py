@@ -55,6 +55,7 @@ class LineDataConfig:
     text_kinds: tuple[float, ...] = (0.5, 0.25, 0.1, 0.15)
     printed_marks: float = 0.0  # lines set with the marks of print (TextSampler)
     receipt_lines: float = 0.0  # lines of till receipts (TextSampler)
+    capital_lines: float = 0.0  # Latin lines wholly in capitals (TextSampler)
     # Fraction of training lines that hold no text (read as ""): the recogniser learns to
     # read nothing in a detector's false boxes, and `infer` drops what reads as empty.
     non_text: float = 0.05
@@ -100,6 +101,7 @@ class SynthLines:
             kind_weights=cfg.text_kinds,
             printed_marks=cfg.printed_marks,
             receipt_lines=cfg.receipt_lines,
+            capital_lines=cfg.capital_lines,
         )
         # Characters per pixel of width: ~1 char per `height` px, so the widest bucket fits.
         self.max_width = max(cfg.widths)

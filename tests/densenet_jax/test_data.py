@@ -796,3 +796,24 @@ def test_small_text_is_drawn_small_and_enlarged_by_the_readers_path(pip_fonts):
         assert b.shape[0] == 32 and b.dtype == np.uint8
         assert _ink_columns(b).sum() > 0.4 * _ink_columns(a).sum(), text  # the text is there
         assert lost_detail(b) < 0.6 * lost_detail(a), text
+
+
+def test_capital_lines_set_whole_latin_lines_in_capitals_only_when_switched_on():
+    latin = (0.0, 0.0, 0.0, 1.0)
+    plain = TextSampler(ALPHABET, kind_weights=latin, coverage_per_sample=0)
+    off = TextSampler(ALPHABET, kind_weights=latin, coverage_per_sample=0, capital_lines=0.0)
+    on = TextSampler(ALPHABET, kind_weights=latin, coverage_per_sample=0, capital_lines=1.0)
+
+    def lines(s):
+        rng = np.random.default_rng(4)
+        return [s.sample(rng, 14) for _ in range(200)]
+
+    assert lines(plain) == lines(off)  # off: nothing drawn, the stream of earlier recipes
+    capitals = lines(on)
+    assert all(len(t.replace(" ", "")) == 14 and set(t) <= set(ALPHABET) | {" "} for t in capitals)
+    assert not any(c.islower() for t in capitals for c in t)
+    assert sum(any(c.islower() for c in t) for t in lines(plain)) > 150  # mixed case otherwise
+    # The same words: a first line in capitals is the plain first line, upper-cased.
+    for seed in range(5):
+        a = plain.sample(np.random.default_rng(seed), 10)
+        assert on.sample(np.random.default_rng(seed), 10) == a.upper(), a
