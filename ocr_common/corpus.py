@@ -130,6 +130,10 @@ class TextSampler:
         line's words otherwise take their case one by one, so that a capital S, C, O or W
         is almost never told from a small one by its neighbours. 0 (the default) draws
         nothing extra.
+      line_case: probability that a Latin line takes its case as a line (sentence case,
+        title case or small letters) instead of word by word, where a fifth of the words
+        are in capitals, so that a capital among small letters is rare, as in print.
+        0 (the default) draws nothing extra.
     """
 
     KINDS = ("zh", "zh_mixed", "numeric", "latin")
@@ -142,6 +146,7 @@ class TextSampler:
         printed_marks: float = 0.0,
         receipt_lines: float = 0.0,
         capital_lines: float = 0.0,
+        line_case: float = 0.0,
     ):
         self.alphabet = "".join(dict.fromkeys(c for c in alphabet if not c.isspace()))
         self._allowed = set(self.alphabet)
@@ -160,6 +165,7 @@ class TextSampler:
         self.printed_marks = printed_marks
         self.receipt_lines = receipt_lines
         self.capital_lines = capital_lines
+        self.line_case = line_case
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
         # A mark outside the alphabet is labelled by its compatibility form when that is in
         # it: the 5990 charset has ':' but not '：' (renderers print it full width).
@@ -291,7 +297,9 @@ class TextSampler:
     def _english_word(self, rng: np.random.Generator) -> str:
         return _draw_words(self.english, self.english_cdf, rng, 1)[0]
 
-    def _latin_word(self, rng: np.random.Generator) -> str:
+    def _latin_word(self, rng: np.random.Generator, case: str | None = None) -> str:
+        """A Latin word, code or address; `case` "title" or "as drawn" sets its case,
+        None draws it for the word alone."""
         r = rng.random()
         if r < 0.3:
             w = LATIN_WORDS[rng.integers(len(LATIN_WORDS))]
@@ -309,6 +317,8 @@ class TextSampler:
             letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
             w = "".join(letters[i] for i in rng.integers(len(letters), size=rng.integers(1, 4)))
             w += "-" * int(rng.random() < 0.5) + str(rng.integers(10, 100000))
+        if case is not None:
+            return w.capitalize() if case == "title" else w
         case = rng.random()
         return w.upper() if case < 0.2 else w.capitalize() if case < 0.5 else w
 
@@ -339,9 +349,15 @@ class TextSampler:
                 self._number(rng) + (" " if rng.random() < 0.5 else "") for _ in range(length)
             )
         else:
-            words = []
+            words, line_case = [], None
+            if self.line_case and rng.random() < self.line_case:
+                line_case = ("sentence", "title", "as drawn")[rng.choice(3, p=(0.5, 0.3, 0.2))]
             while sum(len(w) for w in words) < length:
-                words.append(self._latin_word(rng))
+                if line_case == "sentence":
+                    case = "as drawn" if words else "title"
+                else:
+                    case = line_case
+                words.append(self._latin_word(rng, case))
                 if self._ascii_punct and rng.random() < 0.15:
                     words[-1] += self._ascii_punct[rng.integers(len(self._ascii_punct))]
             text = " ".join(words)

@@ -56,6 +56,7 @@ class LineDataConfig:
     printed_marks: float = 0.0  # lines set with the marks of print (TextSampler)
     receipt_lines: float = 0.0  # lines of till receipts (TextSampler)
     capital_lines: float = 0.0  # Latin lines wholly in capitals (TextSampler)
+    line_case: float = 0.0  # Latin lines cased as a line, not word by word (TextSampler)
     # Fraction of training lines that hold no text (read as ""): the recogniser learns to
     # read nothing in a detector's false boxes, and `infer` drops what reads as empty.
     non_text: float = 0.05
@@ -102,6 +103,7 @@ class SynthLines:
             printed_marks=cfg.printed_marks,
             receipt_lines=cfg.receipt_lines,
             capital_lines=cfg.capital_lines,
+            line_case=cfg.line_case,
         )
         # Characters per pixel of width: ~1 char per `height` px, so the widest bucket fits.
         self.max_width = max(cfg.widths)

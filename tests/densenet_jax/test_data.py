@@ -817,3 +817,31 @@ def test_capital_lines_set_whole_latin_lines_in_capitals_only_when_switched_on()
     for seed in range(5):
         a = plain.sample(np.random.default_rng(seed), 10)
         assert on.sample(np.random.default_rng(seed), 10) == a.upper(), a
+
+
+def test_line_case_sets_a_latin_lines_case_as_a_whole_only_when_switched_on():
+    """Word by word (the default) a fifth of the words are in capitals, so dictionary words
+    in capitals sit among small ones; cased as a line, no dictionary word is in capitals
+    (codes such as "AB-123" keep theirs), and every line's first word is capitalised or
+    the line is in small letters as drawn."""
+    latin = (0.0, 0.0, 0.0, 1.0)
+    plain = TextSampler(ALPHABET, kind_weights=latin, coverage_per_sample=0)
+    off = TextSampler(ALPHABET, kind_weights=latin, coverage_per_sample=0, line_case=0.0)
+    on = TextSampler(ALPHABET, kind_weights=latin, coverage_per_sample=0, line_case=1.0)
+    vocabulary = set(english_words()[0])
+
+    def lines(s):
+        rng = np.random.default_rng(6)
+        return [s.sample(rng, 16) for _ in range(300)]
+
+    def shouted(line):  # dictionary words of 3+ letters set in capitals
+        words = [t.strip(".,:;?!()-/%&+#*@'\"") for t in line.split()]
+        return [w for w in words if len(w) >= 3 and w.isupper() and w.lower() in vocabulary]
+
+    assert lines(plain) == lines(off)  # off: nothing drawn, the stream of earlier recipes
+    assert sum(bool(shouted(t)) for t in lines(plain)) > 30  # 51 of 300 with this seed
+    cased = lines(on)
+    assert all(len(t.replace(" ", "")) == 16 for t in cased)
+    assert not any(shouted(t) for t in cased)
+    titled = sum(all(w[:1].isupper() for w in t.split() if w[:1].isalpha()) for t in cased)
+    assert 0.2 < titled / len(cased) < 0.6  # title case (30%) and one-word sentence lines
