@@ -1,7 +1,8 @@
 """Reading dense lines a second time, stretched: character error rate per setting.
 
     python bench/reread.py --weights densenet_jax/assets/densenet.npz \
-        --labels ~/runs/val/lines306/labels.tsv ~/runs/val/latin-narrow/labels.tsv
+        --labels ~/runs/val/lines306/labels.tsv ~/runs/val/latin-narrow/labels.tsv \
+        [--settings 1.25,1.5@0.4 1.5,2@0.4]
 
 `Recognizer(reread_scales, reread_density)` reads a line again, stretched horizontally by
 each factor, when its first reading has more than `reread_density` characters per time
@@ -30,13 +31,33 @@ SETTINGS = [
 ]
 
 
+def parse_setting(text: str) -> tuple[tuple[float, ...], float]:
+    """ "1.25,1.5@0.4" -> ((1.25, 1.5), 0.4); "none@0" -> ((), 0.0)."""
+    from densenet_jax.recognizer import parse_reread_scales
+
+    scales, sep, density = text.partition("@")
+    try:
+        return parse_reread_scales(scales), float(density) if sep else 0.4
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", type=Path, required=True, help="recogniser weights (.npz)")
     p.add_argument(
         "--labels", type=Path, nargs="+", required=True, help="label files (path<TAB>text)"
     )
+    p.add_argument(
+        "--settings",
+        type=parse_setting,
+        nargs="+",
+        default=SETTINGS,
+        help="settings to compare, each SCALES@DENSITY (e.g. 1.25,1.5@0.4; 'none@0' reads "
+        "once); default: the table of docs/models.md",
+    )
     args = p.parse_args()
+    settings = args.settings
 
     from densenet_jax.data.labels import read_labels
     from densenet_jax.metrics import text_metrics
@@ -45,10 +66,10 @@ def main() -> None:
     from ocr_common.io import read_image
 
     recs = [
-        Recognizer.from_file(args.weights, reread_scales=s, reread_density=d) for s, d in SETTINGS
+        Recognizer.from_file(args.weights, reread_scales=s, reread_density=d) for s, d in settings
     ]
     default = Recognizer(recs[0].model, recs[0].variables, recs[0].charset)  # its density rule
-    names = ["once" if not s else f"{'/'.join(map(str, s))} if > {d:g}" for s, d in SETTINGS]
+    names = ["once" if not s else f"{'/'.join(map(str, s))} if > {d:g}" for s, d in settings]
     print(
         f"\nCER by second-reading setting (stretch factors if characters per step > "
         f"density), {args.weights}\n"
