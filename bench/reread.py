@@ -57,7 +57,6 @@ def main() -> None:
         "once); default: the table of docs/models.md",
     )
     args = p.parse_args()
-    settings = args.settings
 
     from densenet_jax.data.labels import read_labels
     from densenet_jax.metrics import text_metrics
@@ -66,10 +65,11 @@ def main() -> None:
     from ocr_common.io import read_image
 
     recs = [
-        Recognizer.from_file(args.weights, reread_scales=s, reread_density=d) for s, d in settings
+        Recognizer.from_file(args.weights, reread_scales=s, reread_density=d)
+        for s, d in args.settings
     ]
     default = Recognizer(recs[0].model, recs[0].variables, recs[0].charset)  # its density rule
-    names = ["once" if not s else f"{'/'.join(map(str, s))} if > {d:g}" for s, d in settings]
+    names = ["once" if not s else f"{'/'.join(map(str, s))} if > {d:g}" for s, d in args.settings]
     print(
         f"\nCER by second-reading setting (stretch factors if characters per step > "
         f"density), {args.weights}\n"

@@ -319,8 +319,8 @@ class TextSampler:
             w += "-" * int(rng.random() < 0.5) + str(rng.integers(10, 100000))
         if case is not None:
             return w.capitalize() if case == "title" else w
-        case = rng.random()
-        return w.upper() if case < 0.2 else w.capitalize() if case < 0.5 else w
+        r = rng.random()
+        return w.upper() if r < 0.2 else w.capitalize() if r < 0.5 else w
 
     # -- public -------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, length: int, index: int | None = None) -> str:
