@@ -134,6 +134,12 @@ class TextSampler:
         title case or small letters) instead of word by word, where a fifth of the words
         are in capitals, so that a capital among small letters is rare, as in print.
         0 (the default) draws nothing extra.
+      prose: real Chinese sentences (`ocr_common.prose.sentences()`), read as one text;
+        with probability `prose_lines` a Chinese line is a stretch of it (from a sentence's
+        start or anywhere, running on into the next sentence) instead of dictionary words:
+        real word order, function words and punctuation, characters as often as prose
+        uses them. Characters outside the alphabet are folded (NFKC) or left out.
+        0 (the default) draws nothing extra.
     """
 
     KINDS = ("zh", "zh_mixed", "numeric", "latin")
@@ -147,6 +153,8 @@ class TextSampler:
         receipt_lines: float = 0.0,
         capital_lines: float = 0.0,
         line_case: float = 0.0,
+        prose: Sequence[str] = (),
+        prose_lines: float = 0.0,
     ):
         self.alphabet = "".join(dict.fromkeys(c for c in alphabet if not c.isspace()))
         self._allowed = set(self.alphabet)
@@ -166,6 +174,13 @@ class TextSampler:
         self.receipt_lines = receipt_lines
         self.capital_lines = capital_lines
         self.line_case = line_case
+        self.prose_lines = prose_lines
+        self._prose, self._prose_starts = self._prose_text(prose)
+        if prose_lines and not self._prose:
+            raise ValueError(
+                "prose_lines > 0 needs Chinese prose: install Debian's manpages-zh "
+                "(scripts/install_fonts.sh) or pass the sentences"
+            )
         self.coverage_order = np.random.default_rng(0).permutation(len(self.alphabet))
         # A mark outside the alphabet is labelled by its compatibility form when that is in
         # it: the 5990 charset has ':' but not '：' (renderers print it full width).
@@ -178,7 +193,32 @@ class TextSampler:
         self._zh_punct_p = weights / max(weights.sum(), 1e-9)
         self._ascii_punct = [c for c in ASCII_PUNCT if c in self._allowed]
 
+    def _prose_text(self, sentences: Sequence[str]) -> tuple[str, np.ndarray]:
+        """The sentences as one text in the alphabet, and where each sentence starts."""
+        parts, starts, offset = [], [], 0
+        for sentence in sentences:
+            chars = (_alphabet_form(c, self._allowed) for c in " ".join(sentence.split()))
+            text = "".join(c if c is not None else "" for c in chars)
+            text = " ".join(text.split())
+            if text:
+                parts.append(text)
+                starts.append(offset)
+                offset += len(text)
+        return "".join(parts), np.asarray(starts, np.int64)
+
     # -- pieces -------------------------------------------------------------------------
+    def _prose_line(self, rng: np.random.Generator, n: int) -> str:
+        """At least `n` non-space characters of the prose, from a sentence's start (half
+        the lines) or from anywhere in it."""
+        if rng.random() < 0.5:
+            start = int(self._prose_starts[rng.integers(len(self._prose_starts))])
+        else:
+            start = int(rng.integers(len(self._prose)))
+        text = self._prose[start : start + 3 * n + 8].strip()
+        if sum(c != " " for c in text) < n:  # the end of the text: wrap to its start
+            text = (text + self._prose[: 3 * n + 8]).strip()
+        return text
+
     def _zh(self, rng: np.random.Generator, n: int) -> str:
         """Words of the dictionary with punctuation between clauses, at least `n` characters."""
         out: list[str] = []
@@ -338,7 +378,10 @@ class TextSampler:
         elif self.receipt_lines and rng.random() < self.receipt_lines:
             text, kind = self._receipt(rng, length), "latin"  # no hanzi coverage inside
         elif kind == "zh":
-            text = self._zh(rng, length)
+            if self.prose_lines and rng.random() < self.prose_lines:
+                text = self._prose_line(rng, length)
+            else:
+                text = self._zh(rng, length)
         elif kind == "zh_mixed":
             parts = []
             while sum(len(p) for p in parts) < length:

@@ -57,6 +57,9 @@ class LineDataConfig:
     receipt_lines: float = 0.0  # lines of till receipts (TextSampler)
     capital_lines: float = 0.0  # Latin lines wholly in capitals (TextSampler)
     line_case: float = 0.0  # Latin lines cased as a line, not word by word (TextSampler)
+    # Chinese lines cut from real prose (Debian's Chinese manual pages, `ocr_common.prose`)
+    # instead of dictionary words (TextSampler)
+    prose_lines: float = 0.0
     # Fraction of training lines that hold no text (read as ""): the recogniser learns to
     # read nothing in a detector's false boxes, and `infer` drops what reads as empty.
     non_text: float = 0.05
@@ -90,6 +93,7 @@ class SynthLines:
     ):
         """`group_size`: lines `k * group_size ... (k + 1) * group_size - 1` are all long or
         all short (pass the batch size, so that a batch is one or the other)."""
+        from ocr_common import prose
         from ocr_common.fonts import list_fonts, list_latin_fonts
 
         self.cfg, self.charset, self.seed, self.stream = cfg, charset, seed, stream
@@ -104,6 +108,8 @@ class SynthLines:
             receipt_lines=cfg.receipt_lines,
             capital_lines=cfg.capital_lines,
             line_case=cfg.line_case,
+            prose=prose.sentences() if cfg.prose_lines else (),
+            prose_lines=cfg.prose_lines,
         )
         # Characters per pixel of width: ~1 char per `height` px, so the widest bucket fits.
         self.max_width = max(cfg.widths)

@@ -103,6 +103,15 @@ class LineRenderConfig:
     # never hinted to the pixel grid, nor compressed before it is enlarged.
     small_text: float = 0.0
     small_font_size: tuple[int, int] = (10, 18)
+    # Glyph style, off by default: probability that a line's glyphs are bent and their
+    # weight changed (`glyph_style`), as faces that no installed font matches draw them.
+    glyph_style: float = 0.0
+    # Neighbouring lines, off by default: probability that the line above, below or both
+    # (other text, 0.6-1.6x the size, shifted sideways, 5-45% of a line height away) stand
+    # so close that the crop takes in a strip of them (8-45% of a line height), as the
+    # padded boxes of real detectors and annotators cut lines out of dense pages and web
+    # images. The old distractor neighbour (`distractors`) is a ghost of the line itself.
+    neighbour_lines: float = 0.0
 
     def clean(self) -> LineRenderConfig:
         """These settings without the degradations (colour, rules and neighbour lines, low
@@ -123,6 +132,8 @@ class LineRenderConfig:
             dot_matrix=0.0,
             faded_print=0.0,
             photo=0.0,
+            glyph_style=0.0,
+            neighbour_lines=0.0,
         )
 
 
@@ -271,6 +282,42 @@ def faded_print(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def glyph_style(mask: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """The glyphs of `mask (h, w) float32` (text drawn at `size` px) as another typeface
+    would draw them: strokes bent by a smooth random displacement field (2-6% of the size,
+    varying over a third of a glyph, so that each glyph and stroke bends its own way), and
+    with probability 0.6 a heavier or lighter weight (strokes 2-8% of the size thicker, or
+    up to 4% thinner). Display faces of e-commerce images and signs are commercial ones that
+    no free font package holds; this keeps the model from learning only the free faces'
+    exact shapes. Same shape and dtype."""
+    h, w = mask.shape
+    cell = max(2, int(size * rng.uniform(0.2, 0.45)))
+    amp = size * rng.uniform(0.02, 0.06)
+    dx = smooth_noise(rng, h, w, cell) * amp
+    dy = smooth_noise(rng, h, w, cell) * amp
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = cv2.remap(mask, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    if rng.random() < 0.6:
+        if rng.random() < 0.65:  # heavier
+            out = cv2.dilate(out, _disc(max(1, round(size * rng.uniform(0.01, 0.04)))))
+        else:  # lighter, unless that would erase thin strokes
+            thin = cv2.erode(out, _disc(max(1, round(size * rng.uniform(0.005, 0.02)))))
+            if thin.sum() > 0.4 * out.sum():
+                out = thin
+    return out.astype(np.float32)
+
+
+def _paste_max(canvas: np.ndarray, piece: np.ndarray, top: int, left: int) -> None:
+    """`canvas[top:, left:] = max(canvas, piece)` where they overlap, in place."""
+    h, w = canvas.shape
+    ph, pw = piece.shape
+    ys, xs = max(0, top), max(0, left)
+    ye, xe = min(h, top + ph), min(w, left + pw)
+    if ys < ye and xs < xe:
+        region = canvas[ys:ye, xs:xe]
+        np.maximum(region, piece[ys - top : ye - top, xs - left : xe - left], out=region)
+
+
 def _ink_rows(mask: np.ndarray, y0: int, y1: int) -> tuple[int, int]:
     """The rows `[top, bottom)` of the ink in `mask (h, w) float32`, or `(y0, y1)` (the line
     box) where the ink is under half its height: flat text ("一", "--") and lower-case
@@ -281,6 +328,15 @@ def _ink_rows(mask: np.ndarray, y0: int, y1: int) -> tuple[int, int]:
         return y0, y1
     return int(rows[0]), int(rows[-1]) + 1
 
+
+# What neighbouring lines say does not matter, only that they look like text: common hanzi,
+# Latin letters and digits.
+NEIGHBOUR_CHARS = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下"
+    "过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两"
+    "体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线"
+    "ABCDEFGHKLMNPRSTabcdeghkmnoprstuy0123456789"
+)
 
 _ITALIC = re.compile(r"italic|oblique|ita$", re.IGNORECASE)
 
@@ -397,12 +453,18 @@ class LineRenderer:
         sizes = cfg.small_font_size if small else cfg.font_size
         mask, (x0, y0, x1, y1), size = self._draw_text(text, rng, sizes)
         h, w = mask.shape
-        # Receipt print and poster lettering draw only when switched on, so that the data
-        # of a recipe without them stays as it was.
+        # Glyph style, receipt print and poster lettering draw only when switched on, so
+        # that the data of a recipe without them stays as it was.
+        if cfg.glyph_style and rng.random() < cfg.glyph_style:
+            mask = glyph_style(mask, size, rng)
         if cfg.dot_matrix and rng.random() < cfg.dot_matrix:
             mask = dot_matrix(mask, size, rng)
         if cfg.faded_print and rng.random() < cfg.faded_print:
             mask = faded_print(mask, rng)
+        near = None
+        if cfg.neighbour_lines and rng.random() < cfg.neighbour_lines:
+            mask, (y0, y1), near, reach = self._neighbours(text, rng, mask, (x0, y0, x1, y1))
+            h, w = mask.shape
         if cfg.poster and rng.random() < cfg.poster:
             img, layers, ink = poster_lettering(
                 mask, size, rng, cfg.photo, cfg.poster_hollow, cfg.poster_extrude
@@ -417,12 +479,16 @@ class LineRenderer:
         th = y1 - y0
         if rng.random() < cfg.distractors:
             self._distractors(img, mask, rng, (x0, y0, x1, y1), fg_col)
+        if near is not None:  # under the line's own letters
+            layers.insert(-1, (near * rng.uniform(0.7, 1.0), np.asarray(fg_col, np.float32)))
         for alpha, colour in layers:  # bottom to top
             a = alpha[..., None]
             img = img * (1 - a) + colour * a
 
         # Geometry: shear, rotation and perspective around the text box, then the crop.
         my = rng.uniform(*cfg.margin_y, size=2) * th
+        if near is not None:  # the crop reaches into each neighbour drawn
+            my = np.maximum(my, [y0 - reach[0], reach[1] - y1])
         mx = rng.uniform(*cfg.margin_x, size=2) * th
         src = np.float32(
             [
@@ -533,6 +599,37 @@ class LineRenderer:
             for _ in range(int(rng.integers(5, 40))):
                 c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
                 cv2.circle(img, c, int(rng.integers(1, max(2, h // 6))), col, -1)
+
+    def _neighbours(self, text: str, rng: np.random.Generator, mask: np.ndarray, box: tuple):
+        """Lines above and/or below the line of `mask (h, w)` (text box `box`), on a canvas
+        grown to hold them. Returns the grown mask, the line box's new rows `(y0, y1)`, the
+        neighbours' ink `(h', w) float32` and the rows `(top, bottom)` to which the crop
+        must reach so that it takes in a strip of each neighbour drawn (`(y0, y1)` on a
+        side without one)."""
+        x0, y0, x1, y1 = box
+        th = y1 - y0
+        grow = 2 * th
+        mask = np.pad(mask, ((grow, grow), (0, 0)))
+        y0, y1 = y0 + grow, y1 + grow
+        near = np.zeros_like(mask)
+        reach = [y0, y1]
+        side = rng.choice(3, p=(0.4, 0.4, 0.2))  # above, below, both
+        for above in (True, False):
+            if side != 2 and above != (side == 0):
+                continue
+            n = int(rng.integers(2, max(3, int(1.5 * len(text))) + 1))
+            other = "".join(rng.choice(list(NEIGHBOUR_CHARS), size=n))
+            scale = rng.uniform(0.6, 1.6)
+            size = max(8, round(th / 1.45 * scale))
+            ghost, (gx0, gy0, _, gy1), _ = self._draw_text(other, rng, (size, size))
+            gap = int(th * rng.uniform(0.05, 0.45))
+            strip = int(th * rng.uniform(0.08, 0.45))
+            # Where the neighbour's line box starts on the canvas, top-left of its mask.
+            left = int(x0 + rng.uniform(-0.5, 0.5) * (x1 - x0)) - gx0
+            top = (y0 - gap - gy1) if above else (y1 + gap - gy0)
+            _paste_max(near, ghost, top, left)
+            reach[0 if above else 1] = y0 - gap - strip if above else y1 + gap + strip
+        return mask, (y0, y1), near, tuple(reach)
 
     def _distractors(self, img, mask, rng, box, fg_col) -> None:
         x0, y0, x1, y1 = box

@@ -26,6 +26,7 @@ from densenet_jax.data.render import (
     LineRenderer,
     dot_matrix,
     faded_print,
+    glyph_style,
     poster_lettering,
     printed_forms,
 )
@@ -244,6 +245,53 @@ def test_faded_print_lightens_the_ink_and_never_adds_any():
         assert (out <= mask + 1e-6).all() and (out[mask == 0] == 0).all()
         means.append(out[mask > 0].mean())
     assert 0.3 < np.mean(means) < 0.95 and np.std(means) > 0.03
+
+
+def test_glyph_style_bends_and_reweights_the_strokes_near_where_they_were():
+    mask = np.zeros((144, 400), np.float32)
+    mask[48:96, 48:56] = 1.0  # a vertical stroke, 48 x 8 px, text drawn at size 48
+    mask[68:76, 100:352] = 1.0  # a horizontal stroke
+    size, moved, heavier, lighter = 48, 0, 0, 0
+    for seed in range(40):
+        out = glyph_style(mask, size, np.random.default_rng(seed))
+        assert out.shape == mask.shape and out.dtype == np.float32
+        assert 0 <= out.min() and out.max() <= 1 + 1e-6
+        # The ink stays within the displacement (6%) plus the weight change (4%) of the size.
+        reach = int(np.ceil(0.1 * size)) + 1
+        near = cv2.dilate(mask, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+        assert out[near == 0].max(initial=0) < 1e-3
+        # Most of the stroke is still there: the glyph is bent, not erased.
+        assert (out > 0.5).sum() > 0.4 * (mask > 0.5).sum()
+        # The straight horizontal stroke's centre line no longer lies on one row.
+        rows = [np.average(np.arange(144), weights=out[:, x]) for x in range(110, 340, 10)]
+        moved += np.ptp(rows) > 0.5
+        ratio = out.sum() / mask.sum()
+        heavier += ratio > 1.15
+        lighter += ratio < 0.85
+    assert moved >= 30 and heavier >= 8 and lighter >= 3
+
+
+def test_glyph_style_changes_lines_only_when_switched_on(pip_fonts):
+    base = LineRenderConfig()
+    assert base.glyph_style == 0.0
+    on = dataclasses.replace(base, glyph_style=1.0)
+    assert on.clean().glyph_style == 0.0
+    texts = ["的一是在不了", "极速发货 TOTAL"]
+
+    def lines(cfg, seed):
+        r, rng = LineRenderer(pip_fonts[:2], cfg), np.random.default_rng(seed)
+        return [r(t, rng) for t in texts]
+
+    # Switched on, the style draws from the stream even where it does not fire; switched
+    # off it draws nothing, so the lines of earlier recipes stay as they were.
+    rare = dataclasses.replace(base, glyph_style=1e-12)
+    assert any(
+        a.shape != b.shape or not np.array_equal(a, b)
+        for a, b in zip(lines(base, 3), lines(rare, 3), strict=True)
+    )
+    for a, b in zip(lines(base, 3), lines(on, 3), strict=True):
+        assert b.shape[0] == 32 and b.dtype == np.uint8 and b.std() > 3
+        assert a.shape != b.shape or not np.array_equal(a, b)
 
 
 def test_receipt_lines_are_latin_receipt_text():
@@ -845,3 +893,58 @@ def test_line_case_sets_a_latin_lines_case_as_a_whole_only_when_switched_on():
     assert not any(shouted(t) for t in cased)
     titled = sum(all(w[:1].isupper() for w in t.split() if w[:1].isalpha()) for t in cased)
     assert 0.2 < titled / len(cased) < 0.6  # title case (30%) and one-word sentence lines
+
+
+def test_prose_lines_are_stretches_of_the_given_prose_only_when_switched_on():
+    sentences = [
+        "打印机名和要恢复的打印任务号：",
+        "如果指定一个目录作为参数，",
+        "就好像提供了启动参数一样。",
+    ]
+    zh = (1.0, 0.0, 0.0, 0.0)
+    plain = TextSampler(ALPHABET, kind_weights=zh, coverage_per_sample=0)
+    off = TextSampler(ALPHABET, kind_weights=zh, coverage_per_sample=0, prose=sentences)
+    on = TextSampler(
+        ALPHABET, kind_weights=zh, coverage_per_sample=0, prose=sentences, prose_lines=1.0
+    )
+
+    def lines(s, n):
+        rng = np.random.default_rng(2)
+        return [s.sample(rng, n) for _ in range(60)]
+
+    assert lines(plain, 6) == lines(off, 6)  # off: nothing drawn, the stream unchanged
+    # The text as the alphabet holds it ('：' folded to ':'), twice over for a wrap-around.
+    text = "".join(sentences).replace("：", ":")
+    starts = 0
+    for n in (1, 6, 30):
+        for line in lines(on, n):
+            assert len(line) == n and line in text + text, line
+            starts += any(line.startswith(s[:n].replace("：", ":")) for s in sentences)
+    assert starts > 30  # half the lines start a sentence
+    with pytest.raises(ValueError, match="manpages-zh"):
+        TextSampler(ALPHABET, kind_weights=zh, prose_lines=0.5)
+
+
+def test_neighbour_lines_put_other_lines_ink_at_the_crops_edge(pip_fonts):
+    """Clean dark-on-light lines: without neighbours the rows at the crop's top and bottom
+    edges rarely hold ink; with them most crops take in a strip of another line there."""
+    base = dataclasses.replace(LineRenderConfig().clean(), dark_background=0.0, ink_crop=0.0)
+    assert base.neighbour_lines == 0.0
+    on = dataclasses.replace(base, neighbour_lines=1.0)
+    assert on.clean().neighbour_lines == 0.0
+
+    def edge_ink(cfg):
+        r, rng = LineRenderer(pip_fonts[:2], cfg), np.random.default_rng(4)
+        lines = [r("的一是在不了有", rng) for _ in range(40)]
+        for line in lines:
+            assert line.shape[0] == 32 and line.dtype == np.uint8
+        return np.mean([min(ln[:3].min(), ln[-3:].min()) < 110 for ln in lines])
+
+    assert edge_ink(base) < 0.2 and edge_ink(on) > 0.6
+    # Switched on, the draw is made even where no neighbour is drawn: off draws nothing.
+    rare = dataclasses.replace(base, neighbour_lines=1e-12)
+    r = LineRenderer(pip_fonts[:2], base)
+    s = LineRenderer(pip_fonts[:2], rare)
+    a = [r("的一是在", np.random.default_rng(k)) for k in range(3)]
+    b = [s("的一是在", np.random.default_rng(k)) for k in range(3)]
+    assert any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(a, b, strict=True))
