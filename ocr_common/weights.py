@@ -88,3 +88,58 @@ def load_weights(
             f"{path}: holds weights for model {meta.get('model')!r}, expected {expect_model!r}"
         )
     return traverse_util.unflatten_dict(flat, sep="/"), meta
+
+
+def interpolate_weights(
+    start: str | os.PathLike, end: str | os.PathLike, t: float
+) -> tuple[dict, dict[str, Any]]:
+    """`(1 - t) * start + t * end`, variable by variable, of two weights files of one model
+    and architecture (e.g. a fine-tune and the file it started from: the mean of the two
+    keeps much of what a fine-tune gains while undoing some of what it costs elsewhere).
+
+    Returns:
+      `(variables, meta)`: float32 variables, and `end`'s metadata with the mix recorded
+      under "interpolated".
+
+    Raises:
+      WeightsError: unreadable files, other models, or different variables or shapes.
+    """
+    if not 0.0 <= t <= 1.0:
+        raise WeightsError(f"t must be in [0, 1], got {t}")
+    (va, ma), (vb, mb) = load_weights(start), load_weights(end)
+    if ma.get("model") != mb.get("model"):
+        raise WeightsError(
+            f"{start} holds {ma.get('model')!r} weights, {end} {mb.get('model')!r} ones"
+        )
+    fa, fb = traverse_util.flatten_dict(va, sep="/"), traverse_util.flatten_dict(vb, sep="/")
+    differ = sorted(set(fa) ^ set(fb)) or [k for k in fa if fa[k].shape != fb[k].shape]
+    if differ:
+        raise WeightsError(f"{start} and {end} differ in variables or shapes: {differ[:5]}")
+    mixed = {k: (1.0 - t) * fa[k] + t * fb[k] for k in fa}
+    meta = {**mb, "interpolated": {"start": str(start), "end": str(end), "t": t}}
+    return traverse_util.unflatten_dict(mixed, sep="/"), meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(
+        description="Write (1 - t) * START + t * END of two weights files of one model "
+        "(float16, END's metadata, calibration included)."
+    )
+    p.add_argument("start", type=Path)
+    p.add_argument("end", type=Path)
+    p.add_argument("--t", type=float, default=0.5, help="weight of END (default 0.5)")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    try:
+        variables, meta = interpolate_weights(args.start, args.end, args.t)
+        save_weights(args.out, variables, meta)
+    except WeightsError as e:
+        p.exit(2, f"error: {e}\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

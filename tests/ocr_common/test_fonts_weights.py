@@ -9,7 +9,15 @@ from ocr_common.fonts import (
     list_fonts,
     list_latin_fonts,
 )
-from ocr_common.weights import WeightsError, load_weights, save_weights
+from ocr_common.weights import (
+    WeightsError,
+    interpolate_weights,
+    load_weights,
+    save_weights,
+)
+from ocr_common.weights import (
+    main as weights_main,
+)
 
 
 def test_pip_installed_fonts_cover_chinese():
@@ -69,3 +77,36 @@ def test_weights_round_trip(tmp_path):
     with pytest.raises(WeightsError, match="overflow float16"):
         save_weights(tmp_path / "big.npz", {"x": np.array([1e6], np.float32)}, {"model": "m"})
     assert not (tmp_path / "big.npz").exists()
+
+
+def test_interpolated_weights_are_the_mix_of_the_two_files(tmp_path):
+    rng = np.random.default_rng(1)
+    tree = lambda: {  # noqa: E731
+        "params": {"k": rng.normal(size=(4, 3)).astype(np.float32)},
+        "batch_stats": {"var": rng.uniform(0.5, 2, size=3).astype(np.float32)},
+    }
+    a, b = tree(), tree()
+    pa = save_weights(tmp_path / "a.npz", a, {"model": "m", "step": 1})
+    pb = save_weights(tmp_path / "b.npz", b, {"model": "m", "step": 2, "calibrated": True})
+    a16, _ = load_weights(pa)
+    b16, _ = load_weights(pb)
+    for t in (0.0, 0.3, 1.0):
+        mixed, meta = interpolate_weights(pa, pb, t)
+        for group, name in (("params", "k"), ("batch_stats", "var")):
+            want = (1 - t) * a16[group][name].astype(np.float64) + t * b16[group][name]
+            np.testing.assert_allclose(mixed[group][name], want, rtol=1e-6, atol=1e-7)
+        assert meta["step"] == 2 and meta["calibrated"] and meta["interpolated"]["t"] == t
+    # The command line writes the mix as a weights file.
+    assert weights_main([str(pa), str(pb), "--t", "0.5", "--out", str(tmp_path / "m.npz")]) == 0
+    half, _ = load_weights(tmp_path / "m.npz")
+    np.testing.assert_allclose(
+        half["params"]["k"], (a16["params"]["k"] + b16["params"]["k"]) / 2, rtol=2e-3, atol=1e-3
+    )
+    other = save_weights(tmp_path / "o.npz", {"params": {"k": np.zeros((4, 4))}}, {"model": "m"})
+    with pytest.raises(WeightsError, match="differ in variables or shapes"):
+        interpolate_weights(pa, other, 0.5)
+    model = save_weights(tmp_path / "x.npz", a, {"model": "x"})
+    with pytest.raises(WeightsError, match="'m' weights"):
+        interpolate_weights(pa, model, 0.5)
+    with pytest.raises(WeightsError, match="t must be in"):
+        interpolate_weights(pa, pb, 1.5)
