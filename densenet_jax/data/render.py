@@ -618,7 +618,7 @@ class LineRenderer:
             if side != 2 and above != (side == 0):
                 continue
             n = int(rng.integers(2, max(3, int(1.5 * len(text))) + 1))
-            other = "".join(rng.choice(list(NEIGHBOUR_CHARS), size=n))
+            other = "".join(NEIGHBOUR_CHARS[i] for i in rng.integers(len(NEIGHBOUR_CHARS), size=n))
             scale = rng.uniform(0.6, 1.6)
             size = max(8, round(th / 1.45 * scale))
             ghost, (gx0, gy0, _, gy1), _ = self._draw_text(other, rng, (size, size))
