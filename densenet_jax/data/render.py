@@ -86,6 +86,10 @@ class LineRenderConfig:
     mono_latin: float = 0.0
     dot_matrix: float = 0.0
     faded_print: float = 0.0
+    # Printer bitmap fonts, off by default: probability that the glyphs are set on a
+    # coarse grid of square dots (`printer_bitmap`), as thermal receipt printers and old
+    # screens draw their bitmap faces.
+    printer_bitmap: float = 0.0
     latin_font: float = 0.5  # probability of drawing ASCII in a Latin font
     latin_italic: float = 0.2  # of those, probability of an italic face
     # Probability that a line prints the ASCII marks of FULL_WIDTH_FORMS that follow a
@@ -130,6 +134,7 @@ class LineRenderConfig:
             uneven_light=0.0,
             poster=0.0,
             dot_matrix=0.0,
+            printer_bitmap=0.0,
             faded_print=0.0,
             photo=0.0,
             glyph_style=0.0,
@@ -266,6 +271,26 @@ def dot_matrix(mask: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
         centre = (round(4 * (gx + 0.5) * w / gw), round(4 * (gy + 0.5) * h / gh))
         cv2.circle(out, centre, radius, 1.0, -1, cv2.LINE_AA, shift=2)
     return out
+
+
+def printer_bitmap(
+    mask: np.ndarray, size: int, rng: np.random.Generator, dots: tuple[float, float] = (12, 22)
+) -> np.ndarray:
+    """The glyphs of `mask (h, w) float32` (text drawn at `size` px) as a bitmap face draws
+    them: whole square dots on a grid of `dots` to the em (a thermal receipt printer's
+    faces have 12-24 dots to the line; Chinese bitmap faces 16-24, drawn by hand, so a
+    finer grid stands in for them here), a dot inked where the glyph covers enough of its
+    cell, in a quarter of the lines struck twice a dot apart as
+    printers embolden. Hard stair-stepped edges and strokes of whole dots, unlike the
+    smooth outlines of the TrueType faces. Same shape and dtype; values 0 or 1."""
+    h, w = mask.shape
+    pitch = max(1.0, size / rng.uniform(*dots))  # at least a pixel: aliased small print
+    gh, gw = max(1, round(h / pitch)), max(1, round(w / pitch))
+    cells = cv2.resize(mask, (gw, gh), interpolation=cv2.INTER_AREA)
+    out = (cells > rng.uniform(0.3, 0.45)).astype(np.float32)
+    if rng.random() < 0.25:  # emphasised: each dot printed again one dot to the right
+        out[:, 1:] = np.maximum(out[:, 1:], out[:, :-1])
+    return cv2.resize(out, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
 def faded_print(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -459,6 +484,12 @@ class LineRenderer:
             mask = glyph_style(mask, size, rng)
         if cfg.dot_matrix and rng.random() < cfg.dot_matrix:
             mask = dot_matrix(mask, size, rng)
+        if cfg.printer_bitmap and rng.random() < cfg.printer_bitmap:
+            # Finer grids for CJK glyphs, and none for small ones: a grid of whole pixels
+            # makes small hanzi illegible, where real bitmap faces are drawn by hand.
+            hanzi = any(ord(c) > 0x2E7F for c in text)
+            if not (hanzi and small):
+                mask = printer_bitmap(mask, size, rng, (20, 28) if hanzi else (12, 22))
         if cfg.faded_print and rng.random() < cfg.faded_print:
             mask = faded_print(mask, rng)
         near = None

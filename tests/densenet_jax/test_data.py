@@ -5,6 +5,7 @@ import unicodedata
 import cv2
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from densenet_jax.charset import Charset
 from densenet_jax.data.labels import LabelFileError, read_labels
@@ -29,6 +30,7 @@ from densenet_jax.data.render import (
     glyph_style,
     poster_lettering,
     printed_forms,
+    printer_bitmap,
 )
 from densenet_jax.preprocess import bucket_width, pad_lines, to_line_image
 from ocr_common.corpus import TextSampler, english_words
@@ -285,6 +287,52 @@ def test_glyph_style_changes_lines_only_when_switched_on(pip_fonts):
     # Switched on, the style draws from the stream even where it does not fire; switched
     # off it draws nothing, so the lines of earlier recipes stay as they were.
     rare = dataclasses.replace(base, glyph_style=1e-12)
+    assert any(
+        a.shape != b.shape or not np.array_equal(a, b)
+        for a, b in zip(lines(base, 3), lines(rare, 3), strict=True)
+    )
+    for a, b in zip(lines(base, 3), lines(on, 3), strict=True):
+        assert b.shape[0] == 32 and b.dtype == np.uint8 and b.std() > 3
+        assert a.shape != b.shape or not np.array_equal(a, b)
+
+
+def test_printer_bitmap_sets_the_glyphs_in_whole_square_dots_near_where_they_were(pip_fonts):
+    font = load_font(pip_fonts[0], 48)
+    img = Image.new("L", (400, 100), 0)
+    ImageDraw.Draw(img).text((20, 20), "TOTAL 12.50", font=font, fill=255)
+    mask = np.asarray(img, np.float32) / 255
+    emphasised = 0
+    for seed in range(20):
+        out = printer_bitmap(mask, 48, np.random.default_rng(seed), dots=(12, 12))
+        assert out.shape == mask.shape and out.dtype == np.float32
+        assert set(np.unique(out)) <= {0.0, 1.0}
+        # Dots of 4 px (48 / 12): along a row every run of ink or paper between two
+        # changes is a whole number of dots long (up to the grid's rounding).
+        runs = []
+        for row in out[::3]:
+            edges = np.flatnonzero(np.diff(row)) + 1
+            runs += list(np.diff(edges))
+        assert min(runs) >= 3 and np.mean(np.array(runs) % 4 <= 1) > 0.8
+        # The ink stays within a dot of the glyphs and covers most of them.
+        near = cv2.dilate((mask > 0.1).astype(np.uint8), np.ones((11, 11), np.uint8))
+        assert out[near == 0].max(initial=0) == 0
+        assert (out * (mask > 0.5)).sum() > 0.7 * (mask > 0.5).sum()
+        emphasised += out.sum() > 1.25 * (mask > 0.5).sum()
+    assert 1 <= emphasised <= 12
+
+
+def test_printer_bitmap_changes_lines_only_when_switched_on(pip_fonts):
+    base = LineRenderConfig()
+    assert base.printer_bitmap == 0.0
+    on = dataclasses.replace(base, printer_bitmap=1.0)
+    assert on.clean().printer_bitmap == 0.0
+    texts = ["的一是在不了", "TOTAL 12.50"]
+
+    def lines(cfg, seed):
+        r, rng = LineRenderer(pip_fonts[:2], cfg), np.random.default_rng(seed)
+        return [r(t, rng) for t in texts]
+
+    rare = dataclasses.replace(base, printer_bitmap=1e-12)
     assert any(
         a.shape != b.shape or not np.array_equal(a, b)
         for a, b in zip(lines(base, 3), lines(rare, 3), strict=True)
