@@ -273,29 +273,6 @@ def test_glyph_style_bends_and_reweights_the_strokes_near_where_they_were():
     assert moved >= 30 and heavier >= 8 and lighter >= 3
 
 
-def test_glyph_style_changes_lines_only_when_switched_on(pip_fonts):
-    base = LineRenderConfig()
-    assert base.glyph_style == 0.0
-    on = dataclasses.replace(base, glyph_style=1.0)
-    assert on.clean().glyph_style == 0.0
-    texts = ["的一是在不了", "极速发货 TOTAL"]
-
-    def lines(cfg, seed):
-        r, rng = LineRenderer(pip_fonts[:2], cfg), np.random.default_rng(seed)
-        return [r(t, rng) for t in texts]
-
-    # Switched on, the style draws from the stream even where it does not fire; switched
-    # off it draws nothing, so the lines of earlier recipes stay as they were.
-    rare = dataclasses.replace(base, glyph_style=1e-12)
-    assert any(
-        a.shape != b.shape or not np.array_equal(a, b)
-        for a, b in zip(lines(base, 3), lines(rare, 3), strict=True)
-    )
-    for a, b in zip(lines(base, 3), lines(on, 3), strict=True):
-        assert b.shape[0] == 32 and b.dtype == np.uint8 and b.std() > 3
-        assert a.shape != b.shape or not np.array_equal(a, b)
-
-
 def test_printer_bitmap_sets_the_glyphs_in_whole_square_dots_near_where_they_were(pip_fonts):
     font = load_font(pip_fonts[0], 48)
     img = Image.new("L", (400, 100), 0)
@@ -321,18 +298,21 @@ def test_printer_bitmap_sets_the_glyphs_in_whole_square_dots_near_where_they_wer
     assert 1 <= emphasised <= 12
 
 
-def test_printer_bitmap_changes_lines_only_when_switched_on(pip_fonts):
+@pytest.mark.parametrize("option", ["glyph_style", "printer_bitmap"])
+def test_glyph_options_change_lines_only_when_switched_on(pip_fonts, option):
     base = LineRenderConfig()
-    assert base.printer_bitmap == 0.0
-    on = dataclasses.replace(base, printer_bitmap=1.0)
-    assert on.clean().printer_bitmap == 0.0
-    texts = ["的一是在不了", "TOTAL 12.50"]
+    assert getattr(base, option) == 0.0
+    on = dataclasses.replace(base, **{option: 1.0})
+    assert getattr(on.clean(), option) == 0.0
+    texts = ["的一是在不了", "极速发货 TOTAL 12.50"]
 
     def lines(cfg, seed):
         r, rng = LineRenderer(pip_fonts[:2], cfg), np.random.default_rng(seed)
         return [r(t, rng) for t in texts]
 
-    rare = dataclasses.replace(base, printer_bitmap=1e-12)
+    # Switched on, the option draws from the stream even where it does not fire; switched
+    # off it draws nothing, so the lines of earlier recipes stay as they were.
+    rare = dataclasses.replace(base, **{option: 1e-12})
     assert any(
         a.shape != b.shape or not np.array_equal(a, b)
         for a, b in zip(lines(base, 3), lines(rare, 3), strict=True)
