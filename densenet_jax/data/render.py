@@ -42,6 +42,9 @@ from ocr_common.textures import (
     smooth_noise,
 )
 
+# First code point of the CJK blocks (radicals, punctuation, ideographs, full-width forms).
+CJK_START = 0x2E80
+
 
 @dataclass(frozen=True)
 class LineRenderConfig:
@@ -280,9 +283,9 @@ def printer_bitmap(
     them: whole square dots on a grid of `dots` to the em (a thermal receipt printer's
     faces have 12-24 dots to the line; Chinese bitmap faces 16-24, drawn by hand, so a
     finer grid stands in for them here), a dot inked where the glyph covers enough of its
-    cell, in a quarter of the lines struck twice a dot apart as
-    printers embolden. Hard stair-stepped edges and strokes of whole dots, unlike the
-    smooth outlines of the TrueType faces. Same shape and dtype; values 0 or 1."""
+    cell, in a quarter of the lines struck twice a dot apart as printers embolden. Hard
+    stair-stepped edges and strokes of whole dots, unlike the smooth outlines of the
+    TrueType faces. Same shape and dtype; values 0 or 1."""
     h, w = mask.shape
     pitch = max(1.0, size / rng.uniform(*dots))  # at least a pixel: aliased small print
     gh, gw = max(1, round(h / pitch)), max(1, round(w / pitch))
@@ -485,11 +488,12 @@ class LineRenderer:
         if cfg.dot_matrix and rng.random() < cfg.dot_matrix:
             mask = dot_matrix(mask, size, rng)
         if cfg.printer_bitmap and rng.random() < cfg.printer_bitmap:
-            # Finer grids for CJK glyphs, and none for small ones: a grid of whole pixels
-            # makes small hanzi illegible, where real bitmap faces are drawn by hand.
-            hanzi = any(ord(c) > 0x2E7F for c in text)
-            if not (hanzi and small):
-                mask = printer_bitmap(mask, size, rng, (20, 28) if hanzi else (12, 22))
+            # Finer grids for CJK glyphs (ideographs and the full-width forms drawn in the
+            # CJK face), and none for small ones: a grid of whole pixels makes small hanzi
+            # illegible, where real bitmap faces are drawn by hand.
+            cjk = any(ord(c) >= CJK_START for c in text)
+            if not (cjk and small):
+                mask = printer_bitmap(mask, size, rng, (20, 28) if cjk else (12, 22))
         if cfg.faded_print and rng.random() < cfg.faded_print:
             mask = faded_print(mask, rng)
         near = None
