@@ -75,11 +75,11 @@ def main() -> None:
         for i, path in enumerate(images):
             for name, ocr in systems.items():
                 for _ in range(2):  # again when this image compiled a new shape
-                    compiled = ocr.recognizer._predict_probs._cache_size()
+                    compiled = ocr.recognizer._predict_probs.shapes_seen()
                     t = time.perf_counter()
                     found = ocr(path)
                     seconds = time.perf_counter() - t
-                    compiled = compiled != ocr.recognizer._predict_probs._cache_size()
+                    compiled = compiled != ocr.recognizer._predict_probs.shapes_seen()
                     if not (compiled or ocr.detector._last_compiled):
                         break
                 times[name].append(seconds)

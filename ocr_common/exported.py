@@ -93,6 +93,11 @@ class ExportedJit:
             call = self._calls[signature] = self._program(folder, signature, args)
         return call(*args)
 
+    def shapes_seen(self) -> int:
+        """How many input signatures this function has prepared a program for so far (a
+        call with a new one traces, loads or compiles)."""
+        return len(self._calls) + self.fn._cache_size()
+
     def path(self, folder: Path, signature: str) -> Path:
         """The file of the program for ``signature`` in ``folder``."""
         key = "|".join(

@@ -53,7 +53,10 @@ def test_programs_are_keyed_by_shape_dtype_and_name(tmp_path, params):
     for rows in (2, 7):
         x = np.ones((rows, 5), np.float32)
         np.testing.assert_allclose(fn(params, x), _reference(params, x), rtol=1e-5, atol=1e-6)
+    fn(params, np.ones((7, 5), np.float32))  # a shape seen before: no new program
+    assert fn.shapes_seen() == 2
     fn(params, np.ones((2, 5), np.float16))  # another dtype: another program
+    assert fn.shapes_seen() == 3
     other = ExportedJit(_affine(traces), "affine, other model", folder=tmp_path)
     other(params, np.ones((2, 5), np.float32))
     assert fn.exported == 3 and other.exported == 1
@@ -80,7 +83,10 @@ def test_cache_off_means_plain_jit(tmp_path, params, monkeypatch):
     fn = ExportedJit(_affine(traces), "affine")
     x = np.ones((2, 5), np.float32)
     np.testing.assert_allclose(fn(params, x), _reference(params, x), rtol=1e-5, atol=1e-6)
-    assert (fn.exported, fn.loaded, len(traces)) == (0, 0, 1)
+    assert (fn.exported, fn.loaded, len(traces), fn.shapes_seen()) == (0, 0, 1, 1)
+    fn(params, x)
+    fn(params, np.ones((3, 5), np.float32))
+    assert fn.shapes_seen() == 2
 
 
 def test_folder_beside_compilation_cache(tmp_path):
