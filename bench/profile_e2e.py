@@ -15,6 +15,7 @@ timed by wrappers around the objects `infer.OCR` uses:
   rec network W        the recogniser forward per width bucket W (first reading)
   rec decode           greedy decoding with the look-alike prior (first reading)
   rec re-read          dense lines read again stretched (network and decoding)
+  rec upside-down      a poorly read page's lines read again turned (`OCR.read_upside_down`)
   other                what the wrappers leave (reading order, records, Python)
 
 Sets: `examples` (the repository's examples) and `real` (`../shared/real/images`, every
@@ -51,6 +52,7 @@ class Profiler:
 
         self.totals: dict[str, float] = collections.defaultdict(float)
         self.on = False
+        self.mute = 0  # inside a stage timed as a whole
         det, rec = ocr.detector, ocr.recognizer
         self.det_shapes: set = set()
         self.rec_shapes: set = set()
@@ -116,9 +118,21 @@ class Profiler:
             return lines(*args, **kwargs)
 
         rec.recognize_lines = recognize_lines
+        upside_down = ocr.read_upside_down
+
+        def read_upside_down(*args, **kwargs):
+            t = time.perf_counter()
+            self.mute += 1
+            try:
+                return upside_down(*args, **kwargs)
+            finally:
+                self.mute -= 1
+                self.add("rec upside-down", time.perf_counter() - t)
+
+        ocr.read_upside_down = read_upside_down
 
     def add(self, key: str, seconds: float) -> None:
-        if self.on:
+        if self.on and not self.mute:
             self.totals[key] += seconds
 
     def timer(self, fn, key: str):

@@ -180,7 +180,12 @@ def test_detector_with_a_coarse_pass_merges_two_resizes(pages):
     _, samples = pages
     image = read_image(samples[0].image)
     det = TextDetector.from_weights(
-        SHIPPED, short_side=320, long_side=560, coarse_scale=0.5, coarse_min_height=40
+        SHIPPED,
+        short_side=320,
+        long_side=560,
+        coarse_scale=0.5,
+        coarse_min_height=40,
+        coarse_min_proposals=0,  # always run it
     )
     assert (det.coarse_side, det.coarse_long_side) == (160, 280)
     # The shipped file may hold a coarse pass of its own: these two are single passes.
@@ -199,6 +204,62 @@ def test_detector_with_a_coarse_pass_merges_two_resizes(pages):
             TextDetector.from_weights(SHIPPED, coarse_scale=bad)
     with pytest.raises(ValueError, match="no coarse pass"):
         plain.network_outputs(image, coarse=True)
+
+
+def test_tall_proposals_against_a_loop_over_anchors():
+    from ctpn_jax.anchors import ANCHOR_HEIGHTS
+    from ctpn_jax.detect import tall_proposals
+
+    rng = np.random.default_rng(7)
+    hf, wf, k = 6, 9, len(ANCHOR_HEIGHTS)
+    out = {
+        "cls_logits": rng.normal(0, 4, (hf, wf, k, 2)).astype(np.float32),
+        "vertical": rng.normal(0, 0.6, (hf, wf, k, 2)).astype(np.float32),
+        "side": np.zeros((hf, wf, k), np.float32),
+    }
+    hw, min_height, threshold = (70, 110), 40.0, 0.9
+    want = 0
+    for y in range(hf):
+        for x in range(wf):
+            for a in range(k):
+                z = float(out["cls_logits"][y, x, a, 1]) - float(out["cls_logits"][y, x, a, 0])
+                height = ANCHOR_HEIGHTS[a] * np.exp(float(out["vertical"][y, x, a, 1]))
+                inside = (y + 0.5) * 16 < hw[0] and (x + 0.5) * 16 < hw[1]
+                want += inside and 1 / (1 + np.exp(-z)) > threshold and height >= min_height
+    assert 0 < want < hf * wf * k // 4  # the draw tests both sides of each condition
+    assert tall_proposals(out, hw, min_height, threshold) == want
+
+
+def test_coarse_pass_runs_only_where_the_main_pass_has_tall_proposals(pages, monkeypatch):
+    from ctpn_jax.detect import tall_proposals
+    from ocr_common.io import read_image
+
+    _, samples = pages
+    image = read_image(samples[0].image)
+    kwargs = dict(short_side=320, long_side=560, coarse_scale=0.5, coarse_min_height=20)
+    always = TextDetector.from_weights(SHIPPED, coarse_min_proposals=0, **kwargs)
+    fine = always.network_outputs(image)
+    n = tall_proposals(fine[0], fine[1], 20, always.post.score_threshold)
+    assert n > 0  # a rendered page: some text at least 20 px tall at this scale
+    plain = TextDetector.from_weights(SHIPPED, short_side=320, long_side=560, coarse_scale=0)
+    coarse_calls = []
+    original = TextDetector.network_outputs
+
+    def counting(self, image, coarse=False):
+        coarse_calls.append(coarse)
+        return original(self, image, coarse)
+
+    monkeypatch.setattr(TextDetector, "network_outputs", counting)
+    for min_proposals, runs in ((0, True), (n, True), (n + 1, False)):
+        det = TextDetector.from_weights(SHIPPED, coarse_min_proposals=min_proposals, **kwargs)
+        coarse_calls.clear()
+        got = det(image)
+        assert coarse_calls == ([False, True] if runs else [False])
+        want = always(image) if runs else plain(image)
+        np.testing.assert_allclose(got.quads, want.quads, atol=1e-4)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+    with pytest.raises(ValueError, match="coarse_min_proposals"):
+        TextDetector.from_weights(SHIPPED, coarse_min_proposals=-1)
 
 
 def test_calibrated_coarse_pass_is_stored_and_reproduced(pages, tmp_path):
