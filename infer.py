@@ -281,12 +281,13 @@ class OCR:
 
         return self.recognize_lines([to_line_image(ln) for ln in lines])
 
-    def recognize_lines(self, lines: Sequence[np.ndarray]) -> list[Any]:
-        """``recognize`` for the recogniser inputs ``crop_lines`` gives, ``(32, w) uint8``."""
+    def recognize_lines(self, lines: Sequence[np.ndarray], reread: bool = True) -> list[Any]:
+        """``recognize`` for the recogniser inputs ``crop_lines`` gives, ``(32, w) uint8``;
+        ``reread=False`` reads dense lines once too (no stretched second readings)."""
         if not len(lines):
             return []
         return self.recognizer.recognize_lines(
-            list(lines), decoder=self.decoder, batch_size=self.batch_size
+            list(lines), decoder=self.decoder, batch_size=self.batch_size, reread=reread
         )
 
     # -- the pipeline: one generator that every caller consumes
@@ -387,7 +388,9 @@ class OCR:
         ``UPSIDE_DOWN_MARGIN`` (a photo or texture read as garbage either way stays). The
         decision is per page: a single line's confidence does not tell upright from
         upside-down text (rendered lines turned half a turn often read with 0.6-0.8
-        confidence), a page's lines together do.
+        confidence), a page's lines together do. The turned lines are read once for the
+        decision (no stretched second readings of dense lines: most poor pages are upright,
+        and the decision needs no more); a page that turns is read again in full.
 
         Args:
           pages: each page's recogniser inputs ``(32, w) uint8``.
@@ -402,18 +405,24 @@ class OCR:
         turned = [False] * len(readings)
         if not poor:
             return readings, turned
-        again = self.recognize_lines(
-            [np.ascontiguousarray(ln[::-1, ::-1]) for i in poor for ln in pages[i]]
-        )
+
+        def turn(i: int) -> list[np.ndarray]:
+            return [np.ascontiguousarray(ln[::-1, ::-1]) for ln in pages[i]]
+
+        again = self.recognize_lines([ln for i in poor for ln in turn(i)], reread=False)
         k = 0
         for i in poor:
             mine, k = again[k : k + len(pages[i])], k + len(pages[i])
             confidence = page_confidence(mine)
-            if (
+            turned[i] = (
                 confidence >= UPSIDE_DOWN_BELOW
                 and confidence > page_confidence(readings[i]) + UPSIDE_DOWN_MARGIN
-            ):
-                readings[i], turned[i] = mine, True
+            )
+        flipped = [i for i in poor if turned[i]]
+        full = self.recognize_lines([ln for i in flipped for ln in turn(i)])
+        k = 0
+        for i in flipped:
+            readings[i], k = full[k : k + len(pages[i])], k + len(pages[i])
         return readings, turned
 
     def read_many(self, images: Sequence[ImageInput]) -> list[list[dict]]:

@@ -15,7 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from densenet_jax.recognizer import LOOKALIKE_WEIGHT, REREAD_SCALES, Recognizer, parse_reread_scales
+from densenet_jax.recognizer import (
+    LOOKALIKE_WEIGHT,
+    REREAD_BELOW,
+    REREAD_SCALES,
+    Recognizer,
+    parse_reread_scales,
+)
 
 
 def evaluate(
@@ -79,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         help="read dense lines again stretched by these factors and keep the more "
         "confident reading ('none': read every line once)",
     )
+    p.add_argument(
+        "--reread-below",
+        type=float,
+        default=REREAD_BELOW,
+        help="read a dense line again only when its first reading's mean confidence is "
+        "under this (1: every dense line)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--errors", type=int, default=10, help="print this many misread lines")
     p.add_argument("--json", type=Path, help="write all predictions and metrics here")
@@ -96,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         rec = Recognizer.from_file(
-            args.weights, lookalike_weight=args.lookalike_weight, reread_scales=reread_scales
+            args.weights,
+            lookalike_weight=args.lookalike_weight,
+            reread_scales=reread_scales,
+            reread_below=args.reread_below,
         )
         res = evaluate(
             rec, args.labels, args.image_dir, args.decoder, args.batch_size, show_progress=True

@@ -41,6 +41,11 @@ LOOKALIKE_WEIGHT = 3.0
 # (docs/models.md, "Reading dense lines twice").
 REREAD_SCALES = (1.25, 1.5)
 REREAD_DENSITY = 0.4
+#: Dense lines whose first reading has a mean character confidence of at least this are not
+#: read again: chosen on five held-out rendered sets (`bench/reread.py --below`), where it
+#: reads 19-28% of the lines again instead of 31-42% (all but the narrow Latin ones) and
+#: their CER moves by -0.0001 .. +0.0008 (bench/RESULTS.md).
+REREAD_BELOW = 0.95
 
 
 def make_predict(model: DenseNet, probabilities: bool = False) -> Callable:
@@ -96,6 +101,7 @@ class Recognizer:
         lookalike_weight: float = LOOKALIKE_WEIGHT,
         reread_scales: Sequence[float] = REREAD_SCALES,
         reread_density: float = REREAD_DENSITY,
+        reread_below: float = REREAD_BELOW,
     ):
         """`lookalike_weight`: context prior of greedy decoding for o/O/0, l/I/1, c/C, ...
         (see `densenet_jax.lookalikes`; 1 = the plain best path).
@@ -104,7 +110,9 @@ class Recognizer:
         `reread_density` characters per time step (8 input px) is read again stretched
         horizontally by each factor, keeping the reading of highest score. Narrow Latin
         letters (i, l, t, f) in condensed type share time steps and get dropped; stretched,
-        they get steps of their own. `()` reads every line once.
+        they get steps of their own. `()` reads every line once. `reread_below`: only a
+        dense line whose first reading's score is under this is read again (the time of
+        second readings goes where they can change the text).
         """
         if lookalike_weight < 1:
             raise ValueError(f"lookalike_weight must be >= 1, got {lookalike_weight}")
@@ -112,8 +120,11 @@ class Recognizer:
             raise ValueError(f"reread_scales must be positive, got {tuple(reread_scales)}")
         if not reread_density >= 0:
             raise ValueError(f"reread_density must be >= 0, got {reread_density}")
+        if not reread_below >= 0:
+            raise ValueError(f"reread_below must be >= 0, got {reread_below}")
         self.reread_scales = tuple(float(s) for s in reread_scales)
         self.reread_density = float(reread_density)
+        self.reread_below = float(reread_below)
         self.model, self.charset = model, charset
         self.lookalike_weight = float(lookalike_weight)
         self.variables = jax.device_put(variables)
@@ -167,9 +178,11 @@ class Recognizer:
         decoder: str = "greedy",
         batch_size: int = 32,
         show_progress: bool = False,
+        reread: bool = True,
     ) -> list[Decoded]:
         """``recognize`` for lines already turned into model inputs: ``(32, w) uint8`` gray
-        (``preprocess.to_line_image``)."""
+        (``preprocess.to_line_image``). ``reread=False``: one reading only, dense lines
+        included."""
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         lines = list(lines)
@@ -192,15 +205,16 @@ class Recognizer:
 
             bar = tqdm(total=len(lines), desc="recognise", unit="line")
         results = self._read(lines, decoder, batch_size, bar)
-        dense = [k for k, r in enumerate(results) if self.is_dense(r, lines[k].shape[1])]
-        for scale in self.reread_scales if dense else ():
+        dense = [k for k, r in enumerate(results) if self.wants_reread(r, lines[k].shape[1])]
+        if dense and self.reread_scales and reread:
+            # Every stretch of every dense line in one reading, so that they share batches.
+            stretched = [stretch_line(lines[k], s) for s in self.reread_scales for k in dense]
             if bar is not None:
-                bar.total += len(dense)
+                bar.total += len(stretched)
                 bar.refresh()
-            again = self._read(
-                [stretch_line(lines[k], scale) for k in dense], decoder, batch_size, bar
-            )
-            for k, r in zip(dense, again, strict=True):
+            again = self._read(stretched, decoder, batch_size, bar)
+            for i, r in enumerate(again):  # the first of equal scores wins, as scale order
+                k = dense[i % len(dense)]
                 if r.score > results[k].score:
                     results[k] = r
         if bar is not None:
@@ -211,6 +225,11 @@ class Recognizer:
         """Whether `reading` of a line `line_width` px wide (at height 32) holds more than
         `reread_density` characters per time step, so that `recognize` reads it again."""
         return len(reading.ids) > self.reread_density * self.model.output_length(line_width)
+
+    def wants_reread(self, reading: Decoded, line_width: int) -> bool:
+        """Whether `recognize` reads a line again stretched: its first `reading` is dense
+        (`is_dense`) and its score is under `reread_below`."""
+        return reading.score < self.reread_below and self.is_dense(reading, line_width)
 
     def _read(
         self, lines: list[np.ndarray], decoder: str, batch_size: int, bar: Any = None

@@ -148,7 +148,9 @@ def test_stretch_line_scales_horizontally_only():
 def test_dense_lines_are_read_again_keeping_the_most_confident_reading(tiny_weights):
     once = Recognizer.from_file(tiny_weights, reread_scales=())
     scales, density = (1.25, 1.5), 0.2
-    twice = Recognizer.from_file(tiny_weights, reread_scales=scales, reread_density=density)
+    twice = Recognizer.from_file(
+        tiny_weights, reread_scales=scales, reread_density=density, reread_below=1.0
+    )
     rng = np.random.default_rng(5)
     lines = [rng.integers(0, 255, (32, w), dtype=np.uint8) for w in (40, 64, 100, 130, 200, 90)]
     got = twice.recognize(lines, batch_size=4)
@@ -168,6 +170,30 @@ def test_dense_lines_are_read_again_keeping_the_most_confident_reading(tiny_weig
     # A density no reading reaches: every line read once.
     never = Recognizer.from_file(tiny_weights, reread_density=100.0).recognize(lines)
     assert [r.ids for r in never] == [r.ids for r in once.recognize(lines)]
+
+
+def test_only_dense_lines_read_with_a_score_under_reread_below_are_read_again(tiny_weights):
+    scales, density = (1.25, 1.5), 0.2
+    once = Recognizer.from_file(tiny_weights, reread_scales=())
+    always = Recognizer.from_file(
+        tiny_weights, reread_scales=scales, reread_density=density, reread_below=1.0
+    )
+    rng = np.random.default_rng(5)
+    lines = [rng.integers(0, 255, (32, w), dtype=np.uint8) for w in (40, 64, 100, 130, 200, 90)]
+    first, best = once.recognize(lines), always.recognize(lines)
+    dense = [always.is_dense(f, ln.shape[1]) for f, ln in zip(first, lines, strict=True)]
+    below = float(np.median([f.score for f, d in zip(first, dense, strict=True) if d]))
+    gated = Recognizer.from_file(
+        tiny_weights, reread_scales=scales, reread_density=density, reread_below=below
+    )
+    got = gated.recognize(lines)
+    again = [d and f.score < below for f, d in zip(first, dense, strict=True)]
+    assert any(again) and not all(again[k] for k in range(len(lines)) if dense[k])
+    for g, f, b, a in zip(got, first, best, again, strict=True):
+        want = b if a else f
+        assert g.ids == want.ids and g.score == pytest.approx(want.score, rel=1e-5)
+    with pytest.raises(ValueError, match="reread_below"):
+        Recognizer.from_file(tiny_weights, reread_below=-1.0)
 
 
 def test_reread_scales_are_checked():
