@@ -100,7 +100,7 @@ def main() -> None:
         images = [read_image(r.path) for r in records]
         targets = [r.text for r in records]
         lines = [to_line_image(im) for im in images]
-        first = recs[0]._read(lines, "greedy", 32)  # one reading, as every setting starts
+        first = recs[0].recognize_lines(lines, reread=False)  # where every setting starts
         cells = []
         for rec in recs:
             cer = text_metrics([d.text for d in rec.recognize(images)], targets)["cer"]
@@ -117,11 +117,11 @@ def sweep_below(weights: Path, label_files: list[Path], thresholds: list[float])
     defaults: the first reading and the stretched ones of every dense line made once."""
     from densenet_jax.data.labels import read_labels
     from densenet_jax.metrics import text_metrics
-    from densenet_jax.preprocess import stretch_line, to_line_image
+    from densenet_jax.preprocess import to_line_image
     from densenet_jax.recognizer import Recognizer
     from ocr_common.io import read_image
 
-    rec = Recognizer.from_file(weights)
+    rec = Recognizer.from_file(weights, reread_below=1.0)  # every dense line read again
     thresholds = sorted(thresholds, reverse=True)
     print(
         f"\nCER [share of lines read again, share whose text the second reading changed] by "
@@ -133,19 +133,12 @@ def sweep_below(weights: Path, label_files: list[Path], thresholds: list[float])
         records = read_labels(labels, rec.charset, encode=False)
         targets = [r.text for r in records]
         lines = [to_line_image(read_image(r.path)) for r in records]
-        first = rec._read(lines, "greedy", 32)
+        first = rec.recognize_lines(lines, reread=False)
+        best = rec.recognize_lines(lines)  # a dense line's best reading, stretched or not
         dense = [k for k, d in enumerate(first) if rec.is_dense(d, lines[k].shape[1])]
-        best = {k: first[k] for k in dense}
-        for scale in rec.reread_scales:
-            again = rec._read([stretch_line(lines[k], scale) for k in dense], "greedy", 32)
-            for k, r in zip(dense, again, strict=True):
-                if r.score > best[k].score:
-                    best[k] = r
         cells = [f"{text_metrics([d.text for d in first], targets)['cer']:.4f}"]
         for t in thresholds:
-            chosen = [
-                best[k] if k in best and first[k].score < t else d for k, d in enumerate(first)
-            ]
+            chosen = [best[k] if d.score < t else d for k, d in enumerate(first)]
             n = sum(first[k].score < t for k in dense)
             changed = sum(chosen[k].text != first[k].text for k in dense)
             cer = text_metrics([d.text for d in chosen], targets)["cer"]
