@@ -666,12 +666,14 @@ class _HalfTurnAwareReader:
     def __init__(self, upright_confidence=0.95):
         self.calls, self.upright_confidence = 0, upright_confidence
         self.single_readings = 0  # calls with reread=False
+        self.single_widths = []  # the widths of the lines they read
 
     def recognize_lines(self, lines, decoder="greedy", batch_size=32, reread=True):
         from densenet_jax.ctc import Decoded
 
         self.calls += 1
         self.single_readings += not reread
+        self.single_widths += [] if reread else [ln.shape[1] for ln in lines]
         out = []
         for ln in lines:
             third = ln.shape[1] // 3
@@ -698,7 +700,7 @@ def test_upside_down_pages_are_read_turned_in_reading_order():
     def detector(rgb):
         return Detection(quads=quads, scores=np.ones(len(quads), np.float32))
 
-    def read(img, confidence=0.95, **options):
+    def read(img, confidence=0.95, widths=None, **options):
         reader = _HalfTurnAwareReader(confidence)
         ocr = infer.OCR(
             detector=detector,
@@ -708,15 +710,45 @@ def test_upside_down_pages_are_read_turned_in_reading_order():
             crop_margin=0.0,
             **options,
         )
-        return [r["text"] for r in ocr(img)], reader.calls, reader.single_readings
+        texts = [r["text"] for r in ocr(img)]
+        if widths is not None:
+            assert sorted(reader.single_widths) == sorted(widths)
+        return texts, reader.calls, reader.single_readings
 
     assert read(image) == (["20", "60", "100"], 1, 0)
     turned = np.ascontiguousarray(image[::-1, ::-1])
     # Read, read turned once to decide, and the turned page read again in full.
-    assert read(turned) == (["20", "60", "100"], 3, 1)
+    assert read(turned, upside_down_lines=0) == (["20", "60", "100"], 3, 1)
+    # The decision on the two widest lines only (the middle one is narrower) decides alike.
+    quads[1] = rect(10, 85, 290, 115)
+    crops = infer.OCR(
+        detector=detector, recognizer=_HalfTurnAwareReader(), compilation_cache=False, crop_margin=0
+    ).crop_lines(turned, quads)
+    full, narrow = crops[0].shape[1], crops[1].shape[1]
+    assert narrow < full == crops[2].shape[1]
+    assert read(turned, upside_down_lines=2, widths=[full, full]) == (
+        ["20", "60", "100"],
+        3,
+        1,
+    )
     assert read(turned, upside_down=False) == (["?", "?", "?"], 1, 0)
     # Turned, the page reads better (0.75 against 0.5) but not well: it stays as read.
     assert read(turned, confidence=0.75) == (["?", "?", "?"], 2, 1)
     assert infer.page_confidence([]) == 0.0
+    assert infer.OCR.__init__.__kwdefaults__["upside_down_lines"] == infer.UPSIDE_DOWN_LINES > 0
+
+
+def test_widest_picks_the_k_largest_widths_in_page_order():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        widths = rng.integers(1, 6, size=rng.integers(0, 10)).tolist()
+        k = int(rng.integers(0, 12))
+        got = infer.widest(widths, k)
+        if k == 0 or k >= len(widths):
+            assert got == list(range(len(widths)))
+            continue
+        # brute force: the first k of the indices ordered by (-width, index)
+        expect = sorted(sorted(range(len(widths)), key=lambda i: (-widths[i], i))[:k])
+        assert got == expect
     assert cli.parse_args(["a.png", "--no-upside-down"]).upside_down is False
     assert cli.parse_args(["a.png"]).upside_down is True
