@@ -107,6 +107,9 @@ UPSIDE_DOWN_MARGIN = 0.1
 #: chosen on rendered pages (`bench/upside_down.py`: the same decisions as reading every
 #: line, at 57% of its pixels there and 41% on real images). 0 reads every line.
 UPSIDE_DOWN_LINES = 6
+#: ``OCR.read_pages`` recognises the lines of several images together once they hold this
+#: many lines (or ``images_per_batch`` images).
+GROUP_LINES = 128
 
 
 def page_confidence(readings: Sequence[Any]) -> float:
@@ -197,7 +200,8 @@ class OCR:
       rec_weights: exported DenseNet weights (``densenet_jax.weights.export_recognizer``);
         default the shipped ``densenet_jax/assets/densenet.npz``.
       mode: ``"H"`` (axis-aligned boxes) or ``"O"`` (oriented rectangles).
-      batch_size: most lines recognised in one batch.
+      batch_size: most lines recognised in one batch (None:
+        ``densenet_jax.recognizer.default_batch_size()``, 8 on a CPU, 32 on an accelerator).
       decoder: ``"greedy"`` or ``"beam"``.
       detector_options: more arguments of ``ctpn_jax.detect.TextDetector`` (``short_side``,
         ``long_side``, ``bucket_sizes``).
@@ -226,7 +230,7 @@ class OCR:
         rec_weights: str | os.PathLike | None = None,
         *,
         mode: str = "H",
-        batch_size: int = 32,
+        batch_size: int | None = None,
         decoder: str = "greedy",
         detector_options: dict[str, Any] | None = None,
         recognizer_options: dict[str, Any] | None = None,
@@ -240,7 +244,7 @@ class OCR:
     ):
         if mode not in ("H", "O"):
             raise ValueError(f"mode must be 'H' or 'O', got {mode!r}")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if not 0.0 <= crop_margin <= MAX_CROP_MARGIN:
             raise ValueError(
@@ -250,6 +254,10 @@ class OCR:
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         if compilation_cache:
             enable_compilation_cache()
+        if batch_size is None:
+            from densenet_jax.recognizer import default_batch_size
+
+            batch_size = default_batch_size()
         self.batch_size, self.decoder = batch_size, decoder
         self.min_text_score, self.crop_margin = min_text_score, crop_margin
         self.upside_down, self.upside_down_lines = upside_down, upside_down_lines
@@ -327,7 +335,7 @@ class OCR:
         """Reads images one after another, yielding a ``Page`` each, in input order.
 
         Each image is converted to RGB once, detected, and its lines cropped into model
-        inputs once; the lines of up to ``images_per_batch`` images (or ``4 * batch_size``
+        inputs once; the lines of up to ``images_per_batch`` images (or ``GROUP_LINES``
         lines) are recognised in shared batches. An image that fails (unreadable, or an error
         while processing it) yields a ``Page`` with ``error`` set; the others go on.
 
@@ -343,7 +351,7 @@ class OCR:
             pending.append(self._detect_page(source, preview_side))
             if (
                 len(pending) >= images_per_batch
-                or sum(len(p.lines) for p in pending) >= 4 * self.batch_size
+                or sum(len(p.lines) for p in pending) >= GROUP_LINES
             ):
                 yield from self._recognise_pages(pending)
                 pending = []

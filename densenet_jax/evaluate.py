@@ -29,7 +29,7 @@ def evaluate(
     labels: str | Path,
     image_dir: str | None = None,
     decoder: str = "greedy",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     show_progress: bool = False,
 ) -> dict:
     """Reads every labelled line and scores the recogniser's text against the label.
@@ -92,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         help="read a dense line again only when its first reading's mean confidence is "
         "under this (1: every dense line)",
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="most lines per batch (default: 8 on a CPU, 32 on an accelerator)",
+    )
     p.add_argument("--errors", type=int, default=10, help="print this many misread lines")
     p.add_argument("--json", type=Path, help="write all predictions and metrics here")
     args = p.parse_args(argv)

@@ -75,19 +75,33 @@ def parse_reread_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
-def _padded_size(lines: int, batch_size: int) -> int:
-    """The batch size `lines` lines are padded to: one of three (1, 8, `batch_size`), so
-    that few shapes are compiled."""
-    return next(s for s in (1, 8, max(8, batch_size)) if lines <= s)
+def default_batch_size() -> int:
+    """Most lines in one recogniser batch where the caller gives none: 8 on a CPU, where a
+    batch of 2-8 rows costs the least per pixel (32 rows cost 20-45% more per pixel on the
+    2-core machine; bench/RESULTS.md), 32 on an accelerator."""
+    return 8 if jax.default_backend() == "cpu" else 32
 
 
-def _batches(idx: list[int], batch_size: int) -> list[list[int]]:
-    """`idx` (at most `batch_size` lines of one width bucket) as batches padded by
-    `_padded_size`: one batch, or batches of 8 where they pad fewer rows (20 lines:
-    3 x 8 = 24 rows, not 32)."""
-    if -(-len(idx) // 8) * 8 < _padded_size(len(idx), batch_size):
-        return [idx[k : k + 8] for k in range(0, len(idx), 8)]
-    return [idx]
+def batch_rows(lines: int, batch_size: int) -> list[int]:
+    """The batches ``lines`` lines of one width bucket are read in: their row counts, each a
+    power of two (few compiled shapes) of at most ``batch_size``, summing to at least
+    ``lines``. Full batches first; the rest is padded up to a power of two where that pads at
+    most a quarter of its rows, and halved otherwise (a padded row costs as much as a line:
+    7 -> [8], 5 -> [4, 1], 20 with ``batch_size`` 8 -> [8, 8, 4])."""
+    if lines < 0 or batch_size < 1:
+        raise ValueError(f"need lines >= 0 and batch_size >= 1, got {lines}, {batch_size}")
+    cap = 1 << (batch_size.bit_length() - 1)  # the largest power of two <= batch_size
+    rows = []
+    while lines > 0:
+        if lines >= cap:
+            rows.append(cap)
+            lines -= cap
+            continue
+        p = 1 << (lines - 1).bit_length()  # the smallest power of two >= lines
+        take = p if p - lines <= p // 4 else p // 2
+        rows.append(take)
+        lines -= min(take, lines)
+    return rows
 
 
 class Recognizer:
@@ -149,10 +163,12 @@ class Recognizer:
         self,
         images: Sequence[np.ndarray],
         decoder: str = "greedy",
-        batch_size: int = 32,
+        batch_size: int | None = None,
         show_progress: bool = False,
     ) -> list[Decoded]:
         """Reads line images (RGB or gray, any size). Returns one `Decoded` per image.
+
+        `batch_size`: most lines in one batch (None: `default_batch_size()`).
 
         Dense lines (more than `reread_density` characters per time step) are read again
         stretched by each of `reread_scales`, and the reading with the highest score (mean
@@ -177,7 +193,7 @@ class Recognizer:
         self,
         lines: Sequence[np.ndarray],
         decoder: str = "greedy",
-        batch_size: int = 32,
+        batch_size: int | None = None,
         show_progress: bool = False,
         reread: bool = True,
     ) -> list[Decoded]:
@@ -186,6 +202,9 @@ class Recognizer:
         included."""
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
+        batch_size = default_batch_size() if batch_size is None else batch_size
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
         lines = list(lines)
         bad = next(
             (
@@ -235,24 +254,20 @@ class Recognizer:
     def _read(
         self, lines: list[np.ndarray], decoder: str, batch_size: int, bar: Any = None
     ) -> list[Decoded]:
-        """One reading of `(32, w) uint8` lines, in batches of one width bucket each."""
+        """One reading of `(32, w) uint8` lines, in batches of one width bucket each
+        (`batch_rows`; a batch's padded rows repeat its last line)."""
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
         results: list[Decoded | None] = [None] * len(lines)
+        buckets: dict[int, list[int]] = {}
+        for k in order:
+            buckets.setdefault(bucket_width(lines[k].shape[1], self.width_buckets), []).append(k)
         groups = []
-        i = 0
-        while i < len(order):  # consecutive lines of one width bucket, at most batch_size
-            w = bucket_width(lines[order[i]].shape[1], self.width_buckets)
-            j = i
-            while (
-                j < len(order)
-                and j - i < batch_size
-                and bucket_width(lines[order[j]].shape[1], self.width_buckets) == w
-            ):
-                j += 1
-            groups += [(w, chunk) for chunk in _batches(order[i:j], batch_size)]
-            i = j
-        for w, idx in groups:
-            n = _padded_size(len(idx), batch_size)
+        for w, idx in buckets.items():
+            start = 0
+            for n in batch_rows(len(idx), batch_size):
+                groups.append((w, n, idx[start : start + n]))
+                start += n
+        for w, n, idx in groups:
             batch, widths = pad_lines(
                 [lines[k] for k in idx] + [lines[idx[-1]]] * (n - len(idx)), w
             )

@@ -189,8 +189,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--batch-size",
         type=int,
-        default=32,
-        help="most lines per recognition batch (default: %(default)s)",
+        default=None,
+        help="most lines per recognition batch (default: 8 on a CPU, 32 on an accelerator)",
     )
     p.add_argument(
         "--min-text-score",
@@ -264,7 +264,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--serve reads no PATHs: send images to the service instead")
     if args.max_batch < 1 or args.queue_size < 1 or args.batch_wait_ms < 0:
         p.error("--max-batch and --queue-size must be at least 1, --batch-wait-ms at least 0")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         p.error("--batch-size must be at least 1")
     if not 0.0 <= args.crop_margin <= MAX_CROP_MARGIN:
         p.error(f"--crop-margin must be between 0 and {MAX_CROP_MARGIN:g} line heights")

@@ -335,11 +335,29 @@ def test_vertical_crops_are_read_as_their_best_stacked_or_turned_reading(tiny_we
 
 
 def test_lines_of_a_bucket_are_batched_with_few_padded_rows(tiny_weights):
-    from densenet_jax.recognizer import _batches
+    from densenet_jax.recognizer import batch_rows, default_batch_size
 
-    sizes = {m: [len(b) for b in _batches(list(range(m)), 32)] for m in (1, 5, 8, 9, 20, 25, 32)}
-    assert sizes == {1: [1], 5: [5], 8: [8], 9: [8, 1], 20: [8, 8, 4], 25: [25], 32: [32]}
-    assert [len(b) for b in _batches(list(range(6)), 4)] == [6]  # batch_size under 8: one
+    assert {m: batch_rows(m, 8) for m in (0, 1, 3, 5, 6, 7, 8, 20)} == {
+        0: [],
+        1: [1],
+        3: [4],
+        5: [4, 1],
+        6: [8],
+        7: [8],
+        8: [8],
+        20: [8, 8, 4],
+    }
+    assert batch_rows(9, 32) == [8, 1] and batch_rows(25, 32) == [32]
+    assert batch_rows(7, 6) == [4, 4]  # the cap: the largest power of two <= batch_size
+    for m in range(1, 100):
+        for cap in (1, 2, 5, 8, 32):
+            rows = batch_rows(m, cap)
+            assert all(r & (r - 1) == 0 and r <= cap for r in rows)
+            assert sum(rows[:-1]) < m <= sum(rows)  # every batch holds a line of its own
+            assert sum(rows) - m <= rows[-1] // 4  # at most a quarter of the last is padding
+    with pytest.raises(ValueError):
+        batch_rows(3, 0)
+    assert default_batch_size() == 8  # the tests run on a CPU
     # The batches read as one line at a time does.
     rec = Recognizer.from_file(tiny_weights, reread_scales=())
     rng = np.random.default_rng(11)
