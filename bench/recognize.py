@@ -71,7 +71,9 @@ def torch_predict_probs(model: torch_densenet.TorchDenseNet) -> Callable:
     return predict
 
 
-def record_batches(rec: Recognizer, crops: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+def record_batches(
+    rec: Recognizer, crops: list[np.ndarray], batch_size: int | None
+) -> list[np.ndarray]:
     """The uint8 batches `rec.recognize(crops)` hands to its network."""
     if not hasattr(rec, "_predict_probs"):
         raise SystemExit("Recognizer no longer has _predict_probs: update bench/recognize.py")
@@ -99,7 +101,12 @@ def main() -> None:
         help="filename<TAB>text file with the crops in lines/ beside it (default: %(default)s)",
     )
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
-    p.add_argument("--batch-size", type=int, default=32, help="most lines per batch (as infer.py)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="most lines per batch (default as infer.py: 8 on a CPU, 32 on an accelerator)",
+    )
     p.add_argument("--repeats", type=int, default=10)
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
