@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ctpn_jax.detect import TextDetector, default_buckets
+from ctpn_jax.detect import TextDetector, default_buckets, tall_proposals
 from ctpn_jax.metrics import MatchResult, match_detections
 from ctpn_jax.weights import postprocess_from_meta
 
@@ -77,7 +77,9 @@ def calibrate(
     (``ctpn_jax.data.labels.Sample``).
 
     ``coarse_scales`` are the coarse passes tried, relative to each main scale (0 = none; see
-    ``ctpn_jax.detect``), each with every height of ``coarse_heights``.
+    ``ctpn_jax.detect``), each with every height of ``coarse_heights``; a page's coarse lines
+    count only where inference would run the pass (``TextDetector.wants_coarse``: enough tall
+    confident proposals in the main pass), so that a stored setting reads as calibrated.
 
     Returns:
         one dict per combination, best H-mean first: ``short_side``, ``long_side``,
@@ -126,10 +128,17 @@ def calibrate(
                     c: d.lines_from_outputs(*coarse_out[c], post) for c, d in coarse_dets.items()
                 }
                 for c, h in passes:
+                    # The coarse lines count only where inference runs the pass: the main
+                    # pass holds enough tall confident proposals (`TextDetector.wants_coarse`).
+                    runs = c and (
+                        not det.coarse_min_proposals
+                        or tall_proposals(*outputs[:2], h, post.score_threshold)
+                        >= det.coarse_min_proposals
+                    )
                     quads = (
-                        fine[0]
-                        if not c
-                        else det.merge_coarse(*fine, *coarse[c], outputs[2], min_height=h)[0]
+                        det.merge_coarse(*fine, *coarse[c], outputs[2], min_height=h)[0]
+                        if runs
+                        else fine[0]
                     )
                     totals[(c, h), i] = totals[(c, h), i] + match_detections(
                         gt_quads, gt_ignore, quads, iou
