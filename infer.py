@@ -254,10 +254,6 @@ class OCR:
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         if compilation_cache:
             enable_compilation_cache()
-        if batch_size is None:
-            from densenet_jax.recognizer import default_batch_size
-
-            batch_size = default_batch_size()
         self.batch_size, self.decoder = batch_size, decoder
         self.min_text_score, self.crop_margin = min_text_score, crop_margin
         self.upside_down, self.upside_down_lines = upside_down, upside_down_lines

@@ -1,4 +1,4 @@
-"""Does the upside-down check need every line of a poor page? Chooses `UPSIDE_DOWN_SAMPLE`.
+"""Does the upside-down check need every line of a poor page? Chooses `infer.UPSIDE_DOWN_LINES`.
 
     python bench/upside_down.py ../shared/dev ../shared/real --every 1 8
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ctpn_jax.detect import TextDetector, default_buckets, tall_proposals
+from ctpn_jax.detect import TextDetector, coarse_pass_runs, default_buckets
 from ctpn_jax.metrics import MatchResult, match_detections
 from ctpn_jax.weights import postprocess_from_meta
 
@@ -128,12 +128,9 @@ def calibrate(
                     c: d.lines_from_outputs(*coarse_out[c], post) for c, d in coarse_dets.items()
                 }
                 for c, h in passes:
-                    # The coarse lines count only where inference runs the pass: the main
-                    # pass holds enough tall confident proposals (`TextDetector.wants_coarse`).
-                    runs = c and (
-                        not det.coarse_min_proposals
-                        or tall_proposals(*outputs[:2], h, post.score_threshold)
-                        >= det.coarse_min_proposals
+                    # The coarse lines count only where inference runs the pass.
+                    runs = c and coarse_pass_runs(
+                        *outputs[:2], h, post.score_threshold, det.coarse_min_proposals
                     )
                     quads = (
                         det.merge_coarse(*fine, *coarse[c], outputs[2], min_height=h)[0]

@@ -60,6 +60,20 @@ def tall_proposals(
     return int(np.count_nonzero(inside & tall & (scores > score_threshold)))
 
 
+def coarse_pass_runs(
+    out: dict[str, np.ndarray],
+    hw: tuple[int, int],
+    min_height: float,
+    score_threshold: float,
+    min_proposals: int,
+) -> bool:
+    """Whether the coarse pass runs after a main pass whose network outputs are ``out`` and
+    ``hw``: always for ``min_proposals`` 0, else when at least that many ``tall_proposals``."""
+    return not min_proposals or (
+        tall_proposals(out, hw, min_height, score_threshold) >= min_proposals
+    )
+
+
 def default_buckets(short_side: int, long_side: int) -> tuple[int, int, int]:
     """Three padding sizes per side for a test-time resize: the short side, the middle and
     the long side, each rounded up to the feature stride (900 / 1500: 912, 1200, 1504)."""
@@ -257,12 +271,9 @@ class TextDetector:
         """Whether the coarse pass should run after a main pass whose ``network_outputs``
         gave ``out`` and ``hw``: it exists and the main pass has ``coarse_min_proposals``
         tall confident proposals."""
-        if not self.coarse_scale:
-            return False
-        if not self.coarse_min_proposals:
-            return True
-        n = tall_proposals(out, hw, self.coarse_min_height, self.post.score_threshold)
-        return n >= self.coarse_min_proposals
+        return bool(self.coarse_scale) and coarse_pass_runs(
+            out, hw, self.coarse_min_height, self.post.score_threshold, self.coarse_min_proposals
+        )
 
     def merge_coarse(
         self,
