@@ -2,6 +2,7 @@
 commit, the two taking turns.
 
     python bench/train_loop.py --compare REV [--models densenet ctpn] [--steps 60] [--rounds 2]
+    python bench/train_loop.py --compare REV --models ctpn --this-extra "--set frozen_stages=2"
 
 Each run is a fresh `python train.py --model M --steps N` in a temporary run directory, with
 the model's default recipe and data (rendered on the fly by its worker processes), no
@@ -69,6 +70,11 @@ def main() -> None:
     p.add_argument(
         "--extra", default="", help="more train.py arguments for every run, e.g. '--set x=y'"
     )
+    p.add_argument(
+        "--this-extra",
+        default="",
+        help="more train.py arguments for this tree's runs only (a setting the old one lacks)",
+    )
     args = p.parse_args()
     extra = args.extra.split()
 
@@ -81,7 +87,8 @@ def main() -> None:
             for k in range(args.rounds):
                 for name, tree in trees.items():
                     run_dir = tmp / f"run-{model}-{k}-{name.replace(' ', '-')}"
-                    metrics = run_loop(tree, model, args.steps, run_dir, extra)
+                    more = args.this_extra.split() if tree == REPO else []
+                    metrics = run_loop(tree, model, args.steps, run_dir, extra + more)
                     rate, wait = steady_rate(metrics, args.skip)
                     results.setdefault((model, name), []).append((rate, wait))
                     print(f"  {name} {model} round {k + 1}: {rate:.1f} samples/s", file=sys.stderr)
@@ -90,6 +97,8 @@ def main() -> None:
         f"\nSteady-state training loop, steps {args.skip}-{args.steps} of a fresh run, "
         f"median of {args.rounds} runs\n"
     )
+    if args.this_extra:
+        print(f"This tree's runs with `{args.this_extra}`.\n")
     print("| model | code | samples/s | data_wait_frac | vs " + rev + " |")
     print("|---|---|---:|---:|---:|")
     for model in args.models:

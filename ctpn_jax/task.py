@@ -27,7 +27,7 @@ from ctpn_jax.data.pipeline import (
 )
 from ctpn_jax.detect import TextDetector
 from ctpn_jax.losses import LossConfig, ctpn_loss
-from ctpn_jax.model import CPU_WIDTH, CTPN, CTPNConfig, init_ctpn
+from ctpn_jax.model import CPU_WIDTH, CTPN, VGG16_STAGES, CTPNConfig, init_ctpn
 from ctpn_jax.postprocess import PostprocessConfig
 from ctpn_jax.targets import TargetConfig, ctpn_targets
 from ctpn_jax.weights import MODEL_NAME, export_detector
@@ -65,14 +65,22 @@ class Config(CTPNConfig):
     # Dtype of activations and matmuls/convolutions: "float32" or "bfloat16" (mixed
     # precision: parameters, their updates, the network outputs and the loss stay float32).
     compute_dtype: str = "float32"
+    # The first VGG stages whose convolutions are left as they are (0: train every layer, as
+    # from scratch). Their gradient is then never formed, which skips the backward pass of the
+    # full-resolution layers, the slowest part of the step; fine-tuning a trained detector
+    # can keep its first stages' low-level filters.
+    frozen_stages: int = 0
 
 
 def build_model(cfg: Config) -> CTPN:
     """The network of ``cfg``.
 
     Raises:
-        ValueError: ``num_anchors`` is not the number of anchor heights of the targets.
+        ValueError: ``num_anchors`` is not the number of anchor heights of the targets, or
+            ``frozen_stages`` is not a number of VGG stages.
     """
+    if not 0 <= cfg.frozen_stages <= len(VGG16_STAGES):
+        raise ValueError(f"frozen_stages={cfg.frozen_stages}: expected 0 .. {len(VGG16_STAGES)}")
     if cfg.num_anchors != len(cfg.targets.heights):
         raise ValueError(
             f"num_anchors={cfg.num_anchors} but targets.heights has "
@@ -112,6 +120,20 @@ def batch_targets(target_cfg: TargetConfig, batch: dict, key: jax.Array) -> dict
     )
 
 
+def freeze_stages(params: dict, stages: int) -> dict:
+    """``params`` with the convolutions of the first ``stages`` VGG stages behind
+    ``stop_gradient``: their gradient is zero, and since nothing before them is trained,
+    autodiff forms no backward pass through them at all (Adam then leaves them unchanged)."""
+    if stages == 0:
+        return params
+    prefixes = tuple(f"conv{s + 1}_" for s in range(stages))
+    vgg = {
+        name: jax.lax.stop_gradient(p) if name.startswith(prefixes) else p
+        for name, p in params["vgg16"].items()
+    }
+    return {**params, "vgg16": vgg}
+
+
 def loss_fn(
     cfg: Config, model: CTPN, params: Any, model_state: dict, batch: dict, key: jax.Array
 ) -> tuple[jax.Array, tuple[dict, dict]]:
@@ -127,6 +149,7 @@ def loss_fn(
         model state and ``()`` float32 metrics (the loss parts, ``num_positive``).
     """
     valid_width = -(-batch["image_hw"][:, 1] // FEATURE_STRIDE)
+    params = freeze_stages(params, cfg.frozen_stages)
     out = model.apply({"params": params, **model_state}, batch["image"], valid_width=valid_width)
     targets = batch_targets(cfg.targets, batch, key)
     loss, parts = ctpn_loss(out, targets, cfg.loss)
@@ -190,6 +213,7 @@ __all__ = [
     "Config",
     "build_model",
     "init_variables",
+    "freeze_stages",
     "make_train_iter",
     "loss_fn",
     "make_evaluator",

@@ -136,3 +136,49 @@ def test_shipped_weights_initialise_the_default_run():
     task.check_init_weights(meta, task.build_model(task.Config()), str(shipped_weights()))
     with pytest.raises(ValueError, match="architecture"):
         task.check_init_weights(meta, task.build_model(task.Config(width=0.125)), "x.npz")
+
+
+def test_frozen_stages_train_only_the_later_layers(page_batch):
+    """frozen_stages=2: conv1_* and conv2_* get a zero gradient and stay unchanged through a
+    train.py step; every other gradient is the one of the fully trained network."""
+    train = pytest.importorskip("train")
+    full = task.Config(width=0.125)
+    frozen = dataclasses.replace(full, frozen_stages=2)
+    model = task.build_model(full)
+    params = task.init_variables(model, full, jax.random.PRNGKey(0))["params"]
+    key = jax.random.key(5)
+
+    def grads(cfg):
+        g = jax.grad(lambda p: task.loss_fn(cfg, model, p, {}, page_batch, key)[0])(params)
+        return jax.tree_util.tree_flatten_with_path(g)[0]
+
+    n_frozen = 0
+    for (path, g_full), (_, g_frozen) in zip(grads(full), grads(frozen), strict=True):
+        name = jax.tree_util.keystr(path)
+        if "conv1_" in name or "conv2_" in name:
+            n_frozen += 1
+            assert not np.any(np.asarray(g_frozen)), name
+            assert np.any(np.asarray(g_full)), name
+        else:
+            np.testing.assert_allclose(
+                g_frozen, g_full, rtol=1e-4, atol=1e-6 * float(np.abs(g_full).max()), err_msg=name
+            )
+    assert n_frozen == 8  # two convolutions per stage, kernel and bias
+
+    tcfg = train.TrainConfig(lr=1e-3, warmup_steps=0, steps=2)
+    tx, schedule = train.make_optimizer(tcfg)
+    state = train.create_state(task, frozen, model, tx, jax.random.PRNGKey(0))
+    before = jax.device_get(state.params["vgg16"])
+    step = train.make_train_step(task, frozen, model, tx, schedule, tcfg.ema_decay)
+    state, _ = step(state, page_batch)
+    state, _ = step(state, page_batch)
+    after = jax.device_get(state.params["vgg16"])
+    for name in before:
+        same = all(np.array_equal(before[name][k], after[name][k]) for k in before[name])
+        assert same == name.startswith(("conv1_", "conv2_")), name
+
+
+@pytest.mark.parametrize("stages", [-1, 6])
+def test_frozen_stages_out_of_range_fail(stages):
+    with pytest.raises(ValueError, match="frozen_stages"):
+        task.build_model(task.Config(frozen_stages=stages))
