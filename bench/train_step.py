@@ -2,6 +2,7 @@
 
     python bench/train_step.py [--batch-size 32] [--width 280] [--repeats 10] [--torch-compile]
     python bench/train_step.py --breakdown      # where our step spends its time
+    python bench/train_step.py --frozen-blocks 1,2   # fine-tuning steps with blocks frozen
 
 Our step is the one training runs, built by train.py (`make_optimizer`, `create_state`,
 `make_train_step`) with the recogniser's defaults: forward, CTC loss, backward, gradient
@@ -24,6 +25,11 @@ JAX and in PyTorch, measured in the same run.
 whole train step, the convolutional trunk forward + backward (the network with an 8-class
 output layer), the 768 -> 5990 output layer forward + backward, the CTC loss forward +
 backward on fixed logits, and the optimizer update (clipping + Adam).
+
+`--frozen-blocks N,...` adds, for each N, the fine-tuning step with the task's
+`frozen_blocks=N` (the first N dense blocks and the layers before them not trained, so
+that no backward pass runs through them) and the PyTorch peer with the same layers'
+`requires_grad` off; these rows are not the full step's computation.
 """
 
 from __future__ import annotations
@@ -83,11 +89,12 @@ class TrainSetup:
     state: train.TrainState
 
 
-def train_setup(width: int, implementation: str = "fast") -> TrainSetup:
+def train_setup(width: int, implementation: str = "fast", frozen_blocks: int = 0) -> TrainSetup:
     """The default task (the original 5990-class `DenseNet()`) at lines of `width` pixels,
     its optimizer and its initial state (seed 0), as `train.train_and_evaluate` makes them;
-    `implementation` of the dense blocks ("fast" or "reference": the same function)."""
-    cfg = task.Config(implementation=implementation)
+    `implementation` of the dense blocks ("fast" or "reference": the same function);
+    `frozen_blocks` as the task's setting."""
+    cfg = task.Config(implementation=implementation, frozen_blocks=frozen_blocks)
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, widths=(width,)))
     model = task.build_model(cfg)
     tx, schedule = train.make_optimizer(TRAIN_CONFIG)
@@ -137,14 +144,20 @@ def jax_train_step(
 
 
 def torch_train_step(
-    batch: dict[str, np.ndarray], variables: dict, compile_model: bool
+    batch: dict[str, np.ndarray], variables: dict, compile_model: bool, frozen_blocks: int = 0
 ) -> Callable[[], None]:
-    """`step()` runs one PyTorch train step (the same batch, weights, loss and optimiser)."""
+    """`step()` runs one PyTorch train step (the same batch, weights, loss and optimiser);
+    with `frozen_blocks`, the layers our `frozen_blocks` leaves untrained do not require
+    gradients."""
     model = torch_densenet.TorchDenseNet()
     torch_densenet.load_flax_variables(model, variables)
+    frozen = [model.conv0] + [getattr(model, f"block{b}") for b in range(frozen_blocks)]
+    frozen += [getattr(model, f"trans{b}") for b in range(frozen_blocks - 1)]
+    for module in frozen if frozen_blocks else []:
+        module.requires_grad_(False)
     model.train()
     forward = torch.compile(model) if compile_model else model
-    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=LEARNING_RATE)
     # The moving average of the weights and float buffers (BatchNorm statistics), as ours.
     current = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
     average = [t.detach().clone() for t in current]
@@ -310,6 +323,11 @@ def main() -> None:
         help="only time the parts of our step apart (no PyTorch)",
     )
     p.add_argument(
+        "--frozen-blocks",
+        default="",
+        help="comma-separated frozen_blocks settings: also time those fine-tuning steps",
+    )
+    p.add_argument(
         "--no-check",
         action="store_true",
         help="skip checking that both implementations give the same logits",
@@ -350,13 +368,21 @@ def main() -> None:
     }
     if args.torch_compile:
         runs["PyTorch torch.compile"] = torch_train_step(batch, variables, True)
+    compiles = {
+        "JAX (ours, fast dense blocks)": compile_s,
+        "JAX, reference dense blocks (the previous code)": ref_compile_s,
+    }
+    for n in [int(v) for v in args.frozen_blocks.split(",") if v]:
+        name = f"JAX (ours), first {n} dense blocks frozen"
+        runs[name], compiles[name], _ = jax_train_step(batch, train_setup(W, frozen_blocks=n))
+        runs[f"PyTorch eager, first {n} dense blocks frozen"] = torch_train_step(
+            batch, variables, False, n
+        )
     first = {}
     for name, run in runs.items():  # warm-up; for PyTorch this is its first-step cost
         t = time.perf_counter()
         run()
-        first[name] = time.perf_counter() - t
-    first["JAX (ours, fast dense blocks)"] = compile_s
-    first["JAX, reference dense blocks (the previous code)"] = ref_compile_s
+        first[name] = compiles.get(name, time.perf_counter() - t)
     times = interleaved_times(runs, args.repeats)
     peak_jax, peak_torch = matmul_peak_jax(), matmul_peak_torch()
     peak = max(peak_jax, peak_torch)

@@ -31,6 +31,8 @@ import jax.numpy as jnp
 from densenet_jax import dense_block
 
 BN_EPSILON = 1.1e-5
+#: Dense blocks of the network (a transition between each two).
+NUM_DENSE_BLOCKS = 3
 he_normal = nn.initializers.he_normal()
 
 
@@ -235,7 +237,7 @@ class DenseNet(nn.Module):
                 f"implementation must be one of {sorted(DENSE_BLOCKS)}, got {self.implementation!r}"
             )
         block = DENSE_BLOCKS[self.implementation]
-        for i in range(3):
+        for i in range(NUM_DENSE_BLOCKS):
             if i:
                 x = Transition(
                     self.transition_features, self.dropout_rate, self.pooltype, self.dtype

@@ -28,7 +28,7 @@ from densenet_jax.data.pipeline import (
     train_batches,
 )
 from densenet_jax.metrics import text_metrics
-from densenet_jax.model import DenseNet, DenseNetConfig
+from densenet_jax.model import NUM_DENSE_BLOCKS, DenseNet, DenseNetConfig
 from densenet_jax.preprocess import normalize
 from densenet_jax.recognizer import make_predict
 from densenet_jax.weights import export_recognizer
@@ -64,6 +64,13 @@ class Config(DenseNetConfig):
     # How the dense blocks compute, the same function either way (`DenseNet.implementation`):
     # "fast" (hand-written backward pass) or "reference" (flax's layers).
     implementation: str = "fast"
+    # The first dense blocks left as they are, with everything before them (the first
+    # convolution, the transitions between them; 0: train every layer, as from scratch).
+    # Their gradient is then never formed, which skips their backward pass, the largest part
+    # of the step; fine-tuning a trained recogniser can keep its first blocks' features.
+    # Their batch statistics are still each batch's in training mode, and their moving
+    # averages still updated.
+    frozen_blocks: int = 0
 
 
 def charset_of(cfg: Config) -> Charset:
@@ -72,6 +79,13 @@ def charset_of(cfg: Config) -> Charset:
 
 
 def build_model(cfg: Config) -> DenseNet:
+    """The network of `cfg`.
+
+    Raises:
+        ValueError: `frozen_blocks` is not a number of dense blocks.
+    """
+    if not 0 <= cfg.frozen_blocks <= NUM_DENSE_BLOCKS:
+        raise ValueError(f"frozen_blocks={cfg.frozen_blocks}: expected 0 .. {NUM_DENSE_BLOCKS}")
     return DenseNet.from_config(
         cfg, charset_of(cfg).num_classes, compute_dtype(cfg.compute_dtype), cfg.implementation
     )
@@ -104,6 +118,18 @@ def logit_lengths(model: DenseNet, widths: jnp.ndarray) -> jnp.ndarray:
     return model.output_length(widths)
 
 
+def freeze_blocks(params: dict, blocks: int) -> dict:
+    """`params` with the first `blocks` dense blocks and the layers before them (the first
+    convolution, the transitions between the blocks) behind `stop_gradient`: their gradient
+    is zero, and since nothing before them is trained, autodiff forms no backward pass
+    through them (Adam then leaves them unchanged)."""
+    if blocks == 0:
+        return params
+    frozen = {"Conv_0"} | {f"DenseBlock_{b}" for b in range(blocks)}
+    frozen |= {f"Transition_{b}" for b in range(blocks - 1)}
+    return {k: jax.lax.stop_gradient(v) if k in frozen else v for k, v in params.items()}
+
+
 def loss_fn(
     cfg: Config, model: DenseNet, params: Any, model_state: dict, batch: dict, key: jax.Array
 ) -> tuple[jnp.ndarray, tuple[dict, dict]]:
@@ -111,13 +137,14 @@ def loss_fn(
 
     `batch`: `image (B, 32, W, 1) uint8`, `width (B,) int32` (true widths), `labels (B, L)
     int32` (right-padded) and `label_length (B,) int32`, as `densenet_jax.data.pipeline`
-    collates them; `key` drives dropout. All settings are in `model` (`cfg` is unused).
+    collates them; `key` drives dropout. The network's settings are in `model`;
+    `cfg.frozen_blocks` says which of its first layers are not trained.
 
     Returns:
       `(loss, ({'batch_stats': ...}, {'loss', 'feasible_frac'}))`, `()` float32 scalars.
     """
     logits, new_state = model.apply(
-        {"params": params, **model_state},
+        {"params": freeze_blocks(params, cfg.frozen_blocks), **model_state},
         normalize(batch["image"]),
         train=True,
         rngs={"dropout": key},

@@ -407,3 +407,55 @@ def test_every_recipe_builds_with_its_render_settings(recipe, tmp_path):
     for key, value in render.items():
         got = getattr(cfg.data.render, key)
         assert got == (tuple(value) if isinstance(value, list) else value), key
+
+
+def test_frozen_blocks_train_only_the_later_layers(tiny_config):
+    """frozen_blocks=2: the first convolution, the first two dense blocks and the transition
+    between them get a zero gradient and keep their weights through train.py's steps, while
+    their batch statistics still follow the batches; every other gradient is the one of the
+    fully trained network."""
+    full = tiny_config()
+    frozen = dataclasses.replace(full, frozen_blocks=2)
+    model = task.build_model(full)
+    variables = task.init_variables(model, full, jax.random.PRNGKey(0))
+    params, model_state = variables["params"], {"batch_stats": variables["batch_stats"]}
+    batch = _random_batch(full)
+    key = jax.random.key(3)
+    frozen_names = {"Conv_0", "DenseBlock_0", "Transition_0", "DenseBlock_1"}
+
+    def grads(cfg):
+        return jax.grad(lambda p: task.loss_fn(cfg, model, p, model_state, batch, key)[0])(params)
+
+    g_full, g_frozen = grads(full), grads(frozen)
+    assert set(g_full) > frozen_names
+    for name in g_full:
+        for path, x in flatten_dict(g_frozen[name], sep="/").items():
+            want = flatten_dict(g_full[name], sep="/")[path]
+            if name in frozen_names:
+                assert not np.any(np.asarray(x)), (name, path)
+            elif not path.endswith("bias") or "Conv" not in path:  # biases before a BN: noise
+                np.testing.assert_allclose(
+                    x, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()), err_msg=name
+                )
+
+    tcfg = train.TrainConfig(steps=4, lr=1e-2, warmup_steps=0)
+    tx, schedule = train.make_optimizer(tcfg)
+    state = train.create_state(task, frozen, model, tx, jax.random.PRNGKey(0))
+    before = jax.device_get((state.params, state.model_state))
+    step = train.make_train_step(task, frozen, model, tx, schedule, tcfg.ema_decay)
+    for _ in range(2):
+        state, _ = step(state, batch)
+    params_after, stats_after = jax.device_get((state.params, state.model_state))
+    for name in before[0]:
+        same = all(
+            np.array_equal(x, y)
+            for x, y in zip(
+                jax.tree.leaves(before[0][name]), jax.tree.leaves(params_after[name]), strict=True
+            )
+        )
+        assert same == (name in frozen_names), name
+    old = jax.tree.leaves(before[1]["batch_stats"]["DenseBlock_0"])
+    new = jax.tree.leaves(stats_after["batch_stats"]["DenseBlock_0"])
+    assert not any(np.array_equal(x, y) for x, y in zip(old, new, strict=True))
+    with pytest.raises(ValueError, match="frozen_blocks"):
+        task.build_model(dataclasses.replace(full, frozen_blocks=4))
