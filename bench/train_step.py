@@ -29,7 +29,8 @@ backward on fixed logits, and the optimizer update (clipping + Adam).
 `--frozen-blocks N,...` adds, for each N, the fine-tuning step with the task's
 `frozen_blocks=N` (the first N dense blocks and the layers before them not trained, so
 that no backward pass runs through them) and the PyTorch peer with the same layers'
-`requires_grad` off; these rows are not the full step's computation.
+`requires_grad` off; these rows are not the full step's computation (their GFLOP/s and
+fraction of peak are computed with the full step's FLOP: an effective rate).
 """
 
 from __future__ import annotations
