@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from timing import time_jitted  # noqa: E402
+from timing import interleaved_times, time_jitted  # noqa: E402
 
 import train  # noqa: E402
 from ctpn_jax import task  # noqa: E402
@@ -76,15 +76,6 @@ def runner(compiled, state, batch):
     return run
 
 
-def timed(run, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    return times
-
-
 def compare_frozen(config: str, settings: list[int], repeats: int) -> None:
     """The full step with each ``frozen_stages`` setting, the settings taking turns."""
     runs, gflops = {}, {}
@@ -92,10 +83,7 @@ def compare_frozen(config: str, settings: list[int], repeats: int) -> None:
         *_, batch, state, compiled, _, gflop = compiled_step(config, f"frozen_stages={n}")
         runs[n], gflops[n] = runner(compiled, state, batch), gflop
         runs[n]()
-    times = {n: [] for n in settings}
-    for _ in range(repeats):
-        for n in settings:
-            times[n] += timed(runs[n], 1)
+    times = interleaved_times(runs, repeats)
     b, h, w, _ = batch["image"].shape
     base = statistics.median(times[settings[0]])
     print(f"CTPN train step, batch {b} x {h} x {w} ({config}), median of {repeats}\n")
@@ -128,7 +116,7 @@ def main() -> None:
     params = jax.device_get(state.params)
     run = runner(compiled, state, batch)
     run()
-    step_s = statistics.median(timed(run, args.repeats))
+    step_s = statistics.median(interleaved_times({"step": run}, args.repeats)["step"])
 
     b, h, w, _ = batch["image"].shape
     print(

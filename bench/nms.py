@@ -31,6 +31,11 @@ import numpy as np
 import kernels
 from kernels.nms_reference import nms_reference
 
+try:  # run as `python bench/nms.py` (bench/ on the path) or as a module
+    from timing import interleaved_times
+except ImportError:
+    from bench.timing import interleaved_times
+
 
 def uniform_boxes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     centre = rng.uniform(0, 1024, (n, 2))
@@ -76,12 +81,7 @@ def jax_nms(implementation: str, n: int, iou_threshold: float) -> Callable:
 
 def interleaved_medians(methods: dict[str, Callable[[], object]], repeats: int) -> dict:
     """Median seconds per method, calling the methods in turn ``repeats`` times."""
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, call in methods.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(methods, repeats)
     return {name: float(np.median(t)) for name, t in times.items()}
 
 

@@ -58,10 +58,10 @@ from densenet_jax.preprocess import normalize
 
 try:  # run as `python bench/train_step.py` (bench/ on the path) or as a module
     import torch_densenet
-    from timing import time_jitted
+    from timing import interleaved_times, time_jitted
 except ImportError:
     from bench import torch_densenet
-    from bench.timing import time_jitted
+    from bench.timing import interleaved_times, time_jitted
 
 # The loop's settings with the recogniser's defaults: learning rate, clipping, EMA decay.
 TRAIN_CONFIG = dataclasses.replace(train.TrainConfig(), **task.TRAIN_DEFAULTS)
@@ -152,10 +152,11 @@ def torch_train_step(
     gradients."""
     model = torch_densenet.TorchDenseNet()
     torch_densenet.load_flax_variables(model, variables)
-    frozen = [model.conv0] + [getattr(model, f"block{b}") for b in range(frozen_blocks)]
-    frozen += [getattr(model, f"trans{b}") for b in range(frozen_blocks - 1)]
-    for module in frozen if frozen_blocks else []:
-        module.requires_grad_(False)
+    if frozen_blocks:
+        frozen = [model.conv0] + [getattr(model, f"block{b}") for b in range(frozen_blocks)]
+        frozen += [getattr(model, f"trans{b}") for b in range(frozen_blocks - 1)]
+        for module in frozen:
+            module.requires_grad_(False)
     model.train()
     forward = torch.compile(model) if compile_model else model
     opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=LEARNING_RATE)
@@ -183,17 +184,6 @@ def torch_train_step(
         step["i"] = i + 1
 
     return run
-
-
-def interleaved_times(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
-    """Seconds of each call, the callables taking turns `repeats` times."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            t = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t)
-    return times
 
 
 def matmul_peak_jax(n: int = 2048, repeats: int = 7) -> float:

@@ -32,6 +32,7 @@ from ctpn_jax.postprocess import PostprocessConfig
 from ctpn_jax.targets import TargetConfig, ctpn_targets
 from ctpn_jax.weights import MODEL_NAME, export_detector
 from ocr_common.precision import compute_dtype
+from ocr_common.task import frozen
 
 NAME = MODEL_NAME
 # From-scratch training (no ImageNet VGG16 here): Adam at 1e-4 rather than the original's
@@ -121,17 +122,11 @@ def batch_targets(target_cfg: TargetConfig, batch: dict, key: jax.Array) -> dict
 
 
 def freeze_stages(params: dict, stages: int) -> dict:
-    """``params`` with the convolutions of the first ``stages`` VGG stages behind
-    ``stop_gradient``: their gradient is zero, and since nothing before them is trained,
-    autodiff forms no backward pass through them at all (Adam then leaves them unchanged)."""
-    if stages == 0:
-        return params
-    prefixes = tuple(f"conv{s + 1}_" for s in range(stages))
-    vgg = {
-        name: jax.lax.stop_gradient(p) if name.startswith(prefixes) else p
-        for name, p in params["vgg16"].items()
-    }
-    return {**params, "vgg16": vgg}
+    """``params`` with the convolutions of the first ``stages`` VGG stages frozen
+    (``ocr_common.task.frozen``)."""
+    vgg = params["vgg16"]
+    names = [n for n in vgg if any(n.startswith(f"conv{s + 1}_") for s in range(stages))]
+    return {**params, "vgg16": frozen(vgg, names)} if names else params
 
 
 def loss_fn(

@@ -33,6 +33,7 @@ from densenet_jax.preprocess import normalize
 from densenet_jax.recognizer import make_predict
 from densenet_jax.weights import export_recognizer
 from ocr_common.precision import compute_dtype
+from ocr_common.task import frozen
 
 NAME = "densenet"
 # Defaults of the shared loop's settings for this model (Adam as the original, with warm-up).
@@ -120,14 +121,11 @@ def logit_lengths(model: DenseNet, widths: jnp.ndarray) -> jnp.ndarray:
 
 def freeze_blocks(params: dict, blocks: int) -> dict:
     """`params` with the first `blocks` dense blocks and the layers before them (the first
-    convolution, the transitions between the blocks) behind `stop_gradient`: their gradient
-    is zero, and since nothing before them is trained, autodiff forms no backward pass
-    through them (Adam then leaves them unchanged)."""
+    convolution, the transitions between the blocks) frozen (`ocr_common.task.frozen`)."""
     if blocks == 0:
         return params
-    frozen = {"Conv_0"} | {f"DenseBlock_{b}" for b in range(blocks)}
-    frozen |= {f"Transition_{b}" for b in range(blocks - 1)}
-    return {k: jax.lax.stop_gradient(v) if k in frozen else v for k, v in params.items()}
+    names = {"Conv_0"} | {f"DenseBlock_{b}" for b in range(blocks)}
+    return frozen(params, names | {f"Transition_{b}" for b in range(blocks - 1)})
 
 
 def loss_fn(

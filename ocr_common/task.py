@@ -11,7 +11,7 @@ This module imports no model package: the shared layer stays below both models.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -92,3 +92,13 @@ class Task(Protocol):
         """Raises ValueError when the exported weights with metadata `meta` (read from
         `path`) cannot initialise `model` (`train.py --init-from`)."""
         ...
+
+
+def frozen(params: dict, names: Collection[str]) -> dict:
+    """``params`` with its top-level entries ``names`` behind ``stop_gradient``, for a
+    task's ``loss_fn`` to leave a model's first layers untrained: their gradient is zero,
+    and when nothing before them is trained autodiff forms no backward pass through them
+    at all (Adam then leaves them unchanged)."""
+    if not names:
+        return params
+    return {k: jax.lax.stop_gradient(v) if k in names else v for k, v in params.items()}
