@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ctpn_jax.anchors import FEATURE_STRIDE
@@ -165,7 +164,7 @@ class TextDetector:
         if not 0.0 <= coarse_scale < 1.0:
             raise ValueError(f"coarse_scale must be 0 (off) or in (0, 1), got {coarse_scale}")
         self.model = model
-        self.variables = jax.tree.map(jnp.asarray, variables)
+        self.variables = jax.device_put(variables)
         self.post = post or PostprocessConfig()
         self.short_side, self.long_side = short_side, long_side
         self.bucket_sizes = tuple(bucket_sizes)

@@ -1,26 +1,32 @@
-"""Traced programs kept on disk, so that a fresh process does not trace the models again.
+"""Compiled programs kept on disk, so that a fresh process neither traces nor compiles again.
 
 JAX's persistent compilation cache (``ocr_common.runtime.enable_compilation_cache``) saves
-the compilation, but a fresh process still traces every function once per input shape to
-find the program it looks up: 0.3-0.7 s for each of the recogniser's width buckets and the
-detector's image buckets on this project's 2-core CPU, most of a one-image run's start-up.
-``ExportedJit`` keeps each traced program (``jax.export``, StableHLO) in a folder beside the
-compilation cache, and a later process calls the saved program without tracing.
+the compilation, but a fresh process still traces and lowers every function once per input
+shape to find the program it looks up: 0.3-0.7 s for each of the recogniser's width buckets
+and the detector's image buckets on this project's 2-core CPU, most of a one-image run's
+start-up. ``ExportedJit`` keeps each compiled executable
+(``jax.experimental.serialize_executable``) in a folder beside the compilation cache, and a
+later process loads it and calls it: no tracing, lowering or cache lookup (about 12 ms a
+program less than a saved ``jax.export`` program, which still had to be lowered).
 
 The saved program is keyed by the function's name (which should name the model and its
-configuration), the argument shapes and dtypes, the JAX version, the platform and a
-fingerprint of this project's source files, so an edited model never runs a stale program.
-With the compilation cache off (``jax_compilation_cache_dir`` unset), ``ExportedJit`` is the
-plain jitted function.
+configuration), the argument shapes and dtypes, the JAX version, the platform and the
+machine (an executable is compiled for this CPU's instruction set) and a fingerprint of this
+project's source files, so an edited model never runs a stale program. With the compilation
+cache off (``jax_compilation_cache_dir`` unset), ``ExportedJit`` is the plain jitted
+function. Like JAX's own cache, the folder is trusted: a saved executable runs as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+import pickle
+import platform
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: Packages whose source files make up the fingerprint of a saved program.
 SOURCE_PACKAGES = ("ctpn_jax", "densenet_jax", "kernels", "ocr_common")
-SUFFIX = ".jaxexport"
+SUFFIX = ".jaxexec"
 
 
 @functools.cache
@@ -48,6 +54,23 @@ def source_fingerprint() -> str:
             digest.update(str(path.relative_to(root.parent)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+@functools.cache
+def machine_key() -> str:
+    """What a compiled executable depends on besides JAX: the backend's version and device
+    kind and, for CPUs, the instruction-set flags (an executable compiled with AVX-512 must
+    not run where it is missing, e.g. a cache folder copied to another machine)."""
+    device = jax.devices()[0]
+    parts = [device.platform, device.device_kind, str(device.client.platform_version)]
+    if device.platform == "cpu":
+        parts.append(platform.machine())
+        try:
+            with open("/proc/cpuinfo") as f:
+                parts += sorted({line for line in f if line.startswith("flags")})[:1]
+        except OSError:
+            parts.append(platform.processor())
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def exported_folder() -> Path | None:
@@ -81,7 +104,7 @@ class ExportedJit:
         self.fn, self.name = fn, name
         self.folder = None if folder is None else Path(folder)
         self._calls: dict[str, Callable] = {}
-        self.loaded = self.exported = 0  # programs read from disk / traced and saved
+        self.loaded = self.exported = 0  # programs read from disk / compiled and saved
 
     def __call__(self, *args: Any) -> Any:
         folder = self.folder or exported_folder()
@@ -89,8 +112,18 @@ class ExportedJit:
             return self.fn(*args)
         signature = _signature(args)
         call = self._calls.get(signature)
-        if call is None:
-            call = self._calls[signature] = self._program(folder, signature, args)
+        if call is not None:
+            return call(*args)
+        path = self.path(folder, signature)
+        call = self._load(path)
+        if call is not None:
+            try:
+                out = call(*args)
+                self._calls[signature] = call
+                return out
+            except Exception as e:  # an executable that loads but cannot run here
+                log.warning("the saved program %s failed (%s); compiling again", path, e)
+        call = self._calls[signature] = self._compile_and_save(path, args)
         return call(*args)
 
     def shapes_seen(self) -> int:
@@ -100,33 +133,58 @@ class ExportedJit:
 
     def path(self, folder: Path, signature: str) -> Path:
         """The file of the program for ``signature`` in ``folder``."""
-        key = "|".join(
-            (self.name, signature, jax.__version__, jax.default_backend(), source_fingerprint())
-        )
+        key = "|".join((self.name, signature, jax.__version__, machine_key(), source_fingerprint()))
         return folder / (hashlib.sha256(key.encode()).hexdigest()[:40] + SUFFIX)
 
-    def _program(self, folder: Path, signature: str, args: tuple) -> Callable:
-        path = self.path(folder, signature)
+    def _load(self, path: Path) -> Callable | None:
+        """The saved executable at ``path``, or None where there is none or it is damaged."""
+        from jax.experimental import serialize_executable
+
         try:
-            exported = jax.export.deserialize(bytearray(path.read_bytes()))
-            self.loaded += 1
-            return jax.jit(exported.call)
+            data, in_tree, out_tree = pickle.loads(path.read_bytes())
+            compiled = serialize_executable.deserialize_and_load(data, in_tree, out_tree)
         except FileNotFoundError:
-            pass
-        except Exception as e:  # a damaged or foreign file: trace again and replace it
-            log.warning("ignoring the saved program %s (%s); tracing again", path, e)
+            return None
+        except Exception as e:  # a damaged or foreign file: compile again and replace it
+            log.warning("ignoring the saved program %s (%s); compiling again", path, e)
+            return None
+        self.loaded += 1
+        return compiled
+
+    def _compile_and_save(self, path: Path, args: tuple) -> Callable:
+        """Compile ``fn`` for ``args`` and save the executable at ``path`` (atomically)."""
+        from jax.experimental import serialize_executable
+
         try:
-            exported = jax.export.export(self.fn)(*args)
-            data = exported.serialize()
-        except Exception as e:  # e.g. an op export cannot save: run the function as it is
+            with _without_persistent_cache():
+                compiled = self.fn.lower(*args).compile()
+            data = pickle.dumps(serialize_executable.serialize(compiled))
+        except Exception as e:  # e.g. a backend that cannot serialise: the plain jitted function
             log.warning("cannot save the program of %s (%s); using plain jit", self.name, e)
             return self.fn
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, path)  # atomic: another process may save the same program
             self.exported += 1
-        except OSError as e:  # a read-only cache costs only the next process's tracing
+        except OSError as e:  # a read-only cache costs only the next process's compilation
             log.warning("cannot write %s (%s)", path, e)
-        return jax.jit(exported.call)
+        return compiled
+
+
+@contextlib.contextmanager
+def _without_persistent_cache() -> Iterator[None]:
+    """Compile afresh, not from JAX's persistent compilation cache: an XLA:CPU executable read
+    from that cache serialises without its kernels (jax 0.10: a later process that loads it
+    fails with "Function ..._kernel not found"), so only a fresh compilation is saved."""
+    from jax.experimental.compilation_cache import compilation_cache
+
+    enabled = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    compilation_cache.reset_cache()  # the cache's on/off state is decided once, at first use
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
+        compilation_cache.reset_cache()
