@@ -37,6 +37,9 @@ DEFAULT_GRID: dict[str, tuple] = {
     "max_gap": (30.0, 50.0),
     "max_gap_rel": (0.0, 1.0),
     "line_containment": (0.0, 0.7),
+    # The original keeps lines of at least 2 proposals; 1 keeps a lone digit or letter (a
+    # receipt's quantity column), which 2 drops.
+    "min_proposals": (2,),
 }
 
 
@@ -190,7 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ap.add_argument("--weights", required=True, help="exported detector weights (.npz)")
-    ap.add_argument("--data", required=True, help="labelled folder (as ctpn_jax.evaluate reads)")
+    ap.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        help="labelled folders (as ctpn_jax.evaluate reads), pooled",
+    )
     ap.add_argument(
         "--scales",
         type=parse_scales,
@@ -216,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--containments",
         default=",".join(map(str, DEFAULT_GRID["line_containment"])),
         help="line containment thresholds to try (0 = off)",
+    )
+    ap.add_argument(
+        "--min-proposals",
+        default=",".join(map(str, DEFAULT_GRID["min_proposals"])),
+        help="least proposals a line needs to try (the original: 2)",
     )
     ap.add_argument(
         "--coarse-scales",
@@ -247,13 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "max_gap": tuple(float(v) for v in args.gaps.split(",")),
             "max_gap_rel": tuple(float(v) for v in args.gap_rels.split(",")),
             "line_containment": tuple(float(v) for v in args.containments.split(",")),
+            "min_proposals": tuple(int(v) for v in args.min_proposals.split(",")),
         }
         coarse_scales = [float(v) for v in args.coarse_scales.split(",")]
         coarse_heights = [float(v) for v in args.coarse_heights.split(",")]
     except ValueError as e:
         ap.error(f"grid values must be comma-separated numbers ({e})")
     try:
-        samples = find_samples(args.data)[: args.limit]
+        samples = [s for folder in args.data for s in find_samples(folder)][: args.limit]
         results = calibrate(
             args.weights,
             samples,
@@ -267,8 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{len(samples)} images, {len(results)} settings, IoU >= {args.iou}; best first:")
-    print("| short/long | coarse pass | score | gap | relative gap | containment | P | R | H |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| short/long | coarse pass | score | gap | relative gap | containment "
+        "| min proposals | P | R | H |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results[: args.top]:
         coarse = (
             f"x{r['coarse_scale']:g} from {r['coarse_min_height']:g} px"
@@ -278,12 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"| {r['short_side']}/{r['long_side']} | {coarse} | {r['score_threshold']} "
             f"| {r['max_gap']} "
-            f"| {r['max_gap_rel']} | {r['line_containment']} | {r['precision']:.3f} "
+            f"| {r['max_gap_rel']} | {r['line_containment']} | {r['min_proposals']} "
+            f"| {r['precision']:.3f} "
             f"| {r['recall']:.3f} "
             f"| {r['hmean']:.3f} |"
         )
     if args.out:
-        path = write_calibrated(args.weights, args.out, results[0], str(args.data), len(samples))
+        data = ",".join(map(str, args.data))
+        path = write_calibrated(args.weights, args.out, results[0], data, len(samples))
         print(f"wrote {path} with the best settings")
     return 0
 

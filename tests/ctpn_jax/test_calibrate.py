@@ -95,6 +95,23 @@ def test_file_without_settings_gets_the_original_defaults(tmp_path):
     assert dataclasses.asdict(det.post) == dataclasses.asdict(PostprocessConfig())
 
 
+def test_command_line_pools_folders_and_tries_min_proposals(pages, tmp_path, capsys):
+    folder, _ = pages
+    out = tmp_path / "cal.npz"
+    args = ["--weights", str(SHIPPED), "--data", str(folder), str(folder), "--scales", "320:560"]
+    args += ["--scores", "0.9", "--gaps", "30", "--gap-rels", "0", "--containments", "0"]
+    assert main([*args, "--min-proposals", "1,2", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("4 images, 2 settings")  # the folder twice, pooled
+    from ocr_common.weights import load_weights
+
+    _, meta = load_weights(out)
+    assert meta["calibration"]["images"] == 4
+    assert meta["postprocess"]["min_proposals"] in (1, 2)
+    rows = [r for r in table.splitlines() if r.startswith("| 320/560")]
+    assert sorted(r.split("|")[7].strip() for r in rows) == ["1", "2"]
+
+
 def test_command_line_errors_name_the_problem(tmp_path, capsys):
     assert main(["--weights", str(tmp_path / "missing.npz"), "--data", str(tmp_path)]) == 2
     assert "error" in capsys.readouterr().err
