@@ -55,6 +55,8 @@ class DetDataConfig:
         pool_share: fraction of the training pages taken from ``pool``.
         photo_prob: share of surfaces, clutter photos and (a third of it) page backgrounds
             cut from real photographs (``PageRenderConfig.photo_prob``; 0: none).
+        receipt_columns: share of receipts itemised in columns, each cell its own line
+            (``PageRenderConfig.receipt_columns``; 0: none).
     """
 
     short_side: int = 600
@@ -76,6 +78,7 @@ class DetDataConfig:
     pool: str = ""
     pool_share: float = 0.0
     photo_prob: float = 0.0
+    receipt_columns: float = 0.0
 
 
 def prepare_example(
@@ -177,6 +180,7 @@ class SynthPages:
                     reference_side=c.short_side,
                     reference_long=c.long_side,
                     photo_prob=c.photo_prob,
+                    receipt_columns=c.receipt_columns,
                 )
             )
         return self._renderer

@@ -98,6 +98,9 @@ class PageRenderConfig:
             it) a page's background is cut from a real photograph (``ocr_common.photos``;
             nothing changes where none are installed). 0 keeps the procedural imagery and the
             random stream of earlier recipes.
+        receipt_columns: probability that a receipt is itemised in columns as shops print
+            them (quantity, unit price, amount, a tax code), each cell its own line: a lone
+            "1" or "SR" is a line to find. 0 keeps the random stream of earlier recipes.
     """
 
     kinds: tuple[str, ...] = KINDS
@@ -117,6 +120,13 @@ class PageRenderConfig:
     tracking_prob: float = 0.3
     latin_font_prob: float = 0.5
     photo_prob: float = 0.0
+    receipt_columns: float = 0.0
+
+
+#: Tax codes printed after a receipt's amounts (one per row).
+TAX_CODES = ("SR", "S", "Z", "T", "E", "ZR", "*", "A")
+#: Column headings of an itemised receipt: quantity, unit price, amount.
+RECEIPT_HEADINGS = (("QTY", "PRICE", "AMT"), ("Qty", "U.Price", "Amount"), ("数量", "单价", "金额"))
 
 
 @dataclasses.dataclass
@@ -634,7 +644,13 @@ class PageRenderer:
         t = c.fit(hf, w - 2 * mx, n=int(rng.integers(3, 10)))
         c.text(((w - hf.getlength(t)) / 2, y), t, hf, ink)
         y += hf.size * 1.8
+        columns = self.cfg.receipt_columns and rng.random() < self.cfg.receipt_columns
+        if columns:
+            cells = self._receipt_columns(c, rng, font, ink, mx)
         while y + size * 4 < h * 0.85:
+            if columns:
+                y = cells(y)
+                continue
             r = rng.random()
             if r < 0.12:  # dashed rule
                 x = mx
@@ -656,6 +672,64 @@ class PageRenderer:
             c._shape("barcode", box)
             c.occupied.append(box)
         return c
+
+    def _receipt_columns(self, c, rng, font, ink, mx):
+        """A row writer for an itemised receipt: ``row(y)`` draws a row at ``y`` (an item
+        name, then quantity, unit price, amount and tax code, each its own line, right-
+        aligned in columns at least two ems apart) and returns the next row's ``y``. The
+        first row may be the column headings."""
+        w = c.im.size[0]
+        em = font.size
+        optional = {"tax": rng.random() < 0.5, "unit": rng.random() < 0.6}
+        widest_price = font.getlength("888.88")
+        widths = {"tax": font.getlength("SR"), "amount": widest_price, "unit": widest_price}
+
+        def layout() -> tuple[list[tuple[str, float]], float]:
+            # Column right edges from the right margin leftwards, cells 2 ems apart.
+            keys = [k for k in ("tax", "amount", "unit") if optional.get(k, True)]
+            rights, x = [], w - mx
+            for k in keys:
+                rights.append((k, x))
+                x -= widths[k] + 2 * em
+            rights.append(("qty", x))
+            return rights, x - font.getlength("88") - 2 * em - mx
+
+        rights, item_w = layout()
+        for key in ("unit", "tax"):  # a narrow slip drops columns until the items fit
+            if item_w < 3 * em and optional[key]:
+                optional[key] = False
+                rights, item_w = layout()
+        state = {"heading": rng.random() < 0.5}
+
+        def row(y: float) -> float:
+            if item_w < em:  # too narrow even for quantity and amount: prices only
+                price = f"{int(rng.integers(10, 99999)) / 100:.2f}"
+                c.text((w - mx - font.getlength(price), y), price, font, ink)
+                return y + em * rng.uniform(1.3, 1.8)
+            if state.pop("heading", False):
+                names = RECEIPT_HEADINGS[int(rng.integers(len(RECEIPT_HEADINGS)))]
+                heads = {"qty": names[0], "unit": names[1], "amount": names[2]}
+                for key, right in rights:
+                    if key in heads:
+                        c.text((right - font.getlength(heads[key]), y), heads[key], font, ink)
+                return y + em * rng.uniform(1.4, 1.9)
+            item = c.fit(font, item_w, n=int(rng.integers(2, 10)))
+            c.text((mx, y), item, font, ink)
+            qty = int(rng.integers(1, 4)) if rng.random() < 0.8 else int(rng.integers(1, 30))
+            price = int(rng.integers(10, 99999)) / 100
+            cells = {
+                "qty": str(qty),
+                "unit": f"{price:.2f}",
+                "amount": f"{qty * price:.2f}",
+                "tax": TAX_CODES[int(rng.integers(len(TAX_CODES)))],
+            }
+            for key, right in rights:
+                t = cells[key]
+                if font.getlength(t) <= widest_price * 1.2:
+                    c.text((right - font.getlength(t), y), t, font, ink)
+            return y + em * rng.uniform(1.3, 1.8)
+
+        return row
 
     def _sign(self, rng: np.random.Generator) -> _Canvas:
         w, h = int(rng.integers(500, 1300)), int(rng.integers(400, 1000))
@@ -1111,8 +1185,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--format", choices=("json", "icdar2015"), default="json")
     ap.add_argument("--fonts", nargs="*", default=(), help="extra font files or folders")
+    ap.add_argument(
+        "--receipt-columns",
+        type=float,
+        default=0.0,
+        help="share of receipts itemised in columns (PageRenderConfig.receipt_columns)",
+    )
     args = ap.parse_args(argv)
-    renderer = PageRenderer(PageRenderConfig(fonts=tuple(args.fonts)))
+    config = PageRenderConfig(fonts=tuple(args.fonts), receipt_columns=args.receipt_columns)
+    renderer = PageRenderer(config)
     paths = write_dataset(args.out, args.count, args.seed, args.format, renderer)
     print(f"wrote {len(paths)} pages to {args.out}")
 

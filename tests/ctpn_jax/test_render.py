@@ -7,6 +7,7 @@ from ctpn_jax.data.labels import find_samples, read_labels
 from ctpn_jax.data.render import (
     ALL_KINDS,
     KINDS,
+    TAX_CODES,
     PageRenderConfig,
     PageRenderer,
     page_rng,
@@ -187,6 +188,34 @@ def test_web_pages_stack_lines_of_other_sizes_tightly_in_separate_boxes(renderer
                 if iw > 0 and gap < 0.5 * min(ha, hb) and max(ha, hb) > 1.5 * min(ha, hb):
                     stacked += 1
     assert stacked >= 5
+
+
+def test_itemised_receipts_label_each_cell_as_its_own_line():
+    """With ``receipt_columns`` a receipt prints quantity, prices and tax codes in columns:
+    lone digits and codes are lines of their own, apart from their row's other cells; at 0
+    (the default) receipts are drawn as before."""
+    columns = PageRenderer(PageRenderConfig(receipt_columns=1.0, crop_prob=0.0))
+    plain = PageRenderer()
+    lone = 0
+    for i in range(6):
+        page = columns.render(page_rng(5, i), kind="receipt")
+        lines = [t for t in page.lines if t.text != "###"]
+        for t in lines:
+            if t.text.isdigit() and len(t.text) <= 2 or t.text in TAX_CODES:
+                lone += 1
+                x0, y0 = t.quad.min(0)
+                x1, y1 = t.quad.max(0)
+                assert x1 - x0 < 3 * (y1 - y0)  # a short cell, not a row
+                # no other line of its row runs into it
+                for o in lines:
+                    if o is not t and min(y1, o.quad[:, 1].max()) > max(y0, o.quad[:, 1].min()):
+                        assert o.quad[:, 0].min() >= x1 or o.quad[:, 0].max() <= x0
+        before = plain.render(page_rng(5, i), kind="receipt")
+        unchanged = PageRenderer(PageRenderConfig(receipt_columns=0.0))
+        again = unchanged.render(page_rng(5, i), kind="receipt")
+        assert np.array_equal(before.image, again.image)
+        assert [t.text for t in before.lines] == [t.text for t in again.lines]
+    assert lone >= 20
 
 
 def test_unknown_page_kind_is_refused():
