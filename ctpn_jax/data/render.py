@@ -1191,8 +1191,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0.0,
         help="share of receipts itemised in columns (PageRenderConfig.receipt_columns)",
     )
+    ap.add_argument(
+        "--photo-prob",
+        type=float,
+        default=0.0,
+        help="share of surfaces and clutter cut from real photographs (as training's "
+        "photo_prob; PageRenderConfig.photo_prob)",
+    )
     args = ap.parse_args(argv)
-    config = PageRenderConfig(fonts=tuple(args.fonts), receipt_columns=args.receipt_columns)
+    config = PageRenderConfig(
+        fonts=tuple(args.fonts),
+        receipt_columns=args.receipt_columns,
+        photo_prob=args.photo_prob,
+    )
     renderer = PageRenderer(config)
     paths = write_dataset(args.out, args.count, args.seed, args.format, renderer)
     print(f"wrote {len(paths)} pages to {args.out}")
