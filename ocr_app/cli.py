@@ -156,7 +156,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Detect and read the text lines of images (Chinese OCR).",
         epilog=f"Writes <name>.json, <name>.txt and <name>.jpg per image. Environment: "
         f"{CACHE_ENV}=DIR|off sets the JAX compilation cache (default "
-        f"~/.cache/chinese-ocr-jax/jax).",
+        f"~/.cache/chinese-ocr-jax/jax; the models' compiled programs are kept beside it, "
+        f"in DIR-exported, so that a later run starts without compiling).",
     )
     p.add_argument(
         "paths",
