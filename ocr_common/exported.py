@@ -56,12 +56,21 @@ def source_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def target_device() -> jax.Device:
+    """The device programs compile for: JAX's default device (``--device`` sets it), else
+    the first one."""
+    device = jax.config.jax_default_device
+    if isinstance(device, str):
+        return jax.devices(device)[0]
+    return device or jax.devices()[0]
+
+
 @functools.cache
-def machine_key() -> str:
+def machine_key(device: jax.Device | None = None) -> str:
     """What a compiled executable depends on besides JAX: the backend's version and device
     kind and, for CPUs, the instruction-set flags (an executable compiled with AVX-512 must
     not run where it is missing, e.g. a cache folder copied to another machine)."""
-    device = jax.devices()[0]
+    device = device or target_device()
     parts = [device.platform, device.device_kind, str(device.client.platform_version)]
     if device.platform == "cpu":
         parts.append(platform.machine())
@@ -133,7 +142,8 @@ class ExportedJit:
 
     def path(self, folder: Path, signature: str) -> Path:
         """The file of the program for ``signature`` in ``folder``."""
-        key = "|".join((self.name, signature, jax.__version__, machine_key(), source_fingerprint()))
+        machine = machine_key(target_device())
+        key = "|".join((self.name, signature, jax.__version__, machine, source_fingerprint()))
         return folder / (hashlib.sha256(key.encode()).hexdigest()[:40] + SUFFIX)
 
     def _load(self, path: Path) -> Callable | None:
@@ -142,7 +152,10 @@ class ExportedJit:
 
         try:
             data, in_tree, out_tree = pickle.loads(path.read_bytes())
-            compiled = serialize_executable.deserialize_and_load(data, in_tree, out_tree)
+            device = target_device()
+            compiled = serialize_executable.deserialize_and_load(
+                data, in_tree, out_tree, backend=device.client, execution_devices=[device]
+            )
         except FileNotFoundError:
             return None
         except Exception as e:  # a damaged or foreign file: compile again and replace it

@@ -88,7 +88,7 @@ def test_programs_are_keyed_by_machine(tmp_path, params, monkeypatch):
     loaded: its key differs, so this machine compiles and saves its own."""
     x = np.ones((2, 5), np.float32)
     ExportedJit(_affine([]), "affine", folder=tmp_path)(params, x)
-    monkeypatch.setattr(exported, "machine_key", lambda: "another machine")
+    monkeypatch.setattr(exported, "machine_key", lambda device=None: "another machine")
     elsewhere = ExportedJit(_affine([]), "affine", folder=tmp_path)
     np.testing.assert_allclose(elsewhere(params, x), _reference(params, x), rtol=1e-5, atol=1e-6)
     assert (elsewhere.exported, elsewhere.loaded) == (1, 0)
