@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
+from jax.experimental import serialize_executable
+from jax.experimental.compilation_cache import compilation_cache
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +150,6 @@ class ExportedJit:
 
     def _load(self, path: Path) -> Callable | None:
         """The saved executable at ``path``, or None where there is none or it is damaged."""
-        from jax.experimental import serialize_executable
-
         try:
             data, in_tree, out_tree = pickle.loads(path.read_bytes())
             device = target_device()
@@ -166,8 +166,6 @@ class ExportedJit:
 
     def _compile_and_save(self, path: Path, args: tuple) -> Callable:
         """Compile ``fn`` for ``args`` and save the executable at ``path`` (atomically)."""
-        from jax.experimental import serialize_executable
-
         try:
             with _without_persistent_cache():
                 compiled = self.fn.lower(*args).compile()
@@ -191,8 +189,6 @@ def _without_persistent_cache() -> Iterator[None]:
     """Compile afresh, not from JAX's persistent compilation cache: an XLA:CPU executable read
     from that cache serialises without its kernels (jax 0.10: a later process that loads it
     fails with "Function ..._kernel not found"), so only a fresh compilation is saved."""
-    from jax.experimental.compilation_cache import compilation_cache
-
     enabled = jax.config.jax_enable_compilation_cache
     jax.config.update("jax_enable_compilation_cache", False)
     compilation_cache.reset_cache()  # the cache's on/off state is decided once, at first use

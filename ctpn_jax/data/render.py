@@ -647,9 +647,10 @@ class PageRenderer:
         columns = self.cfg.receipt_columns and rng.random() < self.cfg.receipt_columns
         if columns:
             cells = self._receipt_columns(c, rng, font, ink, mx)
+            heading = rng.random() < 0.5
         while y + size * 4 < h * 0.85:
             if columns:
-                y = cells(y)
+                y, heading = cells(y, heading), False
                 continue
             r = rng.random()
             if r < 0.12:  # dashed rule
@@ -676,8 +677,8 @@ class PageRenderer:
     def _receipt_columns(self, c, rng, font, ink, mx):
         """A row writer for an itemised receipt: ``row(y)`` draws a row at ``y`` (an item
         name, then quantity, unit price, amount and tax code, each its own line, right-
-        aligned in columns at least two ems apart) and returns the next row's ``y``. The
-        first row may be the column headings."""
+        aligned in columns at least two ems apart), ``row(y, heading=True)`` the columns'
+        headings, and returns the next row's ``y``."""
         w = c.im.size[0]
         em = font.size
         optional = {"tax": rng.random() < 0.5, "unit": rng.random() < 0.6}
@@ -699,14 +700,13 @@ class PageRenderer:
             if item_w < 3 * em and optional[key]:
                 optional[key] = False
                 rights, item_w = layout()
-        state = {"heading": rng.random() < 0.5}
 
-        def row(y: float) -> float:
+        def row(y: float, heading: bool = False) -> float:
             if item_w < em:  # too narrow even for quantity and amount: prices only
                 price = f"{int(rng.integers(10, 99999)) / 100:.2f}"
                 c.text((w - mx - font.getlength(price), y), price, font, ink)
                 return y + em * rng.uniform(1.3, 1.8)
-            if state.pop("heading", False):
+            if heading:
                 names = RECEIPT_HEADINGS[int(rng.integers(len(RECEIPT_HEADINGS)))]
                 heads = {"qty": names[0], "unit": names[1], "amount": names[2]}
                 for key, right in rights:
