@@ -206,7 +206,8 @@ class OCR:
       detector_options: more arguments of ``ctpn_jax.detect.TextDetector`` (``short_side``,
         ``long_side``, ``bucket_sizes``).
       recognizer_options: more arguments of ``densenet_jax.recognizer.Recognizer``
-        (``lookalike_weight``, ``reread_scales``, ``reread_density``).
+        (``lookalike_weight``, ``reread_scales``, ``reread_density``, ``trims``,
+        ``trim_below``).
       detector: use this callable ``(H, W, 3) uint8 -> Detection`` instead of loading one.
       recognizer: use this ``densenet_jax.recognizer.Recognizer`` instead of loading one.
       compilation_cache: enable JAX's persistent compilation cache

@@ -6,9 +6,11 @@ same images in turn, image by image, with one recogniser.
 
 A setting is `default` (the shipped file's test scale) or comma-separated `key=value`
 overrides of `TextDetector.from_weights` (`short_side`, `long_side`, `max_upscale`,
-`coarse_scale`, ...). For each set and setting: warm seconds per image (median over the
-images; an image that compiled a new shape is read again), and `../shared/dev/ocr_eval.py e2e`:
-detection P / R / H at IoU 0.5, normalised CER, exact lines, character-bag F.
+`coarse_scale`, ...) and, prefixed `rec.`, of `Recognizer` (`rec.trims=none`,
+`rec.trims=0.05/0.1`, `rec.trim_below=0.95`, `rec.reread_scales=none`). For each set and
+setting: warm seconds per image (median over the images; an image that compiled a new
+shape is read again), and `../shared/dev/ocr_eval.py e2e`: detection P / R / H at IoU 0.5,
+normalised CER, exact lines, character-bag F.
 """
 
 from __future__ import annotations
@@ -32,14 +34,24 @@ SETS = {
 }
 
 
-def parse_setting(text: str) -> dict:
+def parse_setting(text: str) -> tuple[dict, dict]:
+    """`(detector overrides, recogniser overrides)` of a setting."""
+    from densenet_jax.recognizer import parse_reread_scales, parse_trims
+
+    det, rec = {}, {}
     if text == "default":
-        return {}
-    out = {}
+        return det, rec
     for item in text.split(","):
         key, _, value = item.partition("=")
-        out[key] = float(value) if key in ("max_upscale", "coarse_scale") else int(value)
-    return out
+        if key == "rec.trims":
+            rec["trims"] = parse_trims(value.replace("/", ","))
+        elif key == "rec.reread_scales":
+            rec["reread_scales"] = parse_reread_scales(value.replace("/", ","))
+        elif key.startswith("rec."):
+            rec[key[4:]] = float(value)
+        else:
+            det[key] = float(value) if key in ("max_upscale", "coarse_scale") else int(value)
+    return det, rec
 
 
 def main() -> None:
@@ -53,18 +65,19 @@ def main() -> None:
     args = p.parse_args()
 
     from ctpn_jax.detect import TextDetector
+    from densenet_jax.recognizer import Recognizer
     from infer import OCR, require_weights
 
-    base = OCR(args.weights_det, args.weights_rec, compilation_cache=False)
+    base = OCR(args.weights_det, args.weights_rec, compilation_cache=False).recognizer
     det_path = require_weights(args.weights_det, "det")
-    systems = {
-        s: OCR(
-            detector=TextDetector.from_weights(det_path, post={"mode": "H"}, **parse_setting(s)),
-            recognizer=base.recognizer,
+    systems = {}
+    for s in args.setting:
+        det, rec = parse_setting(s)
+        systems[s] = OCR(
+            detector=TextDetector.from_weights(det_path, post={"mode": "H"}, **det),
+            recognizer=Recognizer(base.model, base.variables, base.charset, **rec) if rec else base,
             compilation_cache=False,
         )
-        for s in args.setting
-    }
     rows = []
     for set_name in args.sets:
         folder, gt = SETS[set_name]
@@ -92,7 +105,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         base_time = statistics.median(times[args.setting[0]])
         for name, found in preds.items():
-            r = score(found, gt, work, name, SHARED / "dev" / "ocr_eval.py")
+            r = score(found, gt, work, name.replace("/", "_"), SHARED / "dev" / "ocr_eval.py")
             med = statistics.median(times[name])
             rows.append(
                 f"| {set_name} ({len(images)}) | {name} {accuracy_cells(r)} {med:.3f} "

@@ -19,8 +19,11 @@ from densenet_jax.recognizer import (
     LOOKALIKE_WEIGHT,
     REREAD_BELOW,
     REREAD_SCALES,
+    TRIM_BELOW,
+    TRIMS,
     Recognizer,
     parse_reread_scales,
+    parse_trims,
 )
 
 
@@ -93,6 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         "under this (1: every dense line)",
     )
     p.add_argument(
+        "--trims",
+        default=",".join(f"{t:g}:{b:g}" for t, b in TRIMS) or "none",
+        help="read a line again with these shares of its height cut off (SHARE for both "
+        "edges or TOP:BOTTOM, comma-separated) and keep the most confident reading "
+        "('none': read every line as it is)",
+    )
+    p.add_argument(
+        "--trim-below",
+        type=float,
+        default=TRIM_BELOW,
+        help="read trimmed views only of lines whose first reading's mean confidence is "
+        "under this (1: every line)",
+    )
+    p.add_argument(
         "--batch-size",
         type=int,
         default=None,
@@ -107,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         reread_scales = parse_reread_scales(args.reread_scales)
     except ValueError as e:
         p.error(f"--reread-scales: {e}")
+    try:
+        trims = parse_trims(args.trims)
+    except ValueError as e:
+        p.error(f"--trims: {e}")
     from densenet_jax.data.labels import LabelFileError
     from densenet_jax.metrics import without_spaces
     from ocr_common.io import ImageError
@@ -118,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             lookalike_weight=args.lookalike_weight,
             reread_scales=reread_scales,
             reread_below=args.reread_below,
+            trims=trims,
+            trim_below=args.trim_below,
         )
         res = evaluate(
             rec, args.labels, args.image_dir, args.decoder, args.batch_size, show_progress=True

@@ -158,6 +158,26 @@ def stretch_line(line: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(line, (new_w, line.shape[0]), interpolation=interp)
 
 
+def trim_line(line: np.ndarray, top: float, bottom: float) -> np.ndarray:
+    """`(32, w) uint8` -> `(32, w') uint8`: the line without `top` and `bottom` shares of
+    its height (a negative share adds that many rows, repeating the edge row), scaled back
+    to 32 rows with its aspect ratio kept. Returns `line` when fewer than 8 rows would be
+    left. Padded crops hold strips of the neighbouring lines and frame edges at the top
+    and bottom that the model reads as characters; a trimmed view leaves them out."""
+    if not (-1 < top < 1 and -1 < bottom < 1):
+        raise ValueError(f"trim shares must be in (-1, 1), got {(top, bottom)}")
+    h = line.shape[0]
+    cut_top, cut_bottom = int(round(top * h)), int(round(bottom * h))
+    if h - cut_top - cut_bottom < MIN_WIDTH:
+        return line
+    view = line[max(cut_top, 0) : h - max(cut_bottom, 0)]
+    if cut_top < 0 or cut_bottom < 0:
+        view = cv2.copyMakeBorder(
+            view, max(-cut_top, 0), max(-cut_bottom, 0), 0, 0, cv2.BORDER_REPLICATE
+        )
+    return line if view.shape[0] == h else to_line_image(view, h)
+
+
 def bucket_width(width: int, buckets: Sequence[int]) -> int:
     """The smallest bucket >= width; past the largest, the next multiple of the largest."""
     for b in sorted(buckets):

@@ -223,6 +223,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "once (default: the recogniser's, 1.25,1.5)",
     )
     p.add_argument(
+        "--trims",
+        metavar="S[,S...]",
+        help="read lines that read poorly again with these shares of their height cut off "
+        "(SHARE for both edges, TOP:BOTTOM for each, negative to pad) and keep the most "
+        "confident reading; 'none' reads every line as it is (faster) (default: the "
+        "recogniser's)",
+    )
+    p.add_argument(
         "--device",
         choices=("cpu", "gpu"),
         help="JAX platform (default: a GPU if JAX has one, else the CPU)",
@@ -276,6 +284,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             args.reread_scales = parse_reread_scales(args.reread_scales)
         except ValueError as e:
             p.error(f"--reread-scales: {e}")
+    if args.trims is not None:
+        from densenet_jax.recognizer import parse_trims
+
+        try:
+            args.trims = parse_trims(args.trims)
+        except ValueError as e:
+            p.error(f"--trims: {e}")
     return args
 
 
@@ -289,9 +304,12 @@ def make_ocr(args: argparse.Namespace) -> OCR:
         min_text_score=None if args.min_text_score < 0 else args.min_text_score,
         crop_margin=args.crop_margin,
         upside_down=args.upside_down,
-        recognizer_options=None
-        if args.reread_scales is None
-        else {"reread_scales": args.reread_scales},
+        recognizer_options={
+            name: value
+            for name, value in (("reread_scales", args.reread_scales), ("trims", args.trims))
+            if value is not None
+        }
+        or None,
     )
 
 

@@ -380,6 +380,20 @@ def test_cli_reread_scales_reach_the_recognizer(monkeypatch, tmp_path, capsys):
     assert "--reread-scales" in capsys.readouterr().err
 
 
+def test_cli_trims_reach_the_recognizer(monkeypatch, tmp_path, capsys):
+    assert cli.parse_args(["a.png"]).trims is None  # the recogniser's default
+    seen = capture_ocr_arguments(monkeypatch)
+    write(tmp_path / "a.png", page(40, 60))
+    assert infer.main([str(tmp_path / "a.png"), "--trims", "none", "--quiet"]) == 2
+    assert seen["recognizer_options"] == {"trims": ()}
+    args = [str(tmp_path / "a.png"), "--trims", "0.1,0.2:0", "--reread-scales", "1.3", "--quiet"]
+    assert infer.main(args) == 2
+    assert seen["recognizer_options"] == {"reread_scales": (1.3,), "trims": ((0.1, 0.1), (0.2, 0))}
+    with pytest.raises(SystemExit):
+        cli.parse_args(["a.png", "--trims", "top"])
+    assert "--trims" in capsys.readouterr().err
+
+
 def test_path_and_array_inputs_agree(ocr, tmp_path):
     img = page(80, 150, seed=4)
     path = write(tmp_path / "p.png", img)

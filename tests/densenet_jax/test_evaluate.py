@@ -13,8 +13,8 @@ from densenet_jax.metrics import (
     errors_by_class,
     text_metrics,
 )
-from densenet_jax.preprocess import stretch_line
-from densenet_jax.recognizer import Recognizer, parse_reread_scales
+from densenet_jax.preprocess import stretch_line, trim_line
+from densenet_jax.recognizer import Recognizer, parse_reread_scales, parse_trims
 
 
 def test_metrics_hand_worked():
@@ -146,10 +146,10 @@ def test_stretch_line_scales_horizontally_only():
 
 
 def test_dense_lines_are_read_again_keeping_the_most_confident_reading(tiny_weights):
-    once = Recognizer.from_file(tiny_weights, reread_scales=())
+    once = Recognizer.from_file(tiny_weights, reread_scales=(), trims=())
     scales, density = (1.25, 1.5), 0.2
     twice = Recognizer.from_file(
-        tiny_weights, reread_scales=scales, reread_density=density, reread_below=1.0
+        tiny_weights, reread_scales=scales, reread_density=density, reread_below=1.0, trims=()
     )
     rng = np.random.default_rng(5)
     lines = [rng.integers(0, 255, (32, w), dtype=np.uint8) for w in (40, 64, 100, 130, 200, 90)]
@@ -168,15 +168,15 @@ def test_dense_lines_are_read_again_keeping_the_most_confident_reading(tiny_weig
         changed += r.ids != first.ids
     assert rereads >= 2 and changed >= 1  # the second readings were made and won somewhere
     # A density no reading reaches: every line read once.
-    never = Recognizer.from_file(tiny_weights, reread_density=100.0).recognize(lines)
+    never = Recognizer.from_file(tiny_weights, reread_density=100.0, trims=()).recognize(lines)
     assert [r.ids for r in never] == [r.ids for r in once.recognize(lines)]
 
 
 def test_only_dense_lines_read_with_a_score_under_reread_below_are_read_again(tiny_weights):
     scales, density = (1.25, 1.5), 0.2
-    once = Recognizer.from_file(tiny_weights, reread_scales=())
+    once = Recognizer.from_file(tiny_weights, reread_scales=(), trims=())
     always = Recognizer.from_file(
-        tiny_weights, reread_scales=scales, reread_density=density, reread_below=1.0
+        tiny_weights, reread_scales=scales, reread_density=density, reread_below=1.0, trims=()
     )
     rng = np.random.default_rng(5)
     lines = [rng.integers(0, 255, (32, w), dtype=np.uint8) for w in (40, 64, 100, 130, 200, 90)]
@@ -187,7 +187,7 @@ def test_only_dense_lines_read_with_a_score_under_reread_below_are_read_again(ti
     changed = [k for k in range(len(lines)) if dense[k] and best[k].ids != first[k].ids]
     below = max(first[k].score for k in changed)
     gated = Recognizer.from_file(
-        tiny_weights, reread_scales=scales, reread_density=density, reread_below=below
+        tiny_weights, reread_scales=scales, reread_density=density, reread_below=below, trims=()
     )
     got = gated.recognize(lines)
     again = [d and f.score < below for f, d in zip(first, dense, strict=True)]
@@ -197,6 +197,75 @@ def test_only_dense_lines_read_with_a_score_under_reread_below_are_read_again(ti
         assert g.ids == want.ids and g.score == pytest.approx(want.score, rel=1e-5)
     with pytest.raises(ValueError, match="reread_below"):
         Recognizer.from_file(tiny_weights, reread_below=-1.0)
+
+
+def test_trim_line_cuts_or_pads_rows_and_keeps_the_aspect_ratio():
+    line = np.full((32, 64), 255, np.uint8)
+    line[:4] = 0  # a dark strip at the top (a neighbouring line's descenders)
+    line[12:20, 10:54] = 100  # the text
+    cut = trim_line(line, 0.125, 0.0)  # the 4 top rows off: 28 rows scaled back to 32
+    assert cut.shape == (32, round(64 * 32 / 28)) and cut.dtype == np.uint8
+    rows = np.nonzero((cut < 200).any(axis=1))[0]  # the strip gone, the text taller by 32/28
+    assert rows.min() in (8, 9, 10) and rows.max() in (17, 18, 19)  # 8..15 of 28 rows
+    assert abs(int(cut[16, 40]) - 100) < 10
+    padded = trim_line(line, -0.25, -0.25)  # 8 rows repeated at each edge: 48 -> 32
+    assert padded.shape == (32, round(64 * 32 / 48))
+    # Reference: the padded image built with numpy, then scaled as to_line_image does.
+    ref = np.concatenate([np.repeat(line[:1], 8, 0), line, np.repeat(line[-1:], 8, 0)])
+    ref = cv2.resize(ref, (padded.shape[1], 32), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(padded, ref)
+    assert trim_line(line, 0.0, 0.0) is line
+    assert trim_line(line, 0.45, 0.45) is line  # fewer than 8 rows would be left
+    with pytest.raises(ValueError, match="trim shares"):
+        trim_line(line, 1.0, 0.0)
+
+
+def test_unsure_lines_are_read_again_trimmed_keeping_the_most_confident_reading(tiny_weights):
+    trims = ((0.1, 0.1), (-0.1, -0.1), (0.2, 0.0))
+    once = Recognizer.from_file(tiny_weights, reread_scales=(), trims=())
+    rng = np.random.default_rng(7)
+    lines = []
+    for w in (40, 64, 100, 130, 200, 90):
+        line = np.full((32, w), 255, np.uint8)  # noise ("text") with a dark strip on top
+        line[10:22] = rng.integers(0, 255, (12, w))
+        line[:4] = rng.integers(0, 80, (4, w))
+        lines.append(line)
+        line = np.full((32, w), 255, np.uint8)
+        line[2:30] = rng.integers(0, 255, (28, w))
+        lines.append(line)
+    first = once.recognize(lines)
+    # Reference: each line alone, each view read separately, the best score kept (the
+    # first on ties).
+    best = []
+    for line, f in zip(lines, first, strict=True):
+        views = [f] + [once.recognize([trim_line(line, t, b)])[0] for t, b in trims]
+        best.append(max(views, key=lambda d: d.score))
+    # The bar at the most confident line that a view improves: that line is read once,
+    # the less confident ones that a view improves again.
+    changed = [k for k in range(len(lines)) if best[k].score > first[k].score]
+    assert len(changed) >= 2
+    below = max(first[k].score for k in changed)
+    got = Recognizer.from_file(
+        tiny_weights, reread_scales=(), trims=trims, trim_below=below
+    ).recognize(lines, batch_size=4)
+    again = [f.score < below for f in first]
+    assert any(again[k] for k in changed) and not all(again[k] for k in changed)
+    for g, f, b, a in zip(got, first, best, again, strict=True):
+        want = b if a else f
+        assert g.ids == want.ids and g.score == pytest.approx(want.score, rel=1e-5)
+    with pytest.raises(ValueError, match="trims"):
+        Recognizer.from_file(tiny_weights, trims=((0.5, 0.3),))
+    with pytest.raises(ValueError, match="trim_below"):
+        Recognizer.from_file(tiny_weights, trim_below=-0.5)
+
+
+def test_trims_are_parsed():
+    assert parse_trims("0.05,0.1") == ((0.05, 0.05), (0.1, 0.1))
+    assert parse_trims("0.2:0,-0.1") == ((0.2, 0.0), (-0.1, -0.1))
+    assert parse_trims("none") == () and parse_trims("") == ()
+    for bad in ("0.1,x", "0.1:0.2:0.3"):
+        with pytest.raises(ValueError):
+            parse_trims(bad)
 
 
 def test_reread_scales_are_checked():
