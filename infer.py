@@ -54,6 +54,12 @@ DEFAULT_MIN_TEXT_SCORE = 0.3
 #: ../shared/dev worse (bench/crop_margin.py, docs/models.md), so the default stays 0.
 DEFAULT_CROP_MARGIN = 0.0
 MAX_CROP_MARGIN = 10.0
+#: Trimmed second readings of poorly read lines (``Recognizer(trims=...)``) are off here:
+#: the detector's boxes are tight, and end to end on real images they moved CER by -0.0024
+#: (-0.0083 .. +0.0045) at 1.44x the warm time, while pre-cut padded crops read 13% better
+#: (docs/models.md, "Reading trimmed views of a line"). ``recognizer_options={"trims":
+#: densenet_jax.recognizer.TRIMS}`` (``--trims default``) turns them on.
+DEFAULT_TRIMS: tuple = ()
 
 
 def require_weights(path: str | os.PathLike | None, what: str) -> Path:
@@ -207,7 +213,7 @@ class OCR:
         ``long_side``, ``bucket_sizes``).
       recognizer_options: more arguments of ``densenet_jax.recognizer.Recognizer``
         (``lookalike_weight``, ``reread_scales``, ``reread_density``, ``trims``,
-        ``trim_below``).
+        ``trim_below``); ``trims`` defaults to ``DEFAULT_TRIMS`` (none) here.
       detector: use this callable ``(H, W, 3) uint8 -> Detection`` instead of loading one.
       recognizer: use this ``densenet_jax.recognizer.Recognizer`` instead of loading one.
       compilation_cache: enable JAX's persistent compilation cache
@@ -268,7 +274,8 @@ class OCR:
             from densenet_jax.recognizer import Recognizer
 
             recognizer = Recognizer.from_file(
-                require_weights(rec_weights, "rec"), **(recognizer_options or {})
+                require_weights(rec_weights, "rec"),
+                **{"trims": DEFAULT_TRIMS, **(recognizer_options or {})},
             )
         self.detector, self.recognizer = detector, recognizer
 

@@ -6,11 +6,12 @@ same images in turn, image by image, with one recogniser.
 
 A setting is `default` (the shipped file's test scale) or comma-separated `key=value`
 overrides of `TextDetector.from_weights` (`short_side`, `long_side`, `max_upscale`,
-`coarse_scale`, ...) and, prefixed `rec.`, of `Recognizer` (`rec.trims=none`,
-`rec.trims=0.05/0.1`, `rec.trim_below=0.95`, `rec.reread_scales=none`). For each set and
-setting: warm seconds per image (median over the images; an image that compiled a new
-shape is read again), and `../shared/dev/ocr_eval.py e2e`: detection P / R / H at IoU 0.5,
-normalised CER, exact lines, character-bag F.
+`coarse_scale`, ...) and, prefixed `rec.`, of `Recognizer` (`rec.trims=default` (the
+recogniser's views; `OCR` reads without them), `rec.trims=0.05/0.1`, `rec.trim_below=0.9`,
+`rec.reread_scales=none`). For each set and setting: warm seconds per image (median over
+the images; an image that compiled a new shape is read again), and
+`../shared/dev/ocr_eval.py e2e`: detection P / R / H at IoU 0.5, normalised CER, exact
+lines, character-bag F.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ SETS = {
 
 def parse_setting(text: str) -> tuple[dict, dict]:
     """`(detector overrides, recogniser overrides)` of a setting."""
-    from densenet_jax.recognizer import parse_reread_scales, parse_trims
+    from densenet_jax.recognizer import TRIMS, parse_reread_scales, parse_trims
 
     det, rec = {}, {}
     if text == "default":
@@ -44,7 +45,7 @@ def parse_setting(text: str) -> tuple[dict, dict]:
     for item in text.split(","):
         key, _, value = item.partition("=")
         if key == "rec.trims":
-            rec["trims"] = parse_trims(value.replace("/", ","))
+            rec["trims"] = TRIMS if value == "default" else parse_trims(value.replace("/", ","))
         elif key == "rec.reread_scales":
             rec["reread_scales"] = parse_reread_scales(value.replace("/", ","))
         elif key.startswith("rec."):

@@ -227,8 +227,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="S[,S...]",
         help="read lines that read poorly again with these shares of their height cut off "
         "(SHARE for both edges, TOP:BOTTOM for each, negative to pad) and keep the most "
-        "confident reading; 'none' reads every line as it is (faster) (default: the "
-        "recogniser's)",
+        "confident reading; 'default' takes the recogniser's views (pad 5%%, cut 10%%, cut "
+        "10%% at the top: padded crops read 13%% better, this pipeline's tight boxes little, "
+        "at 1.4x the time) (default: none)",
     )
     p.add_argument(
         "--device",
@@ -285,10 +286,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         except ValueError as e:
             p.error(f"--reread-scales: {e}")
     if args.trims is not None:
-        from densenet_jax.recognizer import parse_trims
+        from densenet_jax.recognizer import TRIMS, parse_trims
 
         try:
-            args.trims = parse_trims(args.trims)
+            args.trims = TRIMS if args.trims.strip() == "default" else parse_trims(args.trims)
         except ValueError as e:
             p.error(f"--trims: {e}")
     return args

@@ -389,6 +389,9 @@ def test_cli_trims_reach_the_recognizer(monkeypatch, tmp_path, capsys):
     args = [str(tmp_path / "a.png"), "--trims", "0.1,0.2:0", "--reread-scales", "1.3", "--quiet"]
     assert infer.main(args) == 2
     assert seen["recognizer_options"] == {"reread_scales": (1.3,), "trims": ((0.1, 0.1), (0.2, 0))}
+    from densenet_jax.recognizer import TRIMS
+
+    assert cli.parse_args(["a.png", "--trims", "default"]).trims == TRIMS
     with pytest.raises(SystemExit):
         cli.parse_args(["a.png", "--trims", "top"])
     assert "--trims" in capsys.readouterr().err
@@ -400,6 +403,23 @@ def test_path_and_array_inputs_agree(ocr, tmp_path):
     assert ocr(path) == ocr(img) == ocr(str(path))
     gray = img[..., 0]
     assert ocr(gray) == ocr(np.repeat(gray[..., None], 3, axis=2))
+
+
+def test_the_pipeline_reads_without_trimmed_views_unless_asked(tiny_weights):
+    from densenet_jax.recognizer import TRIMS
+
+    det, rec = tiny_weights
+    assert infer.DEFAULT_TRIMS == () and TRIMS
+    plain = infer.OCR(det, rec, detector_options=SMALL_DET, compilation_cache=False)
+    assert plain.recognizer.trims == ()
+    views = infer.OCR(
+        det,
+        rec,
+        detector_options=SMALL_DET,
+        recognizer_options={"trims": TRIMS, "reread_scales": ()},
+        compilation_cache=False,
+    )
+    assert views.recognizer.trims == TRIMS and views.recognizer.reread_scales == ()
 
 
 def test_mode_o_gives_clockwise_boxes(tiny_weights):
