@@ -40,6 +40,8 @@ DEFAULT_GRID: dict[str, tuple] = {
     # The original keeps lines of at least 2 proposals; 1 keeps a lone digit or letter (a
     # receipt's quantity column), which 2 drops.
     "min_proposals": (2,),
+    # Lines of fewer proposals kept above this score (1 = never).
+    "lone_min_score": (1.0,),
 }
 
 
@@ -231,6 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="least proposals a line needs to try (the original: 2)",
     )
     ap.add_argument(
+        "--lone-scores",
+        default=",".join(map(str, DEFAULT_GRID["lone_min_score"])),
+        help="scores above which a line of fewer than --min-proposals proposals is kept, "
+        "to try (1 = never)",
+    )
+    ap.add_argument(
         "--coarse-scales",
         default="0",
         help="resizes of a second pass for large text, relative to the main one, "
@@ -261,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "max_gap_rel": tuple(float(v) for v in args.gap_rels.split(",")),
             "line_containment": tuple(float(v) for v in args.containments.split(",")),
             "min_proposals": tuple(int(v) for v in args.min_proposals.split(",")),
+            "lone_min_score": tuple(float(v) for v in args.lone_scores.split(",")),
         }
         coarse_scales = [float(v) for v in args.coarse_scales.split(",")]
         coarse_heights = [float(v) for v in args.coarse_heights.split(",")]
@@ -283,9 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(samples)} images, {len(results)} settings, IoU >= {args.iou}; best first:")
     print(
         "| short/long | coarse pass | score | gap | relative gap | containment "
-        "| min proposals | P | R | H |"
+        "| min proposals | lone score | P | R | H |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results[: args.top]:
         coarse = (
             f"x{r['coarse_scale']:g} from {r['coarse_min_height']:g} px"
@@ -296,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {r['short_side']}/{r['long_side']} | {coarse} | {r['score_threshold']} "
             f"| {r['max_gap']} "
             f"| {r['max_gap_rel']} | {r['line_containment']} | {r['min_proposals']} "
-            f"| {r['precision']:.3f} "
+            f"| {r['lone_min_score']} | {r['precision']:.3f} "
             f"| {r['recall']:.3f} "
             f"| {r['hmean']:.3f} |"
         )

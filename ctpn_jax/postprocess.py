@@ -23,7 +23,8 @@ Text-line construction follows the original CTPN:
    proposal centres and returns the oriented rectangle around it;
 5. side refinement moves the line's left end to the leftmost proposal's predicted side and
    the right end to the rightmost proposal's;
-6. lines are kept above ``line_min_score``, with at least ``min_proposals`` proposals,
+6. lines are kept above ``line_min_score``, with at least ``min_proposals`` proposals
+   (or fewer, scoring above ``lone_min_score``),
    aspect ``width / height > min_ratio`` and height >= ``min_height``, then NMS over lines.
 """
 
@@ -57,6 +58,9 @@ class PostprocessConfig:
         min_size_similarity: minimum ratio of the smaller to the larger height.
         line_min_score: lines whose mean proposal score is not above this are dropped.
         min_proposals: lines need at least this many proposals (the original: 2).
+        lone_min_score: a line of fewer proposals is kept when its score is above this (a
+            lone digit or code on a receipt is one or two proposals wide; 1 = never, as the
+            original).
         min_ratio: lines need ``width / height`` above this.
         min_height: lines need at least this height in pixels.
         line_nms_iou: IoU threshold of the NMS over line boxes.
@@ -77,6 +81,7 @@ class PostprocessConfig:
     min_size_similarity: float = 0.6
     line_min_score: float = 0.6
     min_proposals: int = 2
+    lone_min_score: float = 1.0
     min_ratio: float = 0.01
     min_height: float = 4.0
     line_nms_iou: float = 0.3
@@ -273,7 +278,7 @@ def text_lines_from_proposals(
     if boxes.shape[0] == 0:
         return empty
     gid = _group_chains(_pair_graph(boxes, scores, cfg))
-    if cfg.min_proposals <= 1:  # isolated proposals become lines of their own
+    if cfg.min_proposals <= 1 or cfg.lone_min_score < 1:  # isolated proposals: lines too
         iso = gid < 0
         gid = np.where(iso, gid.max(initial=-1) + 1 + np.cumsum(iso) - 1, gid)
     member = gid >= 0
@@ -344,7 +349,7 @@ def text_lines_from_proposals(
     widths = xr - xl
     keep = (
         (line_score > cfg.line_min_score)
-        & (cnt >= cfg.min_proposals)
+        & ((cnt >= cfg.min_proposals) | (line_score > cfg.lone_min_score))
         & (widths / np.maximum(heights, 1e-6) > cfg.min_ratio)
         & (heights >= cfg.min_height)
     )

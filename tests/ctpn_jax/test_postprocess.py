@@ -165,6 +165,30 @@ def test_filters_single_proposals_low_scores_and_duplicates():
     assert len(quads) == 1 and scores[0] == pytest.approx(0.95)
 
 
+def test_lone_proposals_are_kept_only_above_lone_min_score():
+    # Two lone proposals far apart (a quantity "1" and a tax code) and one 5-column line.
+    lone = np.float32([[32, 10, 48, 30], [400, 10, 416, 30]])
+    lone_scores = np.float32([0.999, 0.985])
+    line, s, x = ideal_proposals([rect(100, 60, 164, 80)], score=0.99)
+    boxes = np.concatenate([lone, line])
+    scores = np.concatenate([lone_scores, s])
+    side = np.concatenate([np.float32([32, 416]), x])
+
+    def found(**kw):
+        quads, line_scores = text_lines_from_proposals(boxes, scores, side, PostprocessConfig(**kw))
+        return sorted(round(float(q[:, 0].min())) for q in quads), line_scores
+
+    assert found()[0] == [100]  # the original: lines of two proposals or more
+    assert found(lone_min_score=0.99)[0] == [32, 100]  # only the confident lone one
+    assert found(lone_min_score=0.98)[0] == [32, 100, 400]
+    assert found(min_proposals=1)[0] == [32, 100, 400]
+    # a lone line's score is its proposal's
+    xs, line_scores = found(lone_min_score=0.98)
+    assert sorted(np.round(line_scores, 3)) == [0.985, 0.99, 0.999]
+    # 6 proposals needed: the 5-column line is short too, and under the bar
+    assert found(min_proposals=6, lone_min_score=0.995)[0] == [32]
+
+
 def test_nms_numpy_against_hand_example():
     boxes = np.float32([[0, 0, 10, 10], [1, 0, 11, 10], [20, 0, 30, 10], [0, 0, 10, 10]])
     scores = np.float32([0.9, 0.8, 0.7, 0.95])
