@@ -6,7 +6,8 @@
 Lines are converted by `preprocess.to_line_image`, sorted by width and recognised in
 batches whose width is rounded up to a bucket and whose size is a power of two, so that jit
 compiles a handful of shapes whatever the mix of line lengths. Lines read as dense (many
-characters per time step, as condensed Latin type) are read again stretched, and the more
+characters per time step, as condensed Latin type) are read again stretched, and lines read
+with little confidence again with their top and bottom edges trimmed or padded; the most
 confident reading is kept.
 """
 
@@ -50,8 +51,9 @@ REREAD_DENSITY = 0.4
 REREAD_BELOW = 1.0
 #: Views of a line read again when its first reading scores under TRIM_BELOW: (top, bottom)
 #: shares of its height cut off, negative ones padded (`preprocess.trim_line`); the most
-#: confident reading wins. Chosen greedily on five held-out rendered sets, where they cut
-#: the CER by 16% (docs/models.md, "Reading trimmed views of a line").
+#: confident reading wins. Chosen greedily on five held-out rendered sets (`bench/trim_views.py`;
+#: on the full sets 11% fewer errors, on the real crops 13%: docs/models.md, "Reading
+#: trimmed views of a line"). `infer.OCR` reads without them (`infer.DEFAULT_TRIMS`).
 TRIMS: tuple[tuple[float, float], ...] = ((-0.05, -0.05), (0.1, 0.1), (0.1, 0.0))
 TRIM_BELOW = 0.95
 
