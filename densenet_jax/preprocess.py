@@ -18,6 +18,8 @@ import numpy as np
 
 LINE_HEIGHT = 32
 MIN_WIDTH = 8
+#: `trim_line` leaves a line as it is rather than keep fewer of its rows than this.
+MIN_TRIMMED_ROWS = 8
 
 
 def to_line_image(
@@ -161,14 +163,15 @@ def stretch_line(line: np.ndarray, factor: float) -> np.ndarray:
 def trim_line(line: np.ndarray, top: float, bottom: float) -> np.ndarray:
     """`(32, w) uint8` -> `(32, w') uint8`: the line without `top` and `bottom` shares of
     its height (a negative share adds that many rows, repeating the edge row), scaled back
-    to 32 rows with its aspect ratio kept. Returns `line` when fewer than 8 rows would be
-    left. Padded crops hold strips of the neighbouring lines and frame edges at the top
-    and bottom that the model reads as characters; a trimmed view leaves them out."""
+    to 32 rows with its aspect ratio kept. Returns `line` when fewer than `MIN_TRIMMED_ROWS`
+    rows would be left. Padded crops hold strips of the neighbouring lines and frame edges
+    at the top and bottom that the model reads as characters; a trimmed view leaves them
+    out."""
     if not (-1 < top < 1 and -1 < bottom < 1):
         raise ValueError(f"trim shares must be in (-1, 1), got {(top, bottom)}")
     h = line.shape[0]
     cut_top, cut_bottom = int(round(top * h)), int(round(bottom * h))
-    if h - cut_top - cut_bottom < MIN_WIDTH:
+    if h - cut_top - cut_bottom < MIN_TRIMMED_ROWS:
         return line
     view = line[max(cut_top, 0) : h - max(cut_bottom, 0)]
     if cut_top < 0 or cut_bottom < 0:
