@@ -37,7 +37,7 @@ SETS = {
 
 def parse_setting(text: str) -> tuple[dict, dict]:
     """`(detector overrides, recogniser overrides)` of a setting."""
-    from densenet_jax.recognizer import TRIMS, parse_reread_scales, parse_trims
+    from densenet_jax.recognizer import parse_reread_scales, parse_trims
 
     det, rec = {}, {}
     if text == "default":
@@ -45,7 +45,7 @@ def parse_setting(text: str) -> tuple[dict, dict]:
     for item in text.split(","):
         key, _, value = item.partition("=")
         if key == "rec.trims":
-            rec["trims"] = TRIMS if value == "default" else parse_trims(value.replace("/", ","))
+            rec["trims"] = parse_trims(value.replace("/", ","))
         elif key == "rec.reread_scales":
             rec["reread_scales"] = parse_reread_scales(value.replace("/", ","))
         elif key.startswith("rec."):

@@ -22,14 +22,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from densenet_jax.data.labels import read_labels  # noqa: E402
 from densenet_jax.metrics import text_metrics  # noqa: E402
-from densenet_jax.preprocess import is_vertical, to_line_image, trim_line  # noqa: E402
+from densenet_jax.preprocess import (  # noqa: E402
+    is_vertical,
+    stretch_line,
+    to_line_image,
+    trim_line,
+)
 from densenet_jax.recognizer import Recognizer  # noqa: E402
 from densenet_jax.weights import shipped_weights  # noqa: E402
 from ocr_common.io import read_image  # noqa: E402
@@ -44,9 +48,7 @@ def make_view(line: np.ndarray, view: str) -> np.ndarray:
     """`line (32, w) uint8` seen as `view`: "TOP:BOTTOM" trim shares or "h:SCALE"."""
     a, b = view.split(":")
     if a == "h":
-        w = max(8, int(round(line.shape[1] * float(b))))
-        interp = cv2.INTER_AREA if w < line.shape[1] else cv2.INTER_CUBIC
-        return cv2.resize(line, (w, line.shape[0]), interpolation=interp)
+        return stretch_line(line, float(b))
     return trim_line(line, float(a), float(b))
 
 

@@ -20,7 +20,6 @@ from densenet_jax.recognizer import (
     REREAD_BELOW,
     REREAD_SCALES,
     TRIM_BELOW,
-    TRIMS,
     Recognizer,
     parse_reread_scales,
     parse_trims,
@@ -97,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--trims",
-        default=",".join(f"{t:g}:{b:g}" for t, b in TRIMS) or "none",
+        default="default",
         help="read a line again with these shares of its height cut off (SHARE for both "
         "edges or TOP:BOTTOM, comma-separated) and keep the most confident reading "
-        "('none': read every line as it is)",
+        "('default': the recogniser's views; 'none': read every line as it is)",
     )
     p.add_argument(
         "--trim-below",

@@ -73,9 +73,12 @@ def make_predict(model: DenseNet, probabilities: bool = False) -> Callable:
 
 def parse_trims(text: str) -> tuple[tuple[float, float], ...]:
     """Command-line form of `trims`: "0.05,0.1" -> ((0.05, 0.05), (0.1, 0.1)) (one share
-    cuts both edges), "0.2:0" -> ((0.2, 0.0),) (top:bottom); "none" -> ()."""
+    cuts both edges), "0.2:0" -> ((0.2, 0.0),) (top:bottom); "none" -> (); "default" ->
+    `TRIMS`."""
     if text.strip().lower() in ("", "none", "off"):
         return ()
+    if text.strip().lower() == "default":
+        return TRIMS
     trims = []
     for item in text.split(","):
         parts = item.split(":")

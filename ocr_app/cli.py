@@ -286,10 +286,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         except ValueError as e:
             p.error(f"--reread-scales: {e}")
     if args.trims is not None:
-        from densenet_jax.recognizer import TRIMS, parse_trims
+        from densenet_jax.recognizer import parse_trims
 
         try:
-            args.trims = TRIMS if args.trims.strip() == "default" else parse_trims(args.trims)
+            args.trims = parse_trims(args.trims)
         except ValueError as e:
             p.error(f"--trims: {e}")
     return args
