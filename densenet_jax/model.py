@@ -51,6 +51,10 @@ class DenseNetConfig:
       transition_features: channels after each transition.
       dropout_rate: dropout in the transitions (training only).
       pooltype: transition pooling (2: stride 2, original; 1: stride (2, 1)).
+      last_pooltype: the last transition's pooling (None: ``pooltype``). 1 under pooltype 2
+        halves the time step to 4 px (T ~ W/4), so that thin and doubled characters get
+        steps of their own, while only the last dense block and the output layer run on
+        the doubled steps.
     """
 
     growth: int = 8
@@ -59,6 +63,7 @@ class DenseNetConfig:
     transition_features: int = 128
     dropout_rate: float = 0.2
     pooltype: int = 2
+    last_pooltype: int | None = None
 
 
 class DenseBlock(nn.Module):
@@ -192,8 +197,8 @@ class DenseNet(nn.Module):
 
     Attributes:
       num_classes: output classes including the CTC blank (class 0).
-      growth, depth, first_features, transition_features, dropout_rate, pooltype: the
-        layer sizes, as `DenseNetConfig` describes them.
+      growth, depth, first_features, transition_features, dropout_rate, pooltype,
+        last_pooltype: the layer sizes, as `DenseNetConfig` describes them.
       dtype: computation dtype (parameters stay float32).
       implementation: how the dense blocks compute, the same function and variables either
         way: "fast" (`DenseBlockFast`, the default) or "reference" (`DenseBlock`, flax's
@@ -208,6 +213,7 @@ class DenseNet(nn.Module):
     transition_features: int = DenseNetConfig.transition_features
     dropout_rate: float = DenseNetConfig.dropout_rate
     pooltype: int = DenseNetConfig.pooltype
+    last_pooltype: int | None = DenseNetConfig.last_pooltype
     dtype: Any = jnp.float32
     implementation: str = "fast"
 
@@ -220,7 +226,8 @@ class DenseNet(nn.Module):
           train: batch statistics and dropout on (needs a 'dropout' rng, mutable 'batch_stats').
 
         Returns:
-          `(B, T, num_classes)` logits with `T = self.output_length(W)` (W/8 for pooltype 2).
+          `(B, T, num_classes)` logits with `T = self.output_length(W)` (W/8 for pooltype 2,
+          W/4 + 1 with last_pooltype 1).
         """
         x = x.astype(self.dtype)
         x = nn.Conv(
@@ -240,7 +247,7 @@ class DenseNet(nn.Module):
         for i in range(NUM_DENSE_BLOCKS):
             if i:
                 x = Transition(
-                    self.transition_features, self.dropout_rate, self.pooltype, self.dtype
+                    self.transition_features, self.dropout_rate, self.pooltypes[i - 1], self.dtype
                 )(x, train)
             x = block(self.depth, self.growth, self.dtype, name=f"DenseBlock_{i}")(x, train)
         x = nn.BatchNorm(use_running_average=not train, epsilon=BN_EPSILON, dtype=self.dtype)(x)
@@ -280,9 +287,15 @@ class DenseNet(nn.Module):
         `config` of exported weights: `DenseNet(**model.architecture())` rebuilds it)."""
         return {"num_classes": self.num_classes, **dataclasses.asdict(self.to_config())}
 
+    @property
+    def pooltypes(self) -> tuple[int, ...]:
+        """The pooling of each transition, first to last."""
+        last = self.pooltype if self.last_pooltype is None else self.last_pooltype
+        return (self.pooltype,) * (NUM_DENSE_BLOCKS - 2) + (last,)
+
     def output_length(self, width: int) -> int:
         """Number of time steps T for an input of `width` pixels."""
         w = -(-width // 2)  # conv stride 2, SAME padding
-        for _ in range(2):
-            w = w // 2 if self.pooltype == 2 else w + 1
+        for pooltype in self.pooltypes:
+            w = w // 2 if pooltype == 2 else w + 1
         return w

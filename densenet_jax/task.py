@@ -51,8 +51,9 @@ class Config(DenseNetConfig):
     """Model and data settings of the recogniser (plain data; the defaults are the original).
 
     The layer sizes are `DenseNetConfig`'s fields (growth, depth, first_features,
-    transition_features, dropout_rate, pooltype), inherited: settings such as `growth` are
-    top-level names in config files and `--set`. The number of classes is the charset's.
+    transition_features, dropout_rate, pooltype, last_pooltype), inherited: settings such as
+    `growth` are top-level names in config files and `--set`. The number of classes is the
+    charset's.
     """
 
     charset_file: str = str(DEFAULT_CHARSET_FILE)
@@ -189,12 +190,23 @@ def export(path: str | Path, cfg: Config, model: DenseNet, variables: dict, **ex
     return export_recognizer(path, model, variables, charset_of(cfg), **extra)
 
 
+#: Architecture settings that leave the variables as they are: weights trained with other
+#: values can start a run (e.g. the shipped 8-px-step file a run with `last_pooltype` 1).
+VARIABLE_FREE_SETTINGS = ("dropout_rate", "pooltype", "last_pooltype")
+
+
 def check_init_weights(meta: dict, model: DenseNet, path: str) -> None:
-    """Raises ValueError when exported weights cannot initialise `model`."""
+    """Raises ValueError when exported weights cannot initialise `model`: another model, or
+    an architecture with other variables (settings other than `VARIABLE_FREE_SETTINGS`)."""
     if meta.get("model") != NAME:
         raise ValueError(f"{path}: weights of model {meta.get('model')!r}, not {NAME!r}")
-    if meta.get("config") != model.architecture():
+
+    def shaping(arch: dict) -> dict:
+        full = {**DenseNet().architecture(), **arch}
+        return {k: v for k, v in full.items() if k not in VARIABLE_FREE_SETTINGS}
+
+    config = meta.get("config")
+    if not isinstance(config, dict) or shaping(config) != shaping(model.architecture()):
         raise ValueError(
-            f"{path}: architecture {meta.get('config')} differs from the run's "
-            f"{model.architecture()}"
+            f"{path}: architecture {config} differs from the run's {model.architecture()}"
         )

@@ -43,6 +43,40 @@ def test_pooltype1_keeps_more_time_steps():
     assert y.shape == (1, 142, 11) == (1, m.output_length(280), 11)
 
 
+@pytest.mark.parametrize("width", [64, 280, 801])
+def test_last_pooltype1_halves_the_time_step_in_the_last_transition_only(width):
+    """last_pooltype=1: the first transition pools 2x2 / 2, the last one pads the width by a
+    zero column each side and pools 2x2 with stride (2, 1) (numpy reference), so T ~ W / 4."""
+    m = DenseNet(num_classes=11, growth=2, depth=2, first_features=4, transition_features=4)
+    m4 = m.clone(last_pooltype=1)
+    assert (m4.pooltypes, m.pooltypes, m.clone(pooltype=1).pooltypes) == ((2, 1), (2, 2), (1, 1))
+    x = jax.random.normal(jax.random.key(1), (1, 32, width, 1))
+    variables = m.init(jax.random.key(0), x)  # the same variables serve both
+    y, inter = m4.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])
+    assert y.shape == (1, m4.output_length(width), 11)
+    assert m4.output_length(width) == -(-width // 2) // 2 + 1
+    assert m.output_length(width) == -(-width // 2) // 2 // 2
+    first, last = inter["intermediates"]["Transition_0"], inter["intermediates"]["Transition_1"]
+    for t, stride in ((first, 2), (last, 1)):
+        conv = np.asarray(t["Conv_0"]["__call__"][0], np.float64)  # (1, h, w, c) before pooling
+        if stride == 1:
+            conv = np.pad(conv, ((0, 0), (0, 0), (1, 1), (0, 0)))
+        h, w = conv.shape[1] // 2, (conv.shape[2] - 2) // stride + 1
+        ref = np.stack(
+            [
+                np.stack(
+                    [
+                        conv[0, 2 * i : 2 * i + 2, stride * j : stride * j + 2].mean((0, 1))
+                        for j in range(w)
+                    ]
+                )
+                for i in range(h)
+            ]
+        )
+        np.testing.assert_allclose(np.asarray(t["__call__"][0][0]), ref, rtol=1e-5, atol=1e-6)
+    assert DenseNet(**m4.architecture()) == m4
+
+
 def test_flatten_order_is_width_height_channel():
     """Each time step sees only its own column of the last feature map, ordered (h, c)."""
     m = DenseNet(

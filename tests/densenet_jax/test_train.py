@@ -391,6 +391,25 @@ def test_config_holds_the_layer_sizes_once():
     assert DenseNet.from_config(train.config_from_dict(task.Config, old), 5990) == DenseNet()
 
 
+def test_weights_start_runs_whose_architecture_has_the_same_variables():
+    """check_init_weights: the pooling and dropout do not shape the variables, so the shipped
+    (8-px step) file can start a `last_pooltype` 1 run; other layer sizes or models cannot.
+    Files written before `last_pooltype` existed (no such key) still start default runs."""
+    from densenet_jax.weights import shipped_weights
+
+    _, _, _, meta = load_recognizer(shipped_weights())
+    cfg = task.Config()
+    for key, value in (("last_pooltype", "1"), ("pooltype", "1"), ("dropout_rate", "0.1")):
+        task.check_init_weights(meta, task.build_model(train.override(cfg, key, value)), "f")
+    old = {**meta, "config": {k: v for k, v in meta["config"].items() if k != "last_pooltype"}}
+    task.check_init_weights(old, task.build_model(cfg), "old.npz")
+    for key, value in (("growth", "12"), ("depth", "6"), ("transition_features", "96")):
+        with pytest.raises(ValueError, match="architecture"):
+            task.check_init_weights(meta, task.build_model(train.override(cfg, key, value)), "f")
+    with pytest.raises(ValueError, match="model"):
+        task.check_init_weights({**meta, "model": "ctpn"}, task.build_model(cfg), "f")
+
+
 @pytest.mark.parametrize(
     "recipe",
     sorted((Path(train.__file__).parent / "configs").glob("densenet-*.json")),
