@@ -8,7 +8,8 @@ A setting is `default` (the shipped file's test scale) or comma-separated `key=v
 overrides of `TextDetector.from_weights` (`short_side`, `long_side`, `max_upscale`,
 `coarse_scale`, ...) and, prefixed `rec.`, of `Recognizer` (`rec.trims=default` (the
 recogniser's views; `OCR` reads without them), `rec.trims=0.05/0.1`, `rec.trim_below=0.9`,
-`rec.reread_scales=none`). For each set and setting: warm seconds per image (median over
+`rec.reread_scales=none`); every setting reads as `infer.OCR` does (no trimmed views)
+unless it names `rec.trims`. For each set and setting: warm seconds per image (median over
 the images; an image that compiled a new shape is read again), and
 `../shared/dev/ocr_eval.py e2e`: detection P / R / H at IoU 0.5, normalised CER, exact
 lines, character-bag F.
@@ -67,7 +68,7 @@ def main() -> None:
 
     from ctpn_jax.detect import TextDetector
     from densenet_jax.recognizer import Recognizer
-    from infer import OCR, require_weights
+    from infer import DEFAULT_TRIMS, OCR, require_weights
 
     base = OCR(args.weights_det, args.weights_rec, compilation_cache=False).recognizer
     det_path = require_weights(args.weights_det, "det")
@@ -76,7 +77,15 @@ def main() -> None:
         det, rec = parse_setting(s)
         systems[s] = OCR(
             detector=TextDetector.from_weights(det_path, post={"mode": "H"}, **det),
-            recognizer=Recognizer(base.model, base.variables, base.charset, **rec) if rec else base,
+            # The pipeline's reading unless the setting says otherwise (views off: a setting
+            # of rec.trim_below alone must not turn on the Recognizer's default views).
+            recognizer=(
+                Recognizer(
+                    base.model, base.variables, base.charset, **{"trims": DEFAULT_TRIMS, **rec}
+                )
+                if rec
+                else base
+            ),
             compilation_cache=False,
         )
     rows = []
