@@ -62,6 +62,12 @@ MAX_CROP_MARGIN = 10.0
 DEFAULT_TRIMS: tuple = ()
 
 
+def pipeline_recognizer_options(options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``Recognizer`` arguments as the pipeline reads: ``options`` over the pipeline's own
+    defaults (``trims=DEFAULT_TRIMS``), which differ from the ``Recognizer``'s."""
+    return {"trims": DEFAULT_TRIMS, **(options or {})}
+
+
 def require_weights(path: str | os.PathLike | None, what: str) -> Path:
     """The weights file to load: ``path``, or the one shipped in the package when None.
 
@@ -275,7 +281,7 @@ class OCR:
 
             recognizer = Recognizer.from_file(
                 require_weights(rec_weights, "rec"),
-                **{"trims": DEFAULT_TRIMS, **(recognizer_options or {})},
+                **pipeline_recognizer_options(recognizer_options),
             )
         self.detector, self.recognizer = detector, recognizer
 

@@ -68,7 +68,7 @@ def main() -> None:
 
     from ctpn_jax.detect import TextDetector
     from densenet_jax.recognizer import Recognizer
-    from infer import DEFAULT_TRIMS, OCR, require_weights
+    from infer import OCR, pipeline_recognizer_options, require_weights
 
     base = OCR(args.weights_det, args.weights_rec, compilation_cache=False).recognizer
     det_path = require_weights(args.weights_det, "det")
@@ -77,11 +77,11 @@ def main() -> None:
         det, rec = parse_setting(s)
         systems[s] = OCR(
             detector=TextDetector.from_weights(det_path, post={"mode": "H"}, **det),
-            # The pipeline's reading unless the setting says otherwise (views off: a setting
-            # of rec.trim_below alone must not turn on the Recognizer's default views).
+            # The pipeline's reading unless the setting says otherwise (a setting of
+            # rec.trim_below alone must not turn on the Recognizer's default views).
             recognizer=(
                 Recognizer(
-                    base.model, base.variables, base.charset, **{"trims": DEFAULT_TRIMS, **rec}
+                    base.model, base.variables, base.charset, **pipeline_recognizer_options(rec)
                 )
                 if rec
                 else base
